@@ -1,0 +1,34 @@
+"""The Python API the CLI is a thin layer over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .config import AuditConfig
+from .pipeline import AuditResult, audit_dataset
+
+
+def audit(data: str | Path, config: AuditConfig | dict[str, Any] | None = None, *, out: str | Path | None = None,
+          field_map: dict[str, str] | None = None, fmt: str | None = None, on_error: str = "raise",
+          progress=None, **overrides: Any) -> AuditResult:
+    """Audit an SFT dataset file and return its :class:`~finesift.pipeline.AuditResult`.
+
+    ``result.table`` is the audit table: one row per input record in input order, with
+    ``row``, ``id``, ``flags`` (issue codes), ``duplicate_of`` and every check's score
+    columns. ``result.summary`` is what ``summary.json`` holds. With ``out``, both are
+    written there. Keyword ``overrides`` set :class:`AuditConfig` fields.
+    """
+    from .io import read
+
+    if config is None:
+        config = AuditConfig(**overrides)
+    elif isinstance(config, dict):
+        config = AuditConfig(**{**config, **overrides})
+    elif overrides:
+        config = config.model_copy(update=overrides)
+    dataset = read(str(data), fmt=fmt, field_map=field_map, on_error=on_error)
+    result = audit_dataset(dataset, config, progress=progress)
+    if out is not None:
+        result.write(out)
+    return result

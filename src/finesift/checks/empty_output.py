@@ -1,0 +1,34 @@
+"""``empty_output``: the answer is missing, empty or only whitespace/punctuation.
+
+Score ``empty_output_chars``: number of letters or digits in the answer (0 .. inf).
+Lower is worse; a row is flagged when it is below ``min_chars`` (default 1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .base import Check, CheckParams, Context, register
+
+
+class EmptyOutputParams(CheckParams):
+    min_chars: int = 1
+    """Flag answers with fewer letters/digits than this."""
+
+
+@register
+class EmptyOutput(Check):
+    name = "empty_output"
+    description = "The answer is empty, whitespace or punctuation only."
+    score_columns = {"empty_output_chars": "letters+digits in the answer (0..inf); lower is worse"}
+    Params = EmptyOutputParams
+
+    def score(self, table: pa.Table, ctx: Context) -> pa.Table:
+        text = pc.fill_null(table["output"], "")
+        alnum = pc.replace_substring_regex(text, pattern=r"[^\p{L}\p{N}]", replacement="")
+        return pa.table({"empty_output_chars": pc.utf8_length(alnum).cast(pa.int32())})
+
+    def decide(self, scores: pa.Table) -> np.ndarray:
+        return scores["empty_output_chars"].to_numpy(zero_copy_only=False) < self.params.min_chars

@@ -1,0 +1,117 @@
+"""``finesift audit DATA -o OUTDIR``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import orjson
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from ..config import AuditConfig
+from ..errors import ConfigError
+from ._common import load_config_file, parse_list, parse_map
+
+
+def register(app: typer.Typer) -> None:
+    app.command("audit")(audit_cmd)
+
+
+def audit_cmd(
+    data: str = typer.Argument(..., help="Dataset file or folder (JSONL, JSON, CSV/TSV, Parquet, HF save_to_disk), or - for JSONL on stdin."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder for audit.parquet and summary.json."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="Force the input format: jsonl, json, csv, tsv, parquet, hf."),
+    map_: Optional[str] = typer.Option(None, "--map", help="Field mapping, e.g. instruction=question,output=answer."),
+    on_error: str = typer.Option("raise", "--on-error", help="raise: stop at the first bad record; skip: skip, count and list them in OUTDIR/skipped.jsonl."),
+    checks: Optional[str] = typer.Option(None, "--checks", help="Comma-separated issue codes to run (default: all audit checks)."),
+    config_file: Optional[Path] = typer.Option(None, "--config", help="YAML/JSON file of config fields (as in summary.json's 'config')."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="too_long: token budget for prompt+answer."),
+    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="too_long: local tokenizer folder or tokenizer.json."),
+    lang: Optional[str] = typer.Option(None, "--lang", help="Expected answer language (ISO 639-1), default: detected."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Rows per batch for row-level checks."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for anything random."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables."),
+    fail_on: Optional[str] = typer.Option(None, "--fail-on", help="Exit 1 if any row has one of these codes (comma-separated)."),
+    max_flag_rate: Optional[float] = typer.Option(None, "--max-flag-rate", help="Exit 1 if more than this fraction of rows is flagged."),
+) -> None:
+    """Measure an SFT dataset: duplicates, conflicts, broken answers, wrong language, typos, PII... row by row."""
+    from ..api import audit
+
+    fields = load_config_file(config_file)
+    for key, val in (("checks", parse_list(checks)), ("max_tokens", max_tokens), ("tokenizer", tokenizer),
+                     ("expected_language", lang), ("batch_size", batch_size), ("seed", seed)):
+        if val is not None:
+            fields[key] = val
+    try:
+        config = AuditConfig(**fields)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from exc
+    if on_error not in ("raise", "skip"):
+        raise ConfigError("--on-error must be 'raise' or 'skip'")
+    fail_codes = parse_list(fail_on) or []
+    if max_flag_rate is not None and not 0 <= max_flag_rate <= 1:
+        raise ConfigError("--max-flag-rate must be between 0 and 1")
+
+    progress = None
+    if not json_out:
+        from ..engine.progress import RichProgress
+
+        progress = RichProgress()
+    if progress is not None:
+        with progress:
+            result = audit(data, config, out=out, field_map=parse_map(map_), fmt=fmt, on_error=on_error, progress=progress)
+    else:
+        result = audit(data, config, out=out, field_map=parse_map(map_), fmt=fmt, on_error=on_error)
+
+    summary = result.summary
+    if json_out:
+        sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print_summary(summary, out)
+
+    failures = []
+    for code in fail_codes:
+        if summary["counts"].get(code, 0) > 0:
+            failures.append(f"{summary['counts'][code]} rows flagged {code}")
+    if max_flag_rate is not None and summary["stats"]["flag_rate"] > max_flag_rate:
+        failures.append(f"flag rate {summary['stats']['flag_rate']:.2%} > {max_flag_rate:.2%}")
+    if failures:
+        Console(stderr=True).print(f"[bold red]quality gate failed:[/] {'; '.join(failures)}")
+        raise typer.Exit(1)
+
+
+def print_summary(summary: dict, out: Path) -> None:
+    console = Console()
+    st = summary["stats"]
+    ds = summary["dataset"]
+    console.print(
+        f"[bold]{ds['source']}[/] ({ds['format']}, {ds['shape']}): {st['rows']} rows, "
+        f"{st['unique_rows']} unique, effective size after dedup {st['effective_rows']}, "
+        f"{st['flagged_rows']} flagged ({st['flag_rate']:.1%})"
+    )
+    if ds.get("skipped_records"):
+        console.print(f"[yellow]{ds['skipped_records']} malformed records skipped; see {out}/skipped.jsonl[/]")
+    table = Table(title="Findings", show_lines=False)
+    table.add_column("code")
+    table.add_column("rows", justify="right")
+    table.add_column("what it means")
+    table.add_column("s", justify="right")
+    for code, count in summary["counts"].items():
+        style = "bold red" if count else "dim"
+        table.add_row(f"[{style}]{code}[/]", str(count), summary["checks"][code]["description"],
+                      f"{summary['seconds']['checks'].get(code, 0):.2f}")
+    console.print(table)
+    for code, examples in summary["examples"].items():
+        if not examples:
+            continue
+        console.print(f"[bold]{code}[/] e.g.")
+        for ex in examples:
+            partner = f" -> row {ex['partner']}" if ex.get("partner") is not None else ""
+            scores = ", ".join(f"{k}={v}" for k, v in ex["scores"].items())
+            console.print(f"  row {ex['row']}{partner}: {ex['prompt']!r} => {ex['output']!r}  [dim]{scores}[/]",
+                          highlight=False, soft_wrap=True)
+    console.print(f"Wrote {out}/audit.parquet and {out}/summary.json")

