@@ -23,6 +23,12 @@ DEFAULT_CHECKS = (
     "too_long",
 )
 
+#: ``--with`` groups: model-based checks that are opt-in for audit (curate turns them on).
+MODEL_GROUPS = {
+    "embeddings": ("semantic_duplicate", "off_topic"),
+    "lm": ("lm_quality",),
+}
+
 #: Codes whose partner column feeds ``duplicate_of``, in order of precedence.
 PARTNER_PRECEDENCE = ("exact_duplicate", "near_duplicate", "semantic_duplicate", "conflict", "leakage")
 
@@ -54,4 +60,35 @@ class AuditConfig(BaseModel):
         description="wrong_language/typos: ISO 639-1 code answers must be in. Default: read from the "
         "prompt ('Translate to French') or the dataset's dominant answer language.",
     )
+    with_models: list[str] = Field(
+        default_factory=list,
+        description="Opt-in model-based checks: 'embeddings' (semantic_duplicate, off_topic), 'lm' (lm_quality).",
+    )
+    model: str | None = Field(None, description="Causal LM for lm_quality: a local HF folder (default: SmolLM2-135M-Instruct).")
+    device: str | None = Field(None, description="cpu or cuda (default: cuda when available).")
+    current: str | None = Field(
+        None, description="stale: condition on a metadata column defining the current era, e.g. 'date>=2024-01-01'."
+    )
+    reference: str | None = Field(None, description="stale: a file of current-era rows to compare against.")
+    eval_data: str | None = Field(None, description="leakage: an evaluation file; training rows that duplicate it are flagged.")
     examples_per_code: int = Field(3, ge=0, description="Example rows per issue code in the summary.")
+
+
+    def effective_checks(self) -> list[str]:
+        """``checks`` plus the checks implied by ``with_models``, ``current``/``reference`` and ``eval_data``."""
+        out = list(self.checks)
+        extra: list[str] = []
+        for group in self.with_models:
+            if group not in MODEL_GROUPS:
+                from .errors import ConfigError
+
+                raise ConfigError(f"--with {group}: unknown group; choose from {', '.join(MODEL_GROUPS)}")
+            extra.extend(MODEL_GROUPS[group])
+        if self.current or self.reference:
+            extra.append("stale")
+        if self.eval_data:
+            extra.append("leakage")
+        for name in extra:
+            if name not in out:
+                out.append(name)
+        return out

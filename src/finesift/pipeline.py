@@ -57,7 +57,7 @@ def build_checks(config: AuditConfig) -> list[Check]:
     """Instantiate the configured checks with their typed parameters."""
     for name in config.params:
         get_check(name)  # a typo in a params key is an error, not a silent no-op
-    return [get_check(name)(config.params.get(name)) for name in config.checks]
+    return [get_check(name)(config.params.get(name)) for name in config.effective_checks()]
 
 
 def score_all(dataset: Dataset, checks: list[Check], config: AuditConfig, ctx: Context | None = None,

@@ -34,6 +34,12 @@ def audit_cmd(
     lang: Optional[str] = typer.Option(None, "--lang", help="Expected answer language (ISO 639-1), default: detected."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Rows per batch for row-level checks."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for anything random."),
+    with_: Optional[str] = typer.Option(None, "--with", help="Opt-in model-based checks: embeddings,lm."),
+    model: Optional[str] = typer.Option(None, "--model", help="Local causal LM folder for --with lm (default: SmolLM2-135M-Instruct)."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
+    current: Optional[str] = typer.Option(None, "--current", help="stale: current-era condition on a metadata column, e.g. 'date>=2024-01-01'."),
+    reference: Optional[str] = typer.Option(None, "--reference", help="stale: a file of current-era rows."),
+    eval_: Optional[str] = typer.Option(None, "--eval", help="leakage: evaluation file; training rows duplicating it are flagged."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables."),
     fail_on: Optional[str] = typer.Option(None, "--fail-on", help="Exit 1 if any row has one of these codes (comma-separated)."),
     max_flag_rate: Optional[float] = typer.Option(None, "--max-flag-rate", help="Exit 1 if more than this fraction of rows is flagged."),
@@ -43,7 +49,9 @@ def audit_cmd(
 
     fields = load_config_file(config_file)
     for key, val in (("checks", parse_list(checks)), ("max_tokens", max_tokens), ("tokenizer", tokenizer),
-                     ("expected_language", lang), ("batch_size", batch_size), ("seed", seed)):
+                     ("expected_language", lang), ("batch_size", batch_size), ("seed", seed),
+                     ("with_models", parse_list(with_)), ("model", model), ("device", device), ("current", current),
+                     ("reference", reference), ("eval_data", eval_)):
         if val is not None:
             fields[key] = val
     try:
