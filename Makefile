@@ -25,7 +25,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 demo: install
-	$(BIN)/finesift audit examples/translate_fr.jsonl -o demo-out/audit
+	$(BIN)/finesift audit examples/translate_fr.jsonl -o demo-out/audit --max-tokens 256
 
 test: install-dev
 	$(BIN)/python -m pytest -q

@@ -68,6 +68,8 @@ class Dataset:
     field_map: dict[str, str] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     input_rows: int | None = None
+    #: non-fatal notes from reading, e.g. "read as cp1252, not UTF-8"
+    warnings: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return self.table.num_rows
@@ -80,6 +82,7 @@ class Dataset:
             "field_map": self.field_map,
             "rows": len(self),
             "skipped_records": len(self.errors),
+            "warnings": list(self.warnings),
         }
 
 

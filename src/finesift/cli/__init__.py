@@ -42,11 +42,12 @@ for _mod in pkgutil.iter_modules(__path__):
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one clear line on stderr and exit code 2, never a traceback."""
     from rich.console import Console
+    from rich.markup import escape
 
     try:
         app(args=argv, standalone_mode=True)
     except FinesiftError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         Console(stderr=True).print("[yellow]interrupted: no partial output was left in place[/]")

@@ -10,6 +10,7 @@ import orjson
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..config import AuditConfig
@@ -101,6 +102,8 @@ def print_summary(summary: dict, out: Path) -> None:
         f"{st['unique_rows']} unique, effective size after dedup {st['effective_rows']}, "
         f"{st['flagged_rows']} flagged ({st['flag_rate']:.1%})"
     )
+    for warning in ds.get("warnings") or []:
+        console.print(f"[yellow]warning: {escape(warning)}[/]")
     if ds.get("skipped_records"):
         console.print(f"[yellow]{ds['skipped_records']} malformed records skipped; see {out}/skipped.jsonl[/]")
     table = Table(title="Findings", show_lines=False)

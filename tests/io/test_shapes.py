@@ -1,0 +1,154 @@
+"""Shape detection, normalization, --map, metadata and ids."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+import xxhash
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from finesift.errors import ConfigError, InputError
+from finesift.io import read
+from finesift.io.shapes import detect_shape, flatten_chat
+
+
+def _one(write_jsonl, rec, **kw):
+    ds = read(str(write_jsonl([rec])), **kw)
+    return ds, ds.table.to_pylist()[0]
+
+
+def test_alpaca(write_jsonl):
+    ds, r = _one(write_jsonl, {"instruction": "Sum", "input": "1 2", "output": "3", "date": "2024-01-01"})
+    assert ds.shape == "alpaca"
+    assert ds.field_map == {"instruction": "instruction", "input": "input", "output": "output"}
+    assert r["prompt"] == "Sum\n\n1 2" and r["output"] == "3" and r["system"] is None
+    assert r["turns"] == [{"role": "user", "text": "Sum\n\n1 2"}, {"role": "assistant", "text": "3"}]
+    assert orjson.loads(r["metadata"]) == {"date": "2024-01-01"}
+
+
+def test_prompt_completion(write_jsonl):
+    ds, r = _one(write_jsonl, {"prompt": "Q", "completion": "A", "system": "Be brief."})
+    assert ds.shape == "prompt_completion"
+    assert (r["prompt"], r["output"], r["system"]) == ("Q", "A", "Be brief.")
+    assert r["metadata"] == "{}"
+
+
+def test_conversational_prompt_completion(write_jsonl):
+    ds, r = _one(write_jsonl, {"prompt": [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}],
+                               "completion": [{"role": "assistant", "content": "A"}]})
+    assert (r["system"], r["prompt"], r["output"]) == ("S", "Q", "A")
+
+
+def test_messages_multi_turn_with_system(write_jsonl):
+    ds, r = _one(write_jsonl, {"messages": [
+        {"role": "system", "content": "You translate."},
+        {"role": "user", "content": "cat"},
+        {"role": "assistant", "content": "chat"},
+        {"role": "user", "content": "dog"},
+        {"role": "assistant", "content": "chien"},
+    ], "lang": "fr"})
+    assert ds.shape == "messages" and ds.field_map["messages"] == "messages"
+    assert r["system"] == "You translate."
+    assert r["prompt"] == "user: cat\nassistant: chat\nuser: dog"
+    assert r["output"] == "chien"
+    assert [t["role"] for t in r["turns"]] == ["user", "assistant", "user", "assistant"]
+    assert orjson.loads(r["metadata"]) == {"lang": "fr"}
+
+
+def test_sharegpt_roles(write_jsonl):
+    ds, r = _one(write_jsonl, {"id": "conv-1", "conversations": [
+        {"from": "system", "value": "S"}, {"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]})
+    assert ds.shape == "sharegpt"
+    assert (r["id"], r["system"], r["prompt"], r["output"]) == ("conv-1", "S", "hi", "hello")
+    assert r["turns"] == [{"role": "user", "text": "hi"}, {"role": "assistant", "text": "hello"}]
+    _, r = _one(write_jsonl, {"conversations": [{"from": "user", "value": "q"}, {"from": "assistant", "value": "a"}]})
+    assert (r["prompt"], r["output"]) == ("q", "a")
+
+
+def test_chat_without_final_assistant_turn_has_empty_output(write_jsonl):
+    _, r = _one(write_jsonl, {"messages": [{"role": "user", "content": "q"}]})
+    assert (r["prompt"], r["output"]) == ("q", "")
+    _, r = _one(write_jsonl, {"messages": []})
+    assert (r["prompt"], r["output"], r["turns"]) == ("", "", [])
+
+
+def test_alpaca_and_chat_versions_agree(write_jsonl):
+    _, a = _one(write_jsonl, {"instruction": "Sum", "input": "1 2", "output": "3"})
+    _, m = _one(write_jsonl, {"messages": [{"role": "user", "content": "Sum\n\n1 2"},
+                                           {"role": "assistant", "content": "3"}]})
+    assert (a["prompt"], a["output"], a["turns"]) == (m["prompt"], m["output"], m["turns"])
+
+
+def test_content_parts_null_content_and_numbers(write_jsonl):
+    _, r = _one(write_jsonl, {"messages": [
+        {"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {}}]},
+        {"role": "assistant", "content": None}]})
+    assert (r["prompt"], r["output"]) == ("look", "")
+    _, r = _one(write_jsonl, {"instruction": "2+2", "output": 4})
+    assert r["output"] == "4"
+
+
+def test_field_map_overrides_detection(write_jsonl):
+    rec = {"question": "Q", "answer": "A", "instruction": "not this one", "output": "nor this"}
+    ds, r = _one(write_jsonl, rec, field_map={"instruction": "question", "output": "answer"})
+    assert ds.shape == "alpaca"
+    assert ds.field_map["instruction"] == "question" and ds.field_map["output"] == "answer"
+    assert (r["prompt"], r["output"]) == ("Q", "A")
+    assert orjson.loads(r["metadata"]) == {"instruction": "not this one", "output": "nor this"}
+    ds, r = _one(write_jsonl, {"q": "Q", "a": "A", "uid": 9}, field_map={"prompt": "q", "completion": "a", "id": "uid"})
+    assert ds.shape == "prompt_completion" and r["id"] == "9" and r["metadata"] == "{}"
+    ds, r = _one(write_jsonl, {"chat": [{"role": "user", "content": "x"}]}, field_map={"messages": "chat"})
+    assert ds.shape == "messages" and r["prompt"] == "x"
+
+
+def test_field_map_errors(write_jsonl):
+    p = str(write_jsonl([{"question": "Q", "answer": "A"}]))
+    with pytest.raises(ConfigError, match="unknown name 'question'"):
+        read(p, field_map={"question": "question"})
+    with pytest.raises(ConfigError, match="different shapes"):
+        read(p, field_map={"instruction": "question", "completion": "answer"})
+    with pytest.raises(InputError, match="'nope'.*fields found: 'question', 'answer'"):
+        read(p, field_map={"instruction": "nope", "output": "answer"})
+    with pytest.raises(InputError, match="'output'.*not in the first records"):
+        read(p, field_map={"instruction": "question"})
+
+
+def test_detection_prefers_the_shape_most_records_have():
+    sample = [{"prompt": "p", "completion": "c"}] * 3 + [{"instruction": "i", "output": "o"}]
+    assert detect_shape(sample, None, "x").shape == "prompt_completion"
+
+
+def test_ids_given_hashed_and_unique(write_jsonl):
+    rows = [{"id": "a", "instruction": "x", "output": "y"}, {"id": "a", "instruction": "x2", "output": "y"},
+            {"instruction": "x", "output": "y"}, {"instruction": "x", "output": "y"}, {"id": 5, "instruction": "z",
+                                                                                     "output": "w"}]
+    ds = read(str(write_jsonl(rows)))
+    ids = ds.table["id"].to_pylist()
+    h = xxhash.xxh64_hexdigest(orjson.dumps(rows[2]))
+    assert ids == ["a", "a-2", h, f"{h}-2", "5"]
+    assert ds.field_map["id"] == "id"
+    # stable: the same content gets the same id in another file
+    assert read(str(write_jsonl(rows[2:3], "other.jsonl"))).table["id"][0].as_py() == h
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.sampled_from(["a", "a-2", "b", "a-3", "a-2"]), min_size=1, max_size=12))
+def test_ids_are_always_unique(tmp_path_factory, given_ids):
+    path = tmp_path_factory.mktemp("ids") / "d.jsonl"
+    path.write_bytes(b"".join(orjson.dumps({"id": i, "instruction": "x", "output": "y"}) + b"\n" for i in given_ids))
+    ids = read(str(path)).table["id"].to_pylist()
+    assert len(set(ids)) == len(ids)
+    assert ids[0] == given_ids[0]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["user", "assistant", "tool"]), st.text(max_size=5)), max_size=6))
+def test_flatten_chat_output_is_final_assistant_turn(turns):
+    roles, texts = [r for r, _ in turns], [t for _, t in turns]
+    prompt, output = flatten_chat(roles, texts)
+    assert output == (texts[-1] if roles and roles[-1] == "assistant" else "")
+    n = len(roles) - (1 if output or (roles and roles[-1] == "assistant") else 0)
+    if n == 1 and roles[0] == "user":
+        assert prompt == texts[0]
+    else:
+        assert prompt.count("\n") >= max(n - 1, 0)
