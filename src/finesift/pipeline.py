@@ -57,7 +57,15 @@ def build_checks(config: AuditConfig) -> list[Check]:
     """Instantiate the configured checks with their typed parameters."""
     for name in config.params:
         get_check(name)  # a typo in a params key is an error, not a silent no-op
-    return [get_check(name)(config.params.get(name)) for name in config.effective_checks()]
+    checks = []
+    for name in config.effective_checks():
+        cls = get_check(name)
+        params = dict(config.params.get(name) or {})
+        for param, field_name in cls.config_defaults.items():
+            if params.get(param) is None:
+                params[param] = getattr(config, field_name)
+        checks.append(cls(params))
+    return checks
 
 
 def score_all(dataset: Dataset, checks: list[Check], config: AuditConfig, ctx: Context | None = None,

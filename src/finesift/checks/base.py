@@ -53,6 +53,8 @@ class Check:
     partner_column: ClassVar[str | None] = None
     #: typed parameters
     Params: ClassVar[type[CheckParams]] = CheckParams
+    #: param name -> AuditConfig field that supplies it when the user left it unset
+    config_defaults: ClassVar[dict[str, str]] = {}
 
     def __init__(self, params: CheckParams | dict[str, Any] | None = None):
         if params is None:
@@ -80,6 +82,12 @@ class Context:
     config: Any = None
     facts: dict[str, Any] = field(default_factory=dict)
     _cache: dict[Any, Any] = field(default_factory=dict)
+    _pins: dict[int, Any] = field(default_factory=dict)
+
+    def table_key(self, table: Any) -> int:
+        """A cache key for ``table`` that stays unique: the table is pinned so its id is never reused."""
+        self._pins[id(table)] = table
+        return id(table)
 
     def cached(self, key: Any, compute):
         """Compute a derived value once per audit (e.g. normalized text used by several checks)."""
@@ -99,7 +107,7 @@ def normalize_text(arr: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray | pa.Arra
 
 def normalized(table: pa.Table, column: str, ctx: Context) -> pa.ChunkedArray | pa.Array:
     """Normalized text of a column, cached in ``ctx`` for dataset-level checks."""
-    return ctx.cached(("normalized", column, id(table)), lambda: normalize_text(table[column]))
+    return ctx.cached(("normalized", column, ctx.table_key(table)), lambda: normalize_text(table[column]))
 
 
 _REGISTRY: dict[str, type[Check]] = {}

@@ -1,0 +1,491 @@
+"""Language helpers shared by ``wrong_language``, ``typos`` and ``truncated_output``.
+
+* :func:`detect` -- language identification of a text column, memoized per unique
+  text for the whole audit (1M-row datasets repeat a lot). It runs py3langid's
+  packaged naive-Bayes model, restricted to :data:`LANGUAGES`, but walks the
+  model's byte automaton for a whole batch of texts at once with numpy instead
+  of one Python loop per byte: same probabilities as
+  ``py3langid.LanguageIdentifier(norm_probs=True).rank`` (tested), 3-7x faster per text
+  (~6 us vs 21-48 us here).
+* :func:`requested_language` -- the answer language a prompt asks for
+  ("Translate to French:", "en français", "auf Deutsch", "French:" at the end).
+* :func:`word_counts` -- how much linguistic evidence a text holds (words that are not names).
+* :func:`spell_dictionary`, :func:`is_known_word`, :func:`near_known_word`, :func:`is_word_prefix`
+  -- pyspellchecker's bundled word lists, with the few rules they need (elisions, inflections).
+
+Languages are handled as positions in a tuple of ISO 639-1 codes (:func:`code_index`) so that
+no per-row Python runs on million-row columns.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import MissingDependencyError
+
+#: Candidate languages for detection (ISO 639-1). A fixed, common set: a larger
+#: set makes short Latin-script texts easier to confuse (Tatoeba French misread as
+#: Italian), a set sampled from the data would make results depend on the sample.
+LANGUAGES: tuple[str, ...] = ("en", "fr", "de", "es", "it", "pt", "nl", "ru",
+                              "pl", "tr", "sv", "zh", "ja", "ko", "ar", "hi")
+
+#: Languages pyspellchecker ships a dictionary for.
+SPELL_LANGUAGES: tuple[str, ...] = ("en", "fr", "de", "es", "it", "pt", "nl", "ru")
+
+#: Only the first characters are used for detection: plenty of evidence, bounded cost and memo size.
+MAX_DETECT_CHARS = 400
+
+# Language names as prompts write them (English, native, French, German, Spanish), accents stripped.
+_NAMES: dict[str, tuple[str, ...]] = {
+    "en": ("english", "anglais", "englisch", "ingles", "inglese"),
+    "fr": ("french", "francais", "franzosisch", "frances", "francese", "franzoesisch"),
+    "de": ("german", "deutsch", "allemand", "aleman", "tedesco", "alemao"),
+    "es": ("spanish", "espanol", "espagnol", "spanisch", "spagnolo", "castellano", "espanhol"),
+    "it": ("italian", "italiano", "italien", "italienisch"),
+    "pt": ("portuguese", "portugues", "portugais", "portugiesisch", "portoghese"),
+    "nl": ("dutch", "nederlands", "neerlandais", "niederlandisch", "hollandais"),
+    "ru": ("russian", "russe", "russisch", "ruso", "russo", "русский", "по-русски"),
+    "pl": ("polish", "polski", "polonais", "polnisch", "polaco"),
+    "tr": ("turkish", "turkce", "turc", "turkisch", "turco"),
+    "sv": ("swedish", "svenska", "suedois", "schwedisch", "sueco"),
+    "zh": ("chinese", "mandarin", "chinois", "chinesisch", "chino", "中文", "汉语", "漢語"),
+    "ja": ("japanese", "japonais", "japanisch", "japones", "日本語"),
+    "ko": ("korean", "coreen", "koreanisch", "coreano", "한국어"),
+    "ar": ("arabic", "arabe", "arabisch", "العربية"),
+    "hi": ("hindi", "हिन्दी", "हिंदी"),
+}
+NAME_TO_CODE: dict[str, str] = {name: code for code, names in _NAMES.items() for name in names}
+
+
+def _fold(s: str) -> str:
+    """Lower case without accents (prompts write "francais" as often as "français")."""
+    return "".join(c for c in unicodedata.normalize("NFKD", s.lower()) if not unicodedata.combining(c))
+
+
+# Accent-insensitive alternation of every name: each accented letter also matches its bare form.
+def _name_pattern() -> str:
+    accents = {"a": "aàáâãä", "e": "eéèêë", "i": "iíîï", "o": "oóôõö", "u": "uúûü", "c": "cç", "n": "nñ"}
+    alts = []
+    for name in sorted(NAME_TO_CODE, key=len, reverse=True):
+        alts.append("".join(f"[{accents[ch]}]" if ch in accents else re.escape(ch) for ch in name))
+    return "(?:" + "|".join(alts) + ")"
+
+
+_LANG = _name_pattern()
+_TRANSLATE = r"(?:translat[\pL]*|tradu[iczs][\pL]*|[üu]e?bersetz[\pL]*|traducci[\pL]*)"
+#: Ordered by strength: the first pattern that matches a prompt decides.
+# a label the answer completes: "English: Hello\nFrench:" (matched against the whole prompt)
+_LABEL = rf"(?i)(?:^|[^\pL\pN_])(?P<lang>{_LANG})\s*(?:translation)?\s*:\s*$"
+_WHOLE_PROMPT = (_LABEL,)
+# RE2's \b and \w are ASCII-only ("écris", "русский"): word edges are spelled out and consume one
+# character, so two edges never meet (the verb/translate stems end greedily instead)
+_B = r"(?:^|[^\pL\pN_])"
+_E = r"(?:[^\pL\pN_]|$)"
+REQUEST_PATTERNS: tuple[str, ...] = (
+    # "Translate (from English) to/into French", "traduis en français", "übersetze ins Deutsche"
+    rf"(?i){_TRANSLATE}[^\n]{{0,80}}?{_B}(?:to|into|in|en|vers|ins|auf|al|a|para|em)\s+(?:the\s+|l'|le\s+)?"
+    rf"(?P<lang>{_LANG})",
+    # an answer-language directive: "Answer in French", "réponds en français", "antworte auf Deutsch"
+    rf"(?i){_B}(?:answer|respond|reply|write|rewrite|say it|speak|response|output|explain|summari[sz]e|"
+    rf"r[ée]pon[\pL]*|[ée]cri[\pL]*|antwort[\pL]*|schreib[\pL]*|respond[\pL]*|escrib[\pL]*)[^.?!\n]{{0,40}}?"
+    rf"{_B}(?:in|en|auf|em)\s+(?P<lang>{_LANG}){_E}",
+    # "en français", "auf Deutsch", "in English please" standing on their own at the start or end
+    rf"(?i)(?:^|[.:!?\n]\s*)(?:in|en|auf|em)\s+(?P<lang>{_LANG})\s*[.:!?]?\s*"
+    rf"(?:please|svp|s'il (?:te|vous) pla[iî]t|bitte)?\s*[.!]?\s*$",
+    rf"(?i)^\s*(?:in|en|auf|em)\s+(?P<lang>{_LANG}){_E}",
+    _LABEL,
+    # terse "translate french hello", "French translation of ..."
+    rf"(?i){_TRANSLATE}\s+(?P<lang>{_LANG}){_E}",
+    rf"(?i){_B}(?P<lang>{_LANG})\s+translation{_E}",
+)
+_ANY_NAME = rf"(?i){_LANG}"
+
+
+def requested_language(prompts: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """ISO 639-1 code of the answer language each prompt asks for, or null (vectorized, once per distinct prompt)."""
+    text = pc.fill_null(prompts, "")
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    if len(text) == 0:
+        return pa.array([], pa.string())
+    enc = text.dictionary_encode()
+    whole = enc.dictionary
+    # the instruction: up to the first line break or ": ". A passage after it may well say
+    # "translator ... in Spanish"; only the trailing-label pattern looks at the whole prompt.
+    head = pc.struct_field(pc.extract_regex(whole, r"^(?P<head>(?:[^:\n]|:\S)*)"), "head")
+    codes = np.full(len(whole), None, dtype=object)
+    # most prompts name no language: run the real patterns only where one is named
+    todo = np.flatnonzero(pc.match_substring_regex(whole, _ANY_NAME).to_numpy(zero_copy_only=False))
+    for pattern in REQUEST_PATTERNS:
+        if not len(todo):
+            break
+        sub = (whole if pattern in _WHOLE_PROMPT else head).take(pa.array(todo))
+        found = pc.struct_field(pc.extract_regex(sub, pattern), "lang")
+        hit = found.is_valid().to_numpy(zero_copy_only=False)
+        if hit.any():
+            # few distinct spellings: fold each once, not once per prompt
+            names = found.filter(pa.array(hit)).dictionary_encode()
+            lookup = np.array([NAME_TO_CODE.get(_fold(n)) for n in names.dictionary.to_pylist()] + [None],
+                              dtype=object)
+            codes[todo[hit]] = lookup[names.indices.to_numpy(zero_copy_only=False)]
+            todo = todo[~hit]
+    return pa.array(codes, pa.string()).take(enc.indices)
+
+
+def code_index(codes: pa.Array | pa.ChunkedArray | np.ndarray, langs: tuple[str, ...]) -> np.ndarray:
+    """Position of each ISO code in ``langs``; -1 for null or a code not in ``langs`` (vectorized)."""
+    arr = codes if isinstance(codes, (pa.Array, pa.ChunkedArray)) else pa.array(codes, pa.string())
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if len(arr) == 0:
+        return np.zeros(0, dtype=np.int64)
+    enc = arr.dictionary_encode()
+    table = np.array([langs.index(c) if c in langs else -1 for c in enc.dictionary.to_pylist()] + [-1])
+    idx = enc.indices.fill_null(len(enc.dictionary)) if enc.indices.null_count else enc.indices
+    return table[idx.to_numpy(zero_copy_only=False)].astype(np.int64)
+
+
+# -- language identification --------------------------------------------------------------------
+
+# What carries no language signal: code, URLs, e-mails, template slots, markup.
+_NOISE = r"```.*?(?:```|$)|`[^`\n]*`|https?://\S+|www\.\S+|\S+@\S+|\{\{[^}]*\}\}|<[^>\n]{1,40}>"
+
+
+def clean_for_detection(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Drop code, URLs, e-mails and markup, and cut to :data:`MAX_DETECT_CHARS` (vectorized)."""
+    text = pc.fill_null(texts, "")
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    text = pc.replace_substring_regex(text, pattern="(?s)" + _NOISE, replacement=" ")
+    return pc.utf8_slice_codeunits(pc.utf8_trim_whitespace(text), 0, MAX_DETECT_CHARS)
+
+
+def word_counts(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Evidence for detection: words starting with a lower-case or uncased letter, plus each CJK character.
+
+    Capitalized words are left out: names ("Jacques Louis David", "UC Berkeley") say little
+    about the language a text is written in.
+    """
+    # a leading space instead of "^": count_substring_regex restarts matching after each hit,
+    # and "^" then matches again at every restart
+    text = pc.utf8_replace_slice(pc.fill_null(texts, ""), start=0, stop=0, replacement=" ")
+    return pc.count_substring_regex(
+        text, pattern=r"[\p{Han}\p{Hiragana}\p{Katakana}]|[^\pL\pM][\p{Ll}\p{Lo}]").to_numpy(
+        zero_copy_only=False)
+
+
+@lru_cache(maxsize=1)
+def _raw_model():
+    try:
+        from py3langid.langid import MODEL_DIR, MODEL_FILE
+        from py3langid.modelio import load_model
+    except ImportError as exc:
+        raise MissingDependencyError("py3langid", "Language identification (wrong_language, typos)") from exc
+    ptc, prior, classes, nextmove, row, out = load_model(MODEL_DIR / MODEL_FILE)
+    return (np.asarray(ptc), np.asarray(prior, dtype=np.float32), list(classes),
+            np.frombuffer(nextmove, dtype=np.uint32 if nextmove.itemsize == 4 else np.uint16).astype(np.int64),
+            np.frombuffer(row, dtype=np.uint16 if row.itemsize == 2 else np.uint32).astype(np.int64) << 8,
+            np.asarray(out, dtype=np.int64))
+
+
+class Identifier:
+    """py3langid's model restricted to ``langs``, scoring many texts at once."""
+
+    #: texts per automaton walk (bounds the padded byte matrix to ~CHUNK x MAX_DETECT_CHARS*4 bytes)
+    CHUNK = 16384
+
+    def __init__(self, langs: tuple[str, ...]):
+        ptc, prior, classes, self._next, self._rowbase, self._out = _raw_model()
+        unknown = set(langs) - set(classes)
+        if unknown:
+            raise ValueError(f"py3langid does not know language(s) {sorted(unknown)}")
+        wanted = set(langs)
+        cols = [i for i, c in enumerate(classes) if c in wanted]
+        self.langs = tuple(dict.fromkeys(langs))  # the caller's order: positions are shared across checks
+        # model columns -> label; aliased columns (two models for one label, e.g. "sr") are summed
+        # after normalization, as py3langid does
+        self._col_label = np.array([self.langs.index(classes[i]) for i in cols])
+        self._ptc = np.ascontiguousarray(ptc[:, cols], dtype=np.float32)
+        self._ptcT = np.ascontiguousarray(self._ptc.T)  # one contiguous row per language
+        self._prior = prior[cols]
+
+    @staticmethod
+    def _encode(text: str) -> bytes:
+        # py3langid's input normalization
+        if text.isupper():
+            text = text.lower()
+        return unicodedata.normalize("NFC", text).encode("utf8", errors="surrogatepass")
+
+    def probs(self, texts: list[str]) -> np.ndarray:
+        """Probability of each language in ``self.langs`` for each text, shape (len(texts), len(langs))."""
+        out = np.empty((len(texts), len(self.langs)), dtype=np.float32)
+        encoded = [self._encode(t) for t in texts]
+        for start in range(0, len(encoded), self.CHUNK):
+            out[start:start + self.CHUNK] = self._probs(encoded[start:start + self.CHUNK])
+        return out
+
+    def _probs(self, encoded: list[bytes]) -> np.ndarray:
+        n = len(encoded)
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
+        scores = np.zeros((n, self._ptc.shape[1]), dtype=np.float32)
+        if n and lengths.max() > 0:
+            text_idx, feat = self._walk(encoded, lengths)
+            if len(feat):
+                # count each (text, feature) pair; sorted keys group rows of one text together
+                nfeat = self._ptc.shape[0]
+                keys = np.sort(text_idx * nfeat + feat)
+                first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+                counts = np.diff(np.r_[first, len(keys)])
+                keys = keys[first]
+                rows, feats = keys // nfeat, keys % nfeat
+                weight = np.log1p(counts.astype(np.float32))
+                # one weighted bincount per language: no (pairs x languages) temporary
+                for j in range(self._ptcT.shape[0]):
+                    scores[:, j] = np.bincount(rows, weights=weight * self._ptcT[j, feats], minlength=n)
+                has = np.zeros(n, dtype=bool)
+                has[rows] = True
+                scores[has] += self._prior
+                # temperature sqrt(bytes) keeps the softmax calibrated across lengths (py3langid)
+                scores[has] *= (1.0 / np.sqrt(np.maximum(lengths[has], 1))).astype(np.float32)[:, None]
+        # featureless texts keep all-zero scores: a uniform distribution (abstain)
+        scores -= scores.max(axis=1, keepdims=True)
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=1, keepdims=True)
+        merged = np.zeros((n, len(self.langs)), dtype=np.float32)
+        for col, label in enumerate(self._col_label):
+            merged[:, label] += scores[:, col]
+        return merged
+
+    def _walk(self, encoded: list[bytes], lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run the byte automaton over all texts in lock-step; return (text, feature) per emitted feature."""
+        order = np.argsort(-lengths, kind="stable")  # longest first: active texts are always a prefix
+        lens = lengths[order]
+        maxlen = int(lens[0])
+        flat = np.frombuffer(b"".join(encoded[i] for i in order), dtype=np.uint8)
+        starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+        active = np.searchsorted(-lens, -np.arange(maxlen), side="left")  # texts longer than t
+        state = np.zeros(len(order), dtype=np.int64)
+        t_idx, f_idx = [], []
+        for t in range(maxlen):
+            k = int(active[t])
+            s = self._next[self._rowbase[state[:k]] + flat[starts[:k] + t]]
+            state[:k] = s
+            f = self._out[s]
+            hit = f >= 0
+            t_idx.append(order[:k][hit])
+            f_idx.append(f[hit])
+        return np.concatenate(t_idx), np.concatenate(f_idx)
+
+
+_IDENTIFIERS: dict[tuple[str, ...], Identifier] = {}
+_LOCK = threading.Lock()
+
+
+def identifier(langs: tuple[str, ...] = LANGUAGES) -> Identifier:
+    """A process-wide identifier for ``langs`` (the model loads once, ~0.7 s)."""
+    with _LOCK:
+        if langs not in _IDENTIFIERS:
+            _IDENTIFIERS[langs] = Identifier(langs)
+        return _IDENTIFIERS[langs]
+
+
+class _Memo:
+    """Detected probabilities per cleaned text, for one audit."""
+
+    def __init__(self, width: int):
+        self.index: dict[str, int] = {}
+        self.probs = np.empty((1024, width), dtype=np.float32)
+
+    def add(self, texts: list[str], probs: np.ndarray) -> None:
+        n0 = len(self.index)
+        need = n0 + len(texts)
+        if need > len(self.probs):
+            grown = np.empty((max(need, 2 * len(self.probs)), self.probs.shape[1]), dtype=np.float32)
+            grown[:n0] = self.probs[:n0]
+            self.probs = grown
+        self.probs[n0:need] = probs
+        for i, t in enumerate(texts):
+            self.index[t] = n0 + i
+
+
+@dataclass
+class Detection:
+    """Per-row language probabilities, stored once per distinct text.
+
+    ``probs[index[i]]`` is row i's distribution over ``langs``; ``words[i]`` its evidence (letter words).
+    """
+
+    langs: tuple[str, ...]
+    index: np.ndarray
+    probs: np.ndarray
+    words: np.ndarray
+
+    def top_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """(position in ``langs``, probability) of the most likely language per row; -1 without letters."""
+        best = self.probs.argmax(axis=1)
+        conf = self.probs[np.arange(len(best)), best][self.index]
+        best = best[self.index].astype(np.int64)
+        best[self.words == 0] = -1
+        return best, conf
+
+    def top(self) -> tuple[np.ndarray, np.ndarray]:
+        """(code, probability) of the most likely language per row; code None where a text has no letters."""
+        best, conf = self.top_index()
+        return np.asarray((*self.langs, None), dtype=object)[best], conf
+
+    def prob_of(self, col: np.ndarray) -> np.ndarray:
+        """Probability of language ``langs[col[i]]`` for row i (NaN where ``col`` is -1)."""
+        out = np.full(len(col), np.nan, dtype=np.float32)
+        ok = col >= 0
+        out[ok] = self.probs[self.index[ok], col[ok]]
+        return out
+
+    def best_other(self, col: np.ndarray) -> np.ndarray:
+        """Highest probability among languages other than ``langs[col[i]]`` for row i (NaN where -1)."""
+        out = np.full(len(col), np.nan, dtype=np.float32)
+        ok = np.flatnonzero(col >= 0)
+        probs = self.probs[self.index[ok]]
+        probs[np.arange(len(ok)), col[ok]] = -1.0  # fancy indexing above made a copy
+        if len(ok):
+            out[ok] = probs.max(axis=1)
+        return out
+
+
+def detect(texts: pa.Array | pa.ChunkedArray, ctx: Any = None, langs: tuple[str, ...] = LANGUAGES) -> Detection:
+    """Detect the language of every text; each distinct cleaned text is scored once per audit (memo in ``ctx``)."""
+    raw = pc.fill_null(texts, "")
+    if isinstance(raw, pa.ChunkedArray):
+        raw = raw.combine_chunks()
+    enc = raw.dictionary_encode()
+    codes = enc.indices.to_numpy(zero_copy_only=False)
+    cleaned = clean_for_detection(enc.dictionary)  # per distinct text, not per row
+    uniques: list[str] = cleaned.to_pylist()
+    words_u = word_counts(cleaned) if len(uniques) else np.zeros(0, dtype=np.int64)
+    memo: _Memo = ctx.cached(("finesift.lang.memo", langs), lambda: _Memo(len(langs))) \
+        if ctx is not None else _Memo(len(langs))
+    ident = identifier(langs)
+    todo = [t for t in dict.fromkeys(uniques) if t not in memo.index]
+    if todo:
+        memo.add(todo, ident.probs(todo))
+    slot = np.fromiter((memo.index[t] for t in uniques), dtype=np.int64, count=len(uniques))
+    # a compact table (distinct texts of this call only): callers never see the memo's spare capacity
+    used, inverse = np.unique(slot, return_inverse=True)
+    return Detection(langs=ident.langs, index=inverse.astype(np.int64)[codes], probs=memo.probs[used],
+                     words=words_u[codes] if len(uniques) else np.zeros(0, dtype=np.int64))
+
+
+# -- spelling dictionaries ----------------------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def spell_dictionary(lang: str) -> Mapping[str, int]:
+    """pyspellchecker's bundled word list for ``lang`` (lower case -> frequency), loaded once per process.
+
+    Loading costs 0.1-1 s per language (a gzipped JSON), so only languages actually met are loaded.
+    Read-only by convention: it is shared by every check.
+    """
+    try:
+        from spellchecker import SpellChecker
+    except ImportError as exc:
+        raise MissingDependencyError("pyspellchecker", "The typos check") from exc
+    return SpellChecker(language=lang, distance=1).word_frequency.dictionary
+
+
+@lru_cache(maxsize=None)
+def _sorted_words(lang: str) -> list[str]:
+    return sorted(spell_dictionary(lang))
+
+
+def is_word_prefix(word: str, lang: str) -> bool:
+    """Whether some longer dictionary word of ``lang`` starts with ``word`` (a word cut short)."""
+    import bisect
+
+    words = _sorted_words(lang)
+    i = bisect.bisect_right(words, word)
+    return i < len(words) and words[i].startswith(word) and len(words[i]) > len(word)
+
+
+#: letters tried for substitutions/insertions when looking for a word one edit away
+_ALPHABETS = {
+    "en": "abcdefghijklmnopqrstuvwxyz'",
+    "fr": "abcdefghijklmnopqrstuvwxyzàâæçéèêëîïôœùûüÿ'",
+    "de": "abcdefghijklmnopqrstuvwxyzäöüß",
+    "es": "abcdefghijklmnopqrstuvwxyzáéíñóúü",
+    "it": "abcdefghijklmnopqrstuvwxyzàèéìíòóù'",
+    "pt": "abcdefghijklmnopqrstuvwxyzáâãàçéêíóôõú",
+    "nl": "abcdefghijklmnopqrstuvwxyzëïéèö'",
+    "ru": "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
+}
+
+
+def near_known_word(word: str, lang: str) -> bool:
+    """Whether a dictionary word is one edit (delete, swap, replace, insert) away: the shape of a typo.
+
+    An unknown word with no near neighbour is more often a name, slang or a rare word than a typo.
+    """
+    words = spell_dictionary(lang)
+    letters = _ALPHABETS.get(lang, "abcdefghijklmnopqrstuvwxyz")
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    for a, b in splits:
+        if b and a + b[1:] in words:
+            return True
+        if len(b) > 1 and a + b[1] + b[0] + b[2:] in words:
+            return True
+    for a, b in splits:
+        for c in letters:
+            if (b and c != b[0] and a + c + b[1:] in words) or a + c + b in words:
+                return True
+    return False
+
+
+# Elided articles/pronouns glued to the next word ("j'aime", "dell'arte"): checked without them.
+_ELISION = {
+    "fr": re.compile(r"^(?:[cdjlmnst]|qu|jusqu|lorsqu|puisqu|quoiqu|presqu)['’]"),
+    "it": re.compile(r"^(?:[cdlmnstv]|dell|all|dall|nell|sull|coll|quell|quest|un|sant|po)['’]"),
+}
+_PARTS = re.compile(r"[-'’]")
+# Regular inflections the bundled French list lacks (passé simple 1sg, participle agreement,
+# 2pl imperative): "trouvai" passes through "trouva", "marrées" through "marré", "saqué" through "saquer".
+_INFLECTIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "fr": (("ai", "a"), ("ées", "é"), ("ée", "é"), ("és", "é"), ("é", "er"), ("ée", "er"), ("és", "er"),
+           ("ées", "er"), ("iez", "er"), ("ez", "er"), ("ons", "er")),
+}
+
+
+def is_known_word(word: str, lang: str, _depth: int = 0) -> bool:
+    """Whether a lower-case word is spelled right in ``lang``: itself, without elision, or all of its parts."""
+    words = spell_dictionary(lang)
+    word = word.replace("’", "'")
+    if word in words:
+        return True
+    if "œ" in word or "æ" in word:  # the French list spells "oeil", "soeur"
+        return is_known_word(word.replace("œ", "oe").replace("æ", "ae"), lang, _depth + 1)
+    elision = _ELISION.get(lang)
+    if elision is not None and elision.match(word):
+        rest = elision.sub("", word, count=1)
+        return not rest or is_known_word(rest, lang, _depth + 1)
+    for suffix, base in _INFLECTIONS.get(lang, ()):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2 and word[:-len(suffix)] + base in words:
+            return True
+    if lang == "en":
+        for suffix in ("'s", "'ll", "'ve", "'re", "'d", "'m", "n't"):
+            if word.endswith(suffix) and len(word) > len(suffix) + 1:
+                return word[:-len(suffix)] in words
+    if _depth < 2 and _PARTS.search(word):
+        parts = [p for p in _PARTS.split(word) if len(p) > 1]
+        return bool(parts) and all(is_known_word(p, lang, _depth + 1) for p in parts)
+    return False
+
+
+__all__ = ["LANGUAGES", "SPELL_LANGUAGES", "NAME_TO_CODE", "Detection", "Identifier", "clean_for_detection",
+           "code_index", "detect", "identifier", "is_known_word", "is_word_prefix", "near_known_word",
+           "requested_language", "spell_dictionary", "word_counts"]

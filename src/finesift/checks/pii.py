@@ -1,0 +1,140 @@
+"""``pii``: personal data or secrets in the prompt or the answer.
+
+Kinds found (both fields scanned):
+
+* ``email`` -- e-mail addresses (not example.com-style placeholder domains)
+* ``phone`` -- phone numbers: international ``+33 6 12 34 56 78``, North American
+  ``(415) 555-2671`` (fictional 555 exchanges excluded), French ``06 12 34 56 78``
+* ``card`` -- payment card numbers: 13-19 digits with a known issuer prefix, Luhn-valid
+* ``aws_key`` -- AWS access key ids (``AKIA...``/``ASIA...``)
+* ``api_key`` -- provider tokens: ``sk-...``, ``sk_live_...``, ``ghp_...``, ``github_pat_...``,
+  ``xox[bp]-...``, ``AIza...``, ``hf_...``, JSON Web Tokens
+* ``private_key`` -- ``-----BEGIN ... PRIVATE KEY-----`` blocks
+* ``secret`` -- assignments such as ``api_key = "..."``, ``password: ...`` with a long,
+  non-placeholder value (8+ characters, letters and digits)
+
+A cheap pyarrow regex gate selects candidate rows; only those are parsed in Python
+(Luhn, placeholder filters).
+
+Scores:
+
+* ``pii_hits`` (0..inf, higher is worse): number of findings.
+* ``pii_kinds`` (list of strings): the kinds found, sorted, for explanation.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .base import Check, CheckParams, Context, register
+
+# RE2 gate (pyarrow): anything that could start a finding
+_GATE = (r"@|\d[\d\s().-]{7,}\d|AKIA|ASIA|sk-|sk_|rk_|gh[pousr]_|github_pat_|xox[abposr]-|AIza|hf_|eyJ|"
+         r"PRIVATE KEY|(?i:key|secret|token|password|passwd|pwd)[\"']?\s*[:=]")
+
+_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})\b")
+_PLACEHOLDER_DOMAIN = re.compile(
+    r"(?:^|\.)(?:example|examples|test|domain|yourdomain|yourcompany|company|email|sample|acme|foo|bar|"
+    r"mydomain|website|site|host|invalid|localhost)\.[a-z]{2,}$|\.(?:test|example|invalid|local|localhost)$",
+    re.I)
+_PHONE = re.compile(
+    r"(?<![\w+])(?:"
+    r"\+\d{1,3}[\s.-]?(?:\(\d{1,4}\)[\s.-]?)?\d{1,4}(?:[\s.-]?\d{2,4}){2,4}"  # +33 6 12 34 56 78
+    r"|\(?\b\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}"                                  # (415) 555-2671
+    r"|\b0[1-9](?:[\s.]?\d{2}){4}"                                           # 06 12 34 56 78
+    r")(?![\w])")
+_FICTIONAL = re.compile(r"(?:^|\D)555[\s.-]?\d{4}$")
+_CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
+_CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5|4[4-9])|35|3(?:0[0-5]|[68]))")
+_TOKENS = {
+    "aws_key": re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+    "api_key": re.compile(
+        r"(?<![\w-])(?:sk-(?:proj-|ant-(?:api\d+-)?)?[A-Za-z0-9_-]{20,}|(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{16,}"
+        r"|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}|xox[abposr]-[A-Za-z0-9-]{10,}"
+        r"|AIza[0-9A-Za-z_-]{35}|hf_[A-Za-z0-9]{30,}"
+        r"|eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,})"),
+    "private_key": re.compile(r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----"),
+}
+_SECRET = re.compile(
+    r"(?i)\b(?:api[_-]?key|apikey|secret(?:[_-]?key)?|client[_-]?secret|access[_-]?token|auth[_-]?token|"
+    r"bearer[_-]?token|token|password|passwd|pwd)[\"']?\s*[:=]\s*[\"']?([^\s\"'`,;)]{8,})")
+_SECRET_PLACEHOLDER = re.compile(
+    r"(?i)your|example|placeholder|changeme|here|xxxx|\*\*\*|\.\.\.|<|>|\{|\}|\$|%|\(|\[|env|getenv|"
+    r"secret|password|token|process\.|os\.|none|null|true|false|redacted|dummy|sample|test")
+
+
+class PiiParams(CheckParams):
+    min_hits: int = 1
+    """Flag rows with at least this many findings."""
+
+
+@register
+class Pii(Check):
+    name = "pii"
+    description = "Personal data or secrets: e-mails, phone numbers, card numbers, API keys, passwords."
+    score_columns = {
+        "pii_hits": "number of personal-data or secret findings in prompt + answer (0..inf); higher is worse",
+        "pii_kinds": "kinds found (email, phone, card, aws_key, api_key, private_key, secret)",
+    }
+    Params = PiiParams
+
+    def score(self, table: pa.Table, ctx: Context) -> pa.Table:
+        n = table.num_rows
+        hits = np.zeros(n, dtype=np.int32)
+        kinds: list[list[str]] = [[] for _ in range(n)]
+        fields = [pc.fill_null(table[f], "") for f in ("prompt", "output")]
+        gate = np.zeros(n, dtype=bool)
+        for col in fields:
+            gate |= pc.match_substring_regex(col, pattern=_GATE).to_numpy(zero_copy_only=False)
+        rows = np.flatnonzero(gate)
+        if len(rows):
+            texts = [col.take(pa.array(rows)).to_pylist() for col in fields]
+            for i, row in enumerate(rows):
+                found = _findings(texts[0][i]) + _findings(texts[1][i])
+                hits[row] = len(found)
+                kinds[row] = sorted(set(found))
+        return pa.table({"pii_hits": pa.array(hits), "pii_kinds": pa.array(kinds, pa.list_(pa.string()))})
+
+    def decide(self, scores: pa.Table) -> np.ndarray:
+        return scores["pii_hits"].to_numpy(zero_copy_only=False) >= self.params.min_hits
+
+
+def _findings(text: str) -> list[str]:
+    """One kind per finding in ``text``."""
+    found: list[str] = []
+    for m in _EMAIL.finditer(text):
+        if not _PLACEHOLDER_DOMAIN.search(m.group(1)):
+            found.append("email")
+    for m in _PHONE.finditer(text):
+        digits = re.sub(r"\D", "", m.group())
+        if 9 <= len(digits) <= 15 and not _FICTIONAL.search(m.group()) and len(set(digits)) > 2:
+            found.append("phone")
+    for m in _CARD.finditer(text):
+        digits = re.sub(r"\D", "", m.group())
+        if 13 <= len(digits) <= 19 and _CARD_PREFIX.match(digits) and len(set(digits)) > 1 and luhn(digits):
+            found.append("card")
+    for kind, rx in _TOKENS.items():
+        found.extend(kind for m in rx.finditer(text) if len(set(m.group())) > 8)
+    for m in _SECRET.finditer(text):
+        value = m.group(1)
+        if (not _SECRET_PLACEHOLDER.search(value) and re.search(r"\d", value) and re.search(r"[A-Za-z]", value)
+                and not _TOKENS["api_key"].search(value) and not _TOKENS["aws_key"].search(value)):
+            found.append("secret")
+    return found
+
+
+def luhn(digits: str) -> bool:
+    """Luhn checksum (payment cards)."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0

@@ -1,0 +1,83 @@
+"""``placeholder_output``: the answer is a placeholder, not an answer.
+
+Whole-answer placeholders: "N/A", "<nooutput>", "TODO", "TBD", "TBA", "FIXME",
+"...", "[translation]", "[insert answer here]", "your answer here", "lorem
+ipsum...", "placeholder", "XXX", "to be completed", "same as above".
+Embedded fill-in markers: "[insert ... here]", "<insert name>", "(paste text)",
+"your answer here", "<nooutput>" inside a longer answer. "Lorem ipsum" counts only
+as the whole answer: inside one it is usually sample text for code or a layout.
+
+Deliberately not placeholders: "None", "null", "0" (real answers to real
+questions), ``{{Order Number}}``-style template slots inside an answer (a
+dataset convention), "Dear [Name]," in a template letter.
+
+Score ``placeholder_output_score`` (0..1, higher is worse): 1.0 = the whole answer
+is a placeholder; 0.6 = the answer contains a fill-in marker; 0 = neither.
+Flagged at ``threshold`` (default 0.5: both); 0.9 keeps only whole-answer placeholders.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .base import Check, CheckParams, Context, register
+
+WHOLE = 1.0
+EMBEDDED = 0.6
+
+# matched against the lower-cased answer with surrounding space, quotes and final ./! removed.
+# ASCII classes on purpose: pyarrow recompiles a pattern per batch and RE2 compiles Unicode classes
+# slowly (a {2,60} repeat of \pL alone cost 50 ms per batch).
+_META = r"(?:answer|response|output|text|translation|content|summary|code|solution|result|reply)"
+_WHOLE = (
+    r"^(?:"
+    r"n/?a|n\.a\.?|not available|tbd|tba|tbc|todo|to ?do|fixme|xxx+|placeholder|dummy(?: text)?|"
+    r"lorem ipsum.*|\.{2,}|…+|"
+    r"<\s*no\s*-?\s*(?:output|input|answer)\s*>|no\s*-?\s*output|nooutput|"
+    rf"(?:your|my|the|an?|sample|example)? ?{_META}(?: goes)? here|"
+    rf"(?:insert|enter|add|type|write|put|paste|fill in) (?:your |the |an? )?(?:{_META}|.{{0,40}}here)|"
+    r"\[[a-z][a-z ._'-]+\]|<[a-z][a-z ._'-]+>|\{\{?[a-z][a-z ._'-]+\}?\}|"
+    r"same as (?:above|before)|see above|to be (?:added|completed|determined|written|filled(?: in)?)|"
+    r"coming soon|\(?blank\)?|\(?empty\)?"
+    r")$"
+)
+_EMBEDDED = (
+    r"(?i)[\[<(]\s*(?:insert|enter|paste|fill in)\s[a-z' ]{1,60}[\]>)]|"
+    r"[\[<(]\s*(?:add|type|write|put)\s[a-z' ]{0,60}here\s*[\]>)]|"
+    rf"(?:your|insert) {_META} (?:goes )?here|"
+    r"<\s*no\s*-?\s*(?:output|input)\s*>"
+)
+
+
+class PlaceholderOutputParams(CheckParams):
+    threshold: float = 0.5
+    """Flag scores at least this (1.0: whole-answer placeholder, 0.6: embedded fill-in marker)."""
+
+
+@register
+class PlaceholderOutput(Check):
+    name = "placeholder_output"
+    description = "The answer is a placeholder (N/A, <nooutput>, TODO, [insert ... here], lorem ipsum...)."
+    score_columns = {
+        "placeholder_output_score": "1 = the whole answer is a placeholder, 0.6 = contains a fill-in marker, "
+                                    "0 = neither (0..1); higher is worse",
+    }
+    Params = PlaceholderOutputParams
+
+    def score(self, table: pa.Table, ctx: Context) -> pa.Table:
+        text = pc.fill_null(table["output"], "")
+        core = pc.utf8_lower(pc.utf8_trim_whitespace(text))
+        core = pc.replace_substring_regex(core, pattern=r"^[\s\"'`“”‘’«»*_]+|[\s\"'`“”‘’«»*_.!:]+$",
+                                          replacement="")
+        core = pc.replace_substring_regex(core, pattern=r"\s+", replacement=" ")
+        whole = pc.match_substring_regex(core, pattern=_WHOLE).to_numpy(zero_copy_only=False)
+        # "..." alone is stripped to "" above: keep it a placeholder (and "" an empty_output matter)
+        dots = pc.match_substring_regex(text, pattern=r"^\s*(?:\.{2,}|…+)\s*$").to_numpy(zero_copy_only=False)
+        embedded = pc.match_substring_regex(text, pattern=_EMBEDDED).to_numpy(zero_copy_only=False)
+        score = np.where(whole | dots, WHOLE, np.where(embedded, EMBEDDED, 0.0)).astype(np.float32)
+        return pa.table({"placeholder_output_score": pa.array(score)})
+
+    def decide(self, scores: pa.Table) -> np.ndarray:
+        return scores["placeholder_output_score"].to_numpy(zero_copy_only=False) >= self.params.threshold

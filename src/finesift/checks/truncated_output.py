@@ -1,0 +1,172 @@
+"""``truncated_output``: the answer was cut off mid-sentence or mid-word.
+
+Evidence, each a probability-like strength combined as a noisy-OR
+(``1 - prod(1 - s_i)``):
+
+* ends on an opening bracket or quote (``Mes dents [``, ``print(``)          0.95
+* an unterminated code fence (odd number of ```` ``` ````)                  0.9
+* ends on a comma, colon, semicolon, dash or ``&`` (``Here are the steps:``) 0.8
+* ends on a word that cannot end a sentence: an article, conjunction or
+  preposition (``the``, ``and``, ``of``, ``le``, ``et``, ``der``, ``und``...) 0.8
+* the last word is not a dictionary word but begins one (``the compu``)       0.6
+* more brackets/quotes opened than closed                                    0.35
+* ends on a letter where at least ``norm_share`` of the dataset's answers
+  end with sentence punctuation                                              0.4
+* ...and is much shorter than the answers to prompts of the same length
+  (robust z-score of log length within a prompt-length bin)                  up to 0.6
+
+Code and one- or two-word labels only take the bracket/fence evidence; lists and
+tables (last line is a bullet, a "key: value" pair or any short line of a
+multi-line answer) also the hanging comma/word evidence; answers ending on a
+digit, symbol or emoji take no "ends on a letter" evidence. The peer
+statistics need every row, hence dataset scope.
+
+Score ``truncated_output_score`` (0..1, higher is worse); flagged at ``threshold`` (0.5).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import _lang
+from .base import Check, CheckParams, Context, register
+
+# Words that (almost) never end a sentence, in the languages of the bundled dictionaries. Words that
+# can end one in some language are left out: "a" ("il y en a"), "tu", "lo", "her", "to", and those
+# that are also English nouns or verbs ("car", "par", "son", "die", "van", "den", "con", "del").
+HANGING = frozenset("""
+the an and or but nor of with from by because than whose into onto whether although my your their our its
+these those such
+le la les un une des du de et ou mais au aux mon ma mes ton ta tes sa ses notre nos votre vos leurs
+cette ces dont pour avec sans dans sur
+der das dem des ein eine einen einem einer und oder aber von für weil dass
+el los las una y pero para por porque
+il gli uno della dello degli delle perché
+het een maar voor met
+""".split())
+
+_WS = r"[\s\x{00a0}\x{202f}\x{2009}]"  # RE2 \s misses the no-break spaces of French typography
+_OPENERS = "([{«“‘<"
+_CLOSERS = ")]}»”’>"
+
+
+class TruncatedOutputParams(CheckParams):
+    threshold: float = 0.5
+    """Flag scores at least this."""
+    norm_share: float = 0.9
+    """Ending on a letter counts as evidence only if this share of the dataset's answers end with punctuation."""
+    min_words: int = 3
+    """Answers with fewer words are labels: only bracket/fence evidence applies (scoring knob)."""
+    short_z: float = 2.5
+    """Robust z-score below which an answer starts to count as much shorter than its peers (scoring knob)."""
+
+
+@register
+class TruncatedOutput(Check):
+    name = "truncated_output"
+    description = "The answer was cut off mid-sentence or mid-word."
+    scope = "dataset"
+    score_columns = {
+        "truncated_output_score": "evidence the answer was cut off, combined (0..1); higher is worse",
+    }
+    Params = TruncatedOutputParams
+
+    def score(self, table: pa.Table, ctx: Context) -> pa.Table:
+        p: TruncatedOutputParams = self.params  # type: ignore[assignment]
+        n = table.num_rows
+        text = pc.fill_null(table["output"], "")
+        if isinstance(text, pa.ChunkedArray):
+            text = text.combine_chunks()
+        text = pc.replace_substring_regex(text, pattern=_WS + "+$", replacement="")
+
+        def has(pattern: str, arr=text) -> np.ndarray:
+            return pc.match_substring_regex(arr, pattern=pattern).to_numpy(zero_copy_only=False)
+
+        words = pc.count_substring_regex(text, pattern=r"[\pL\pN]+").to_numpy(zero_copy_only=False)
+        code = has(r"```|(?m)^(?:    |\t)\S|[;{}]\s*\n|(?m)^\s*(?:def|class|import|from|return|function|"
+                   r"public|private|#include|SELECT|var|let|const)\s")
+        # a list, a table or "key: value" lines: items legitimately end without a period
+        listing = has(r"(?:^|\n)\s*(?:[-*•+|]|\d+[.)]|[^\n:]{1,60}:\s)[^\n]*$") | has(r"\n[^\n]{0,80}$")
+        ends_letter = has(r"\p{Ll}$|\pL\pL$")  # not "N/A"
+        prose = ~code & ~listing & (words >= p.min_words)
+
+        evidence: list[np.ndarray] = []
+        quotes = pc.count_substring(text, pattern='"').to_numpy(zero_copy_only=False)
+        # a straight quote opens a quotation when it follows a space ("He said \"")
+        evidence.append(0.95 * (has(r"[(\[{«“‘<]$") | (has(r'(?:^|\s)"$') & (quotes % 2 == 1))))
+        fences = pc.count_substring(text, pattern="```").to_numpy(zero_copy_only=False)
+        evidence.append(0.9 * (fences % 2 == 1))
+        sentence = ~code & (words >= p.min_words)  # list items too: "- Add the" is cut
+        evidence.append(0.8 * (sentence & has(r"[,;:&\-–—]$")))
+        evidence.append(0.8 * (sentence & ends_letter & self._hanging_word(text)))
+        evidence.append(0.35 * (prose & self._unbalanced(text)))  # alone: "1)" lists, code in prose
+        # dataset norms: do answers here end with punctuation, and how long are they for such prompts?
+        terminal = has(r"[.!?…。！？؟)\]}\"'»”’*`>~]$")
+        norm = float(terminal[prose].mean()) if prose.any() else 0.0
+        suspect = (words >= 2) & ~code & ~listing & ends_letter
+        if norm >= p.norm_share:
+            evidence.append(0.4 * suspect)
+            z = _peer_z(table["prompt"], text)
+            evidence.append(0.6 * suspect * np.clip((-z - p.short_z) / 2.5, 0.0, 1.0))
+        evidence.append(0.6 * self._cut_word(text, prose & ends_letter, ctx))
+        keep = np.ones(n)
+        for s in evidence:
+            keep *= 1.0 - s
+        return pa.table({"truncated_output_score": pa.array((1.0 - keep).astype(np.float32))})
+
+    @staticmethod
+    def _hanging_word(text: pa.Array) -> np.ndarray:
+        # lower case only: "LA", "The Car" are names
+        last = pc.fill_null(pc.extract_regex(text, r"(?:^|[^\pL'])(?P<w>\p{Ll}[\pL']*)$").field("w"), "")
+        return pc.is_in(last, value_set=pa.array(sorted(HANGING))).to_numpy(zero_copy_only=False)
+
+    @staticmethod
+    def _unbalanced(text: pa.Array) -> np.ndarray:
+        out = np.zeros(len(text), dtype=bool)
+        for o, c in zip(_OPENERS[:5], _CLOSERS[:5]):
+            opened = pc.count_substring(text, pattern=o).to_numpy(zero_copy_only=False)
+            closed = pc.count_substring(text, pattern=c).to_numpy(zero_copy_only=False)
+            out |= opened > closed
+        return out | (pc.count_substring(text, pattern='"').to_numpy(zero_copy_only=False) % 2 == 1)
+
+    @staticmethod
+    def _cut_word(text: pa.Array, candidates: np.ndarray, ctx: Context) -> np.ndarray:
+        """Rows whose last word is not a word but the beginning of one ("the compu")."""
+        out = np.zeros(len(text), dtype=bool)
+        rows = np.flatnonzero(candidates)
+        if not len(rows):
+            return out
+        sub = text.take(pa.array(rows))
+        # lower case only: a capitalized last word is more likely a name ("Tom", prefix of "tomato")
+        last = pc.fill_null(pc.extract_regex(sub, r"(?:^|[^\pL])(?P<w>\p{Ll}{2,})$").field("w"), "")
+        det = _lang.detect(sub, ctx)
+        top, conf = det.top()
+        # only confidently identified answers: a dictionary per misidentified language costs ~1 s to load
+        sure = (conf >= 0.9) & (det.words >= 3)
+        for i, (word, lang) in enumerate(zip(last.to_pylist(), top)):
+            if word and sure[i] and lang in _lang.SPELL_LANGUAGES and not _lang.is_known_word(word, lang):
+                out[rows[i]] = _lang.is_word_prefix(word, lang)
+        return out
+
+    def decide(self, scores: pa.Table) -> np.ndarray:
+        return scores["truncated_output_score"].to_numpy(zero_copy_only=False) >= self.params.threshold
+
+
+def _peer_z(prompts: pa.ChunkedArray | pa.Array, outputs: pa.Array) -> np.ndarray:
+    """Robust z-score of log answer length among rows whose prompts have about the same length."""
+    plen = pc.utf8_length(pc.fill_null(prompts, "")).to_numpy(zero_copy_only=False).astype(np.float64)
+    olen = np.log1p(pc.utf8_length(outputs).to_numpy(zero_copy_only=False).astype(np.float64))
+    bins = np.floor(np.log2(plen + 1) * 8).astype(np.int64)  # 1/8-octave bins of prompt length
+    z = np.zeros(len(olen))
+    order = np.argsort(bins, kind="stable")
+    edges = np.flatnonzero(np.r_[True, bins[order][1:] != bins[order][:-1], True])
+    for a, b in zip(edges[:-1], edges[1:]):
+        idx = order[a:b]
+        if len(idx) < 20:  # too few peers to say what is normal
+            continue
+        med = np.median(olen[idx])
+        mad = np.median(np.abs(olen[idx] - med))
+        z[idx] = (olen[idx] - med) / max(1.4826 * mad, 0.05)
+    return z

@@ -1,0 +1,168 @@
+"""``wrong_language``: the answer is not in the language it should be in.
+
+The expected language of a row is, in order: ``config.expected_language``; the
+language the prompt asks for ("Translate to French:", "answer in German",
+"en français", "auf Deutsch", a trailing "French:" label); else the dataset's
+dominant answer language (the most common confidently detected one, when it
+covers at least ``min_dominant_share`` of those answers). This is why the check
+has dataset scope. Detection is py3langid's packaged model restricted to common
+languages (:mod:`finesift.checks._lang`), run once per unique answer.
+
+Scores:
+
+* ``wrong_language_score`` (0..1, higher is worse): probability that the answer
+  is NOT in the expected language -- the detector's probability of its strongest
+  rival language, relative to rival + expected -- times an evidence factor
+  ``min(1, words / full_evidence_words)`` counting words that start with a lower-case
+  or uncased letter, so one- and two-word answers, names ("Jacques Louis David") and
+  numbers are not flagged on weak evidence; a script mismatch (Latin
+  answer where Cyrillic is expected, or the reverse) counts as full evidence.
+  Likely flags are then checked: x ``dictionary_veto`` (0.5) when every lower-case word
+  is a dictionary word of the expected language (short sentences of close languages:
+  "Tu es juste." reads as Spanish), x ``list_factor`` (0.5) for a list of short items
+  ("Spaghetti, fettuccine, rigatoni"). 0 where no language is expected.
+* ``wrong_language_detected``: most likely language of the answer (ISO 639-1; null without letters).
+* ``wrong_language_expected``: the expected language (null when none could be determined).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import _lang
+from .base import Check, CheckParams, Context, register
+
+#: languages written in the Latin script (for the script-mismatch rule)
+_LATIN = frozenset({"en", "fr", "de", "es", "it", "pt", "nl", "pl", "tr", "sv"})
+_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+
+
+class WrongLanguageParams(CheckParams):
+    threshold: float = 0.8
+    """Flag rows whose score is at least this."""
+    full_evidence_words: int = 3
+    """Answers with fewer letter words than this get proportionally less confidence (scoring knob)."""
+    min_dominant_share: float = 0.6
+    """The dominant answer language is used as the default only if it covers this share of confident answers."""
+    confident: float = 0.8
+    """Detection probability an answer needs to count towards the dominant language."""
+    dictionary_veto: float = 0.5
+    """Factor applied to the score when every lower-case word of the answer is a dictionary word of
+    the expected language (scoring knob)."""
+    dictionary_from: float = 0.5
+    """Only scores at least this are checked against the dictionary and for lists (scoring knob: cost only)."""
+    list_factor: float = 0.5
+    """Factor applied to the score of an answer that is a list of short items (names, dishes, towns)."""
+
+
+@register
+class WrongLanguage(Check):
+    name = "wrong_language"
+    description = "The answer is not in the language the prompt asks for (or the dataset's language)."
+    scope = "dataset"
+    cost = "model"
+    score_columns = {
+        "wrong_language_score": "probability the answer is not in the expected language, discounted for "
+                                "very short answers (0..1); higher is worse",
+        "wrong_language_detected": "detected language of the answer (ISO 639-1)",
+        "wrong_language_expected": "language the answer should be in (ISO 639-1), null if unknown",
+    }
+    Params = WrongLanguageParams
+
+    def score(self, table: pa.Table, ctx: Context) -> pa.Table:
+        p: WrongLanguageParams = self.params  # type: ignore[assignment]
+        n = table.num_rows
+        config = getattr(ctx, "config", None)
+        forced = getattr(config, "expected_language", None)
+        langs = _lang.LANGUAGES if forced in (None, *_lang.LANGUAGES) else (*_lang.LANGUAGES, forced)
+        det = _lang.detect(table["output"], ctx, langs)
+        names = pa.array(det.langs, pa.string())
+        top, conf = det.top_index()
+        # languages as positions in det.langs (-1: none), so no per-row Python on 1M rows
+        if forced:
+            expected = np.full(n, det.langs.index(forced), dtype=np.int64)
+        else:
+            expected = _lang.code_index(_lang.requested_language(table["prompt"]), det.langs)
+            dominant = self._dominant(top, conf, det.words, p)
+            if ctx is not None:
+                ctx.facts["dominant_answer_language"] = det.langs[dominant] if dominant >= 0 else None
+            if dominant >= 0:
+                expected[expected < 0] = dominant
+        p_expected = det.prob_of(expected)
+        # the strongest rival, not 1 - p_expected: probability spread thinly over many languages
+        # is uncertainty, not evidence of another language
+        p_rival = det.best_other(expected)
+        evidence = np.clip(det.words / max(p.full_evidence_words, 1), 0.0, 1.0)
+        latin = np.array([c in _LATIN for c in det.langs])
+        evidence[self._script_mismatch(table["output"], expected, latin)] = 1.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            wrong = p_rival / (p_rival + p_expected)
+        score = np.where(np.isfinite(wrong), wrong * evidence, 0.0)
+        # dictionary check only where the score could reach a flag: a handful of rows
+        suspects = np.flatnonzero(score >= p.dictionary_from)
+        texts = pc.fill_null(table["output"], "").take(pa.array(suspects, pa.int64())).to_pylist()
+        valid = self._valid_in_expected(texts, [det.langs[e] for e in expected[suspects]])
+        score[suspects[valid]] *= p.dictionary_veto
+        # a list of names ("Spaghetti, fettuccine, rigatoni") is in no language at all
+        listed = np.array([_list_like(t) for t in texts], dtype=bool)
+        score[suspects[listed]] *= p.list_factor
+        return pa.table({
+            "wrong_language_score": pa.array(np.clip(score, 0.0, 1.0).astype(np.float32)),
+            "wrong_language_detected": names.take(pa.array(top, mask=top < 0)),
+            "wrong_language_expected": names.take(pa.array(expected, mask=expected < 0)),
+        })
+
+    @staticmethod
+    def _dominant(top: np.ndarray, conf: np.ndarray, words: np.ndarray, p: WrongLanguageParams) -> int:
+        """Most common confidently detected answer language (position), if common enough to be the norm; else -1."""
+        ok = (conf >= p.confident) & (words >= p.full_evidence_words) & (top >= 0)
+        if not ok.any():
+            return -1
+        counts = np.bincount(top[ok])
+        best = int(counts.argmax())  # ties go to the first language in the list: deterministic
+        return best if counts[best] >= p.min_dominant_share * ok.sum() else -1
+
+    @staticmethod
+    def _script_mismatch(outputs: pa.ChunkedArray | pa.Array, expected: np.ndarray, latin: np.ndarray) -> np.ndarray:
+        """Rows written only in Latin letters where a non-Latin language is expected, or the reverse."""
+        text = pc.fill_null(outputs, "")
+
+        def has(pattern: str) -> np.ndarray:  # match (not count): stops at the first hit
+            return pc.match_substring_regex(text, pattern=pattern).to_numpy(zero_copy_only=False)
+
+        has_latin, other = has(r"\p{Latin}"), has(r"[^\P{L}\p{Latin}]")
+        want_latin = latin[np.maximum(expected, 0)]
+        return (expected >= 0) & np.where(want_latin, other & ~has_latin, has_latin & ~other)
+
+    @staticmethod
+    def _valid_in_expected(texts: list[str], expected: list[str]) -> np.ndarray:
+        """For ``rows``: is every lower-case word of the answer a dictionary word of the expected language?
+
+        Short sentences of close languages fool the detector ("Tu es juste." reads as Spanish);
+        an answer made only of valid words of the expected language is not confidently wrong.
+        Capitalized words are skipped (names); languages without a bundled dictionary never qualify.
+        """
+        out = np.zeros(len(texts), dtype=bool)
+        for i, (text, lang) in enumerate(zip(texts, expected)):
+            if lang not in _lang.SPELL_LANGUAGES:
+                continue
+            words = [w for w in _WORD.findall(text) if len(w) > 1 and w[0].islower()]
+            out[i] = bool(words) and all(_lang.is_known_word(w, lang) for w in words)
+        return out
+
+    def decide(self, scores: pa.Table) -> np.ndarray:
+        s = scores["wrong_language_score"].to_numpy(zero_copy_only=False)
+        return np.nan_to_num(s, nan=0.0) >= self.params.threshold
+
+
+_ITEM_SEP = re.compile(r"[,;\n•]|(?:^|\n)\s*(?:[-*]|\d+[.)])\s")
+
+
+def _list_like(text: str) -> bool:
+    """At least three items separated by commas, semicolons or lines, of three words or fewer (median)."""
+    items = [len(item.split()) for item in _ITEM_SEP.split(text) if item.strip()]
+    return len(items) >= 3 and sorted(items)[len(items) // 2] <= 3

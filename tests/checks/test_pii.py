@@ -1,0 +1,66 @@
+import random
+
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from finesift.checks.base import Context
+from finesift.checks.pii import Pii, luhn
+
+
+def _score(outputs, prompts=None):
+    prompts = prompts or ["q"] * len(outputs)
+    check = Pii()
+    scores = check.score(pa.table({"prompt": pa.array(prompts, pa.string()),
+                                   "output": pa.array(outputs, pa.string())}), Context())
+    return check, scores
+
+
+FINDINGS = {
+    "Write to john.doe@gmail.com": ["email"],
+    "Call me at +33 6 12 34 56 78": ["phone"],
+    "My number is (415) 867-5309.": ["phone"],
+    "Appelle le 06 12 34 56 78.": ["phone"],
+    "Card: 4539 1488 0343 6467": ["card"],
+    "AKIAIOSFODNN7EXAMPLE": ["aws_key"],
+    "export OPENAI_API_KEY=sk-proj-abcDEF1234567890abcdefGHIJ": ["api_key"],
+    "token ghp_abcdefghijklmnopqrstuvwxyz0123456789AB": ["api_key"],
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEow": ["private_key"],
+    'api_key = "a8f5f167f44f4964e6c998dee827110c"': ["secret"],
+    "password: hunter2hunter2x9": ["secret"],
+    "Mail a@b.fr or call 06 12 34 56 78": ["email", "phone"],
+}
+
+
+def test_fires_on_each_kind_and_lists_the_kinds():
+    check, scores = _score(list(FINDINGS))
+    assert scores["pii_kinds"].to_pylist() == list(FINDINGS.values())
+    assert scores["pii_hits"].to_pylist() == [len(v) for v in FINDINGS.values()]
+    assert check.decide(scores).all()
+
+
+def test_scans_the_prompt_too():
+    check, scores = _score(["Sure."], prompts=["My email is jane@corp.io, reply there"])
+    assert check.decide(scores).tolist() == [True]
+
+
+def test_quiet_on_placeholders_fakes_and_ordinary_numbers():
+    clean = ["Email user@example.com for help", "Call (415) 555-2671", "Card: 4539 1488 0343 6468",
+             'api_key = "YOUR_API_KEY"', 'password = os.environ["PW"]', "sk-xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+             "I was born in 1990 and moved in 2005.", "The population is 1,234,567,890.", "Version 1.2.3.4567",
+             "ISBN 978-3-16-148410-0", "Tom a 30 ans.", None, ""]
+    check, scores = _score(clean)
+    assert scores["pii_hits"].to_pylist() == [0] * len(clean)
+    assert not check.decide(scores).any()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 9), min_size=12, max_size=18), st.integers(0, 10_000))
+def test_luhn_accepts_valid_numbers_and_rejects_single_digit_errors(body, seed):
+    digits = "".join(map(str, body))
+    check_digit = next(d for d in "0123456789" if luhn(digits + d))
+    valid = digits + check_digit
+    assert luhn(valid)
+    i = random.Random(seed).randrange(len(valid))
+    wrong = valid[:i] + str((int(valid[i]) + 1) % 10) + valid[i + 1:]
+    assert not luhn(wrong)

@@ -1,0 +1,74 @@
+import pyarrow as pa
+import pytest
+
+from finesift.checks.base import Context
+from finesift.checks.too_long import TooLong
+from finesift.config import AuditConfig
+from finesift.errors import ConfigError
+from finesift.pipeline import build_checks, score_all
+from finesift.records import Dataset
+
+
+@pytest.fixture
+def word_tokenizer(tmp_path):
+    """A one-token-per-word tokenizer.json written in the test (no model files needed)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocab = {"[UNK]": 0, "hello": 1, "world": 2}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    path = tmp_path / "tok" / "tokenizer.json"
+    path.parent.mkdir()
+    tok.save(str(path))
+    return path
+
+
+def _table(prompts, outputs, system=None):
+    cols = {"prompt": pa.array(prompts, pa.string()), "output": pa.array(outputs, pa.string())}
+    if system is not None:
+        cols["system"] = pa.array(system, pa.string())
+    return pa.table(cols)
+
+
+def test_counts_tokens_per_field_and_flags_over_budget(word_tokenizer):
+    config = AuditConfig(tokenizer=str(word_tokenizer), max_tokens=5, checks=["too_long"])
+    check = build_checks(config)[0]  # the budget comes from config.max_tokens
+    scores = check.score(_table(["hello world", "a b c", None], ["x", "one two three four", "hi"],
+                                system=[None, "be nice", None]), Context(config=config))
+    assert scores["too_long_prompt_tokens"].to_pylist() == [2, 3, 0]
+    assert scores["too_long_output_tokens"].to_pylist() == [1, 4, 1]
+    assert scores["too_long_total_tokens"].to_pylist() == [3, 9, 1]
+    assert check.decide(scores).tolist() == [False, True, False]
+    assert TooLong({"max_tokens": 2}).decide(scores).tolist() == [True, True, False]
+
+
+def test_folder_path_and_bad_path(word_tokenizer, tmp_path):
+    folder = AuditConfig(tokenizer=str(word_tokenizer.parent))
+    scores = TooLong().score(_table(["hello"], ["world"]), Context(config=folder))
+    assert scores["too_long_total_tokens"].to_pylist() == [2]
+    with pytest.raises(ConfigError):
+        TooLong().score(_table(["a"], ["b"]), Context(config=AuditConfig(tokenizer=str(tmp_path / "nope"))))
+
+
+def test_scores_do_not_depend_on_batch_size(word_tokenizer):
+    prompts = [" ".join(["w"] * (i % 7)) for i in range(50)]
+    outputs = [" ".join(["v"] * (i % 5)) for i in range(50)]
+    ds = Dataset(table=_table(prompts, outputs), source="t", format="jsonl", shape="alpaca")
+    results = []
+    for b in (1, 4, 1000):
+        config = AuditConfig(checks=["too_long"], batch_size=b, tokenizer=str(word_tokenizer))
+        results.append(score_all(ds, [TooLong()], config)[0])
+    assert results[0].equals(results[1]) and results[1].equals(results[2])
+
+
+@pytest.mark.slow
+def test_default_smollm2_tokenizer_is_extracted_once_and_cached(tmp_path, monkeypatch):
+    from finesift.models import tokenizer as tk
+
+    monkeypatch.setenv("FINESIFT_CACHE", str(tmp_path))
+    tok = tk.load_tokenizer_json(None)  # extracts from the packaged GGUF (needs transformers)
+    assert (tmp_path / "tokenizers" / "smollm2-135m-instruct" / "tokenizer.json").exists()
+    assert len(tok.encode("Hello world", add_special_tokens=False).ids) == 2
+    monkeypatch.setattr(tk, "_extract_from_gguf", lambda target: pytest.fail("extracted twice"))
+    tk._load.cache_clear()
+    assert tk.load_tokenizer_json(None).get_vocab_size() == tok.get_vocab_size()

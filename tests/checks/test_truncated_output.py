@@ -1,0 +1,65 @@
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from finesift.checks.base import Context
+from finesift.checks.truncated_output import TruncatedOutput
+
+NORMAL = [
+    ("Translate to French: The weather is nice today.", "Il fait beau aujourd'hui."),
+    ("Translate to French: I have two brothers.", "J'ai deux frères."),
+    ("Translate to French: Where is the station?", "Où est la gare ?"),
+    ("Translate to French: She reads a book every week.", "Elle lit un livre chaque semaine."),
+] * 10
+
+
+def _score(rows):
+    table = pa.table({"prompt": [p for p, _ in rows], "output": pa.array([o for _, o in rows], pa.string())})
+    check = TruncatedOutput()
+    scores = check.score(table, Context())
+    return check.decide(scores), scores["truncated_output_score"].to_numpy()
+
+
+def test_fires_on_cut_answers():
+    cut = [
+        ("Translate to French: My wisdom teeth are coming in.", "Mes dents ["),
+        ("List the steps to make tea.", "Here are the steps:"),
+        ("Translate to French: I went to the market with my mother.", "Je suis allé au marché avec ma"),
+        ("Explain what a CPU does.", "A CPU executes the instructions of a compu"),
+        ("Write some code.", "```python\nprint('hi')\n"),
+        ("Describe the weather.", 'He said "it will rain and'),
+    ]
+    flags, scores = _score(NORMAL + cut)
+    assert flags[-len(cut):].all(), scores[-len(cut):]
+    assert not flags[:-len(cut)].any()
+
+
+def test_quiet_on_lists_code_labels_and_unpunctuated_styles():
+    rows = [
+        ("Classify the sentiment.", "Positive"),
+        ("Name three fruits.", "- apple\n- banana\n- cherry"),
+        ("Write a function.", "def f(x):\n    return x * 2"),
+        ("Give me a title.", "The Old Man and the Sea"),
+        ("What is 2+2?", "4"),
+        ("Translate to French: Hello!", "Salut !"),
+        ("Give a URL.", "https://example.com/a_b"),
+        ("Write a haiku.", "old pond\nfrog leaps in\nsound of water"),
+    ]
+    flags, scores = _score(NORMAL + rows)  # in a dataset whose answers end with punctuation
+    assert not flags.any(), scores[-len(rows):]
+
+
+def test_the_real_truncated_last_line_of_tatoeba(shared_data):
+    lines = (shared_data / "tatoeba-fra-eng.tsv").read_text(encoding="utf8").split("\n")
+    pairs = [line.split("\t", 1) for line in lines[-3000:] if "\t" in line]
+    flags, _ = _score([("Translate to French: " + en, fr) for en, fr in pairs])
+    assert pairs[-1][1].strip() == "Mes dents"
+    assert flags[-1]
+    assert flags[:-1].sum() <= 3  # ~0.1% of complete sentences at most
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=60), st.sampled_from(["(", "[", "{", "«", "“"]))
+def test_ending_on_an_opening_bracket_is_always_flagged(text, opener):
+    flags, scores = _score(NORMAL + [("Say something.", text + opener)])
+    assert flags[-1] and 0.95 - 1e-6 <= scores[-1] <= 1.0

@@ -1,0 +1,62 @@
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from finesift.checks import _lang
+from finesift.checks.base import Context
+from finesift.checks.typos import Typos
+
+
+@pytest.fixture(scope="module")
+def french_rows():
+    from tests.conftest import SHARED_DATA
+
+    lines = (SHARED_DATA / "tatoeba-fra-eng.tsv").read_text(encoding="utf8").split("\n")
+    rng = np.random.default_rng(1)
+    picked = [lines[i].split("\t", 1) for i in sorted(rng.choice(len(lines) - 1, 500, replace=False))]
+    return [("Translate to French: " + en, fr) for en, fr in picked]
+
+
+def _score(rows, params=None):
+    table = pa.table({"prompt": pa.array([p for p, _ in rows], pa.string()),
+                      "output": pa.array([o for _, o in rows], pa.string())})
+    check = Typos(params)
+    scores = check.score(table, Context())
+    return check.decide(scores), scores
+
+
+def test_fires_on_misspelled_prompts_and_answers(french_rows):
+    bad = [("how u", "comment vous"),                                        # text-speak in the prompt
+           ("Translate to French: I love languages", "j'aime languages"),     # English word in French
+           ("Translate to French: How are you?", "Comment ca va ?"),  # ça
+           ("Translate to French: I love surprises.", "J'adore les surpises."),
+           ("Explain teh recieved wisdom about definately going.", "Bien sûr.")]
+    flags, scores = _score(french_rows + bad)
+    assert flags[-len(bad):].all(), scores.slice(len(french_rows)).to_pylist()
+    assert scores["typos_prompt_count"][-1].as_py() == 3
+    assert scores["typos_output_rate"][-4].as_py() == pytest.approx(0.5)  # aime ok, languages not
+
+
+def test_quiet_on_real_sentences_names_numbers_urls_and_code(french_rows):
+    clean = [("Translate to French: Tom met Mary in Paris in 1998.", "Tom a rencontré Mary à Paris en 1998."),
+             ("Read the docs at https://example.com/xyzzy_qwe and call foo_bar().", "D'accord, je lis la doc."),
+             ("Translate to French: I'll do it tomorrow, won't I?", "Je le ferai demain, n'est-ce pas ?"),
+             ("Translate to French: Hello", None)]
+    flags, scores = _score(french_rows + clean)
+    assert flags.sum() <= 3, [r for r, f in zip(french_rows + clean, flags) if f]  # ~0.5% of real rows at most
+    assert not flags[-len(clean):].any(), scores.slice(len(french_rows)).to_pylist()
+
+
+def test_a_misspelling_shared_by_many_texts_is_the_datasets_vocabulary():
+    rows = [(f"Say something {i}", f"Je pars demainn {i}.") for i in range(5)]  # one edit from "demain"
+    assert not _score(rows)[0].any()
+    assert _score(rows, {"vocabulary_min_texts": 10})[0].all()
+
+
+@pytest.mark.parametrize("word, lang, known", [
+    ("aime", "fr", True), ("j'aime", "fr", True), ("aujourd'hui", "fr", True), ("peut-être", "fr", True),
+    ("trouvai", "fr", True), ("œil", "fr", True), ("languages", "fr", False), ("ca", "fr", False),
+    ("don't", "en", True), ("tom'll", "en", True), ("teh", "en", False),
+])
+def test_dictionary_rules(word, lang, known):
+    assert _lang.is_known_word(word, lang) is known

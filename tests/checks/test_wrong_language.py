@@ -1,0 +1,86 @@
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from finesift.checks import _lang
+from finesift.checks.base import Context
+from finesift.checks.wrong_language import WrongLanguage
+from finesift.config import AuditConfig
+
+
+@pytest.fixture(scope="module")
+def french_rows():
+    from tests.conftest import SHARED_DATA
+
+    lines = (SHARED_DATA / "tatoeba-fra-eng.tsv").read_text(encoding="utf8").split("\n")
+    rng = np.random.default_rng(0)
+    picked = [lines[i].split("\t", 1) for i in sorted(rng.choice(len(lines) - 1, 400, replace=False))]
+    return [("Translate to French: " + en, fr) for en, fr in picked]
+
+
+def _score(rows, config=None):
+    table = pa.table({"prompt": [p for p, _ in rows], "output": pa.array([o for _, o in rows], pa.string())})
+    check = WrongLanguage()
+    scores = check.score(table, Context(config=config))
+    return check.decide(scores), scores
+
+
+def test_fires_on_answers_in_another_language(french_rows):
+    bad = [("translate french hello", "hello is bonjour"),
+           ("Translate to French: I am very happy today.", "I am very happy today."),
+           ("Translate to French: I will help you if possible.", "Io l'aiuterò se possibile."),
+           ("Hello french", "Good morning to you, my dear friend."),  # no language asked: the dataset's is French
+           ("Translate to Russian: Hello", "Hello")]  # one word, but the wrong script
+    flags, scores = _score(french_rows + bad)
+    assert flags[-len(bad):].all(), scores.slice(len(french_rows)).to_pylist()
+    assert scores["wrong_language_detected"][-2].as_py() == "en"
+    assert scores["wrong_language_expected"].to_pylist()[-len(bad):] == ["fr", "fr", "fr", "fr", "ru"]
+
+
+def test_quiet_on_real_french_answers_and_short_answers(french_rows):
+    short = [("Translate to French: Hello", "Bonjour"), ("hello french", "bonjour"), ("Say yes", "Oui."),
+             ("Who?", "Tom."), ("How much?", "42"), ("Translate to Russian: Hello", "Привет"),
+             ("Answer in German: are you tired?", "Ja, ich bin sehr müde und gehe jetzt schlafen."),
+             ("Translate to French: Hello", None)]
+    flags, scores = _score(french_rows + short)
+    assert flags.sum() <= 1, [r for r, f in zip(french_rows + short, flags) if f]  # ~0.2% of real rows at most
+    assert not flags[-len(short):].any()
+
+
+def test_config_expected_language_overrides(french_rows):
+    sentences = [(p, o) for p, o in french_rows if len(o.split()) >= 6][:50]  # enough evidence each
+    flags, scores = _score(sentences, AuditConfig(expected_language="de"))
+    assert set(scores["wrong_language_expected"].to_pylist()) == {"de"}
+    assert flags.mean() > 0.8
+
+
+@pytest.mark.parametrize("prompt, code", [
+    ("Translate to French: I love languages", "fr"),
+    ("translate french hello", "fr"),
+    ("Translate from French to English: Bonjour", "en"),
+    ("Traduis en anglais : bonjour", "en"),
+    ("Réponds en français : quel âge as-tu ?", "fr"),
+    ("Answer in German: what is this?", "de"),
+    ("Übersetze ins Deutsche: Hello", "de"),
+    ("English: Hello\nSpanish:", "es"),
+    ("Write a poem about Paris, en français.", "fr"),
+    ("What does hola mean in English?", None),
+    ("how u", None),
+    ("Polish this essay please", None),
+])
+def test_requested_language(prompt, code):
+    assert _lang.requested_language(pa.array([prompt])).to_pylist() == [code]
+
+
+def test_batch_identifier_matches_py3langid():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    ref = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    ref.set_languages(list(_lang.LANGUAGES))
+    texts = ["", "123", "Hello WORLD", "Привет, как дела?", "你好世界", "Je t'aime.", "Wo ist der Bahnhof?",
+             "x" * 300, "Qui causa l'accident ?", "¿Dónde está la estación?"]
+    ident = _lang.identifier()
+    for text, row in zip(texts, ident.probs(texts)):
+        expected = dict(ref.rank(text))
+        assert set(expected) == set(ident.langs)
+        assert all(abs(float(p) - expected[lang]) < 1e-4 for lang, p in zip(ident.langs, row)), text
