@@ -32,3 +32,10 @@ def audit(data: str | Path, config: AuditConfig | dict[str, Any] | None = None, 
     if out is not None:
         result.write(out)
     return result
+
+
+def curate(data: str | Path, out: str | Path, recipe=None, **kwargs: Any):
+    """Curate ``data`` into ``out``: see :func:`finesift.curate.pipeline.curate`."""
+    from .curate.pipeline import curate as _curate
+
+    return _curate(data, out, recipe, **kwargs)

@@ -30,7 +30,8 @@ MODEL_GROUPS = {
 }
 
 #: Codes whose partner column feeds ``duplicate_of``, in order of precedence.
-PARTNER_PRECEDENCE = ("exact_duplicate", "near_duplicate", "semantic_duplicate", "conflict", "leakage")
+#: (``leakage_of`` is not here: it indexes the evaluation file, not this dataset.)
+PARTNER_PRECEDENCE = ("exact_duplicate", "near_duplicate", "semantic_duplicate", "conflict")
 
 
 class AuditConfig(BaseModel):

@@ -1,0 +1,128 @@
+"""Time to curate the 76k-row Tatoeba file to 500 rows on CPU, and rows/s per stage.
+
+    .venv/bin/python benchmarks/bench_curate.py                 # default recipe (static embeddings + LM)
+    .venv/bin/python benchmarks/bench_curate.py --no-lm         # without the LM scores
+    .venv/bin/python benchmarks/bench_curate.py --rows 20000 --target 200
+
+The data: every line of ``../shared/data/tatoeba-fra-eng.tsv`` (headerless ``english<TAB>french``)
+as an Alpaca row ``"Translate to French: <en>" -> "<fr>"``, the truncated last line included
+(a real defect curate should reject). The file is written as JSONL and curated with
+``finesift.curate.curate`` in this process; the summary's seconds per stage give the rates.
+Results: a markdown table on stdout and ``benchmarks/results/curate.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _tatoeba import pairs  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "curate.json"
+
+
+def write_tatoeba(path: Path, rows: int | None) -> int:
+    """Tatoeba as Alpaca JSONL (the truncated last line kept); returns the number of rows written."""
+    ps = pairs(drop_truncated_last=False)
+    if rows is not None and rows < len(ps):
+        ps = ps[:rows - 1] + [ps[-1]]  # keep the truncated last line in any cut
+    with open(path, "wb") as fh:
+        for en, fr in ps:
+            fh.write(orjson.dumps({"instruction": f"Translate to French: {en}", "input": "", "output": fr}) + b"\n")
+    return len(ps)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=None, help="Use the first N rows (default: all 76,038).")
+    ap.add_argument("--target", type=int, default=500)
+    ap.add_argument("--no-lm", action="store_true", help="Recipe with models.lm: false.")
+    ap.add_argument("--method", default="facility_location", help="Selection method.")
+    ap.add_argument("--keep", type=Path, default=None, help="Keep the output folder here.")
+    args = ap.parse_args()
+
+    from finesift import __version__
+    from finesift.curate import curate
+    from finesift.curate.recipe import Recipe
+
+    recipe = Recipe()
+    recipe = recipe.model_copy(update={
+        "models": recipe.models.model_copy(update={"lm": not args.no_lm}),
+        "selection": recipe.selection.model_copy(update={"method": args.method}),
+    })
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "tatoeba.jsonl"
+        n = write_tatoeba(data, args.rows)
+        out = args.keep or Path(tmp) / "out"
+        t0 = time.perf_counter()
+        result = curate(data, out, recipe, target=args.target)
+        total = time.perf_counter() - t0
+    s = result.summary
+    sec = s["seconds"]
+    audit_checks = s["audit"].get("seconds", {}).get("checks", {})
+    pool = s["counts"]["pool"]
+    stages = []
+    for name in ("read", "audit", "quality", "grouping", "embeddings", "clusters", "selection", "diversity", "write"):
+        if name in sec:
+            rows = pool if name == "selection" else n
+            stages.append({"stage": name, "seconds": sec[name], "rows": rows,
+                           "rows_per_s": round(rows / sec[name], 1) if sec[name] > 0 else None})
+    record = {
+        "finesift": __version__,
+        "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                    "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)},
+        "device": "cpu",
+        "rows": n,
+        "target": args.target,
+        "lm": not args.no_lm,
+        "method": args.method,
+        "total_seconds": round(total, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "stages": stages,
+        "audit_checks_seconds": audit_checks,
+        "counts": s["counts"],
+        "selection": s["selection"],
+        "coverage": {k: v for k, v in s["coverage"].items() if k != "clusters"},
+        "diversity": s["diversity"],
+        "quality": s["quality"],
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    runs = []
+    if RESULTS.exists():
+        try:
+            runs = [r for r in json.loads(RESULTS.read_text()) if (r.get("rows"), r.get("lm"), r.get("method"))
+                    != (n, record["lm"], args.method)]
+        except (ValueError, AttributeError):
+            runs = []
+    RESULTS.write_text(json.dumps(runs + [record], indent=2))
+
+    print(f"Curate {n:,} Tatoeba rows to {args.target} on CPU ({os.cpu_count()} cores, "
+          f"LM {'on' if record['lm'] else 'off'}, {args.method}): **{total:.1f} s** total, "
+          f"peak RSS {record['peak_rss_mb']} MB\n")
+    print("| stage | seconds | rows | rows/s |")
+    print("|---|---:|---:|---:|")
+    for st in stages:
+        rate = f"{st['rows_per_s']:,.0f}" if st["rows_per_s"] else "-"
+        print(f"| {st['stage']} | {st['seconds']:.2f} | {st['rows']:,} | {rate} |")
+    if audit_checks:
+        print("\n| audit check | seconds |")
+        print("|---|---:|")
+        for name, secs in audit_checks.items():
+            print(f"| {name} | {secs:.2f} |")
+    c = s["counts"]
+    print(f"\nkept {c['kept']}, rejected {c['rejected']} ({c['filtered']} by filters, {c['not_selected']} not selected); "
+          f"clusters kept {s['coverage']['clusters_kept']}/{s['coverage']['clusters_in_pool']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,399 @@
+"""The headline experiment: does a curated few hundred rows train a better model than a large noisy set?
+
+    .venv/bin/python benchmarks/experiment_tatoeba.py            # reduced size: <= 30 min on a 2-core CPU
+    .venv/bin/python benchmarks/experiment_tatoeba.py --full     # GPU size
+    .venv/bin/python benchmarks/experiment_tatoeba.py --quick    # smoke run: tiny random model, seconds
+
+From ``../shared/data/tatoeba-fra-eng.tsv`` (``english<TAB>french``, headerless, last line
+cut mid-sentence and dropped here):
+
+1. a held-out **clean eval set**: English sentences of 4-9 words, every French translation
+   the file gives as a reference, prompt ``Translate to French: <en>``;
+2. a large **noisy training set** from the other sentences, with the noise the project seed
+   describes: typos, inconsistent prompt formats, wrong-language (echoed English) and
+   mixed-language answers, chatty wrappers, cut-off answers, conflicting translations of the
+   same prompt, and a few rows repeated dozens of times (some of them wrong);
+3. arms: **raw** (the noisy set), **curated** (``finesift.curate`` of the noisy set down to a
+   few hundred rows), **random** (a seeded random subset of the noisy set of the curated size:
+   the control most papers omit);
+4. ``finesift.train.compare``: LoRA on SmolLM2-135M-Instruct, same optimizer steps per arm,
+   several seeds, chrF / BLEU / exact match / eval loss with 95% intervals and paired differences.
+
+Writes ``benchmarks/results/experiment_tatoeba[_quick|_full].json`` and ``.md`` (the README
+table). Working files (datasets, runs) go to ``--workdir`` (default: the finesift cache), and
+a rerun resumes finished runs. Every row of the noisy set has a hidden noise label (never
+shown to curate) so the results also say how clean each arm's data was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import platform
+import random
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _tatoeba import pairs  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CANONICAL = "Translate to French: {}"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Sizes and budget. ``cpu`` was sized to fit 30 minutes on 2 cores (see the README)."""
+
+    noisy_rows: int
+    target: int  # curated size
+    eval_items: int
+    seeds: int
+    max_steps: int
+    max_new_tokens: int
+    batch_size: int = 8
+    generation_batch_size: int = 32
+    model: str | None = None  # None: SmolLM2-135M-Instruct; "tiny": a random 2-layer Llama (smoke test)
+    curate_models: bool = True  # curate with its LM/embedding scores
+    baseline: bool = True
+    threads: int | None = None
+
+
+PRESETS = {
+    "quick": Preset(noisy_rows=300, target=40, eval_items=12, seeds=2, max_steps=3, max_new_tokens=6, batch_size=4,
+                    model="tiny", curate_models=False, baseline=False, threads=1),
+    "cpu": Preset(noisy_rows=5000, target=300, eval_items=100, seeds=3, max_steps=80, max_new_tokens=24),
+    "full": Preset(noisy_rows=20000, target=500, eval_items=500, seeds=5, max_steps=400, max_new_tokens=48,
+                   generation_batch_size=64),
+}
+
+
+# -- data ----------------------------------------------------------------------------------------
+
+def split(seed: int, eval_items: int) -> tuple[dict[str, list[str]], list[tuple[str, list[str]]]]:
+    """(training pool: english -> translations, eval: [(english, references)]), disjoint by English sentence."""
+    by_en: dict[str, list[str]] = {}
+    for en, fr in pairs(drop_truncated_last=True):
+        by_en.setdefault(en, [])
+        if fr not in by_en[en]:
+            by_en[en].append(fr)
+    candidates = sorted(en for en in by_en if 4 <= len(en.split()) <= 9)
+    rng = random.Random(seed)
+    eval_en = rng.sample(candidates, eval_items)
+    norm = lambda s: re.sub(r"\W+", " ", s.lower()).strip()  # noqa: E731
+    held = {norm(en) for en in eval_en}
+    pool = {en: frs for en, frs in by_en.items() if norm(en) not in held}  # no near-copy of an eval prompt
+    return pool, [(en, by_en[en][:5]) for en in eval_en]
+
+
+def _typo(text: str, rng: random.Random) -> str:
+    words = text.split()
+    cands = [i for i, w in enumerate(words) if len(w) > 3]
+    for i in rng.sample(cands, min(len(cands), rng.choice((1, 2)))):
+        w = list(words[i])
+        j = rng.randrange(1, len(w) - 1)
+        op = rng.choice(("swap", "drop", "double"))
+        if op == "swap":
+            w[j], w[j + 1 if j + 1 < len(w) else j - 1] = w[j + 1 if j + 1 < len(w) else j - 1], w[j]
+        elif op == "drop":
+            del w[j]
+        else:
+            w.insert(j, w[j])
+        words[i] = "".join(w)
+    return " ".join(words)
+
+
+FORMATS = ("translate french {low}", "{en} -> French", "French please: {en}", "How do you say '{en}' in French?",
+           "fr: {low}", "Translate to French:{en}", "TRANSLATE TO FRENCH: {en}", "{low} in french")
+CHATTY = ("Sure! Here is the translation: {fr}", 'The French translation is: "{fr}"', "{fr} (this is the French)",
+          "Of course. In French you would say: {fr}")
+
+
+def noisy_rows(pool: dict[str, list[str]], n: int, seed: int) -> list[dict[str, Any]]:
+    """``n`` Alpaca rows with hidden ``noise`` labels (``clean`` or the defect). Each English sentence once,
+    except the deliberate conflicts and repeats."""
+    rng = random.Random(seed)
+    ens = sorted(pool)
+    rng.shuffle(ens)
+    all_fr = [frs[0] for frs in pool.values()]
+    n_repeat_src, copies = max(2, n // 800), max(4, min(40, n // 120))  # "a few rows repeated dozens of times"
+    n_base = n - n_repeat_src * copies
+    rows: list[dict[str, Any]] = []
+    for en in ens[:n_base]:
+        fr = rng.choice(pool[en])
+        r = rng.random()
+        prompt, out, noise = CANONICAL.format(en), fr, "clean"
+        if r < 0.18:
+            prompt, noise = rng.choice(FORMATS).format(en=en, low=en.lower().rstrip(".!?")), "format"
+        elif r < 0.26:
+            out, noise = _typo(fr, rng), "typo_answer"
+        elif r < 0.31:
+            prompt, noise = CANONICAL.format(_typo(en, rng)), "typo_prompt"
+        elif r < 0.38:
+            out, noise = en, "wrong_language"  # the noisy arm learns to echo English
+        elif r < 0.42:
+            fw, ew = fr.split(), en.split()
+            out, noise = " ".join(fw[: len(fw) // 2] + ew[len(ew) // 2:]), "mixed_language"
+        elif r < 0.46:
+            out, noise = rng.choice(CHATTY).format(fr=fr), "chatty"
+        elif r < 0.49:
+            out, noise = fr[: max(1, len(fr) // 2)], "truncated"
+        elif r < 0.55:
+            out, noise = rng.choice(all_fr), "wrong_translation"
+        rows.append({"instruction": prompt, "input": "", "output": out, "noise": noise})
+        if noise == "clean" and rng.random() < 0.08:  # the same prompt again with a conflicting answer
+            rows.append({"instruction": prompt, "input": "", "output": rng.choice(all_fr), "noise": "conflict"})
+    rows = rows[:n_base]
+    for k in range(n_repeat_src):
+        src = dict(rows[rng.randrange(len(rows))])
+        if k % 2 == 0:  # half the repeated rows are also wrong: repetition amplifies a bad example
+            src = {**src, "output": src["instruction"].split(": ", 1)[-1], "noise": "wrong_language"}
+        rows.extend({**src, "noise": f"repeated:{src['noise']}"} for _ in range(copies))
+    rng.shuffle(rows)
+    return [{"id": f"n{i}", **r} for i, r in enumerate(rows)]
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]], drop: tuple[str, ...] = ()) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        for r in rows:
+            fh.write(orjson.dumps({k: v for k, v in r.items() if k not in drop}) + b"\n")
+    return path
+
+
+def read_ids(path: Path) -> list[str]:
+    return [str(orjson.loads(line).get("id")) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+# -- curate --------------------------------------------------------------------------------------
+
+def run_curate(noisy: Path, eval_path: Path, out: Path, target: int, seed: int, use_models: bool,
+               device: str | None) -> tuple[Path, str, float]:
+    """``finesift.curate`` of the noisy set; returns (kept file, who curated, seconds).
+
+    Falls back on :func:`stub_curate` only when ``finesift.curate`` is not installed, and says so.
+    """
+    t0 = time.perf_counter()
+    try:
+        from finesift.curate import curate
+    except ImportError:
+        curate = None
+    if curate is None:
+        kept = stub_curate(noisy, out, target, seed)
+        return kept, "STUB (finesift.curate unavailable): rule-based filter, not finesift curate", \
+            time.perf_counter() - t0
+    kwargs: dict[str, Any] = {"target": target, "seed": seed}
+    params = inspect.signature(curate).parameters
+    if "eval_data" in params:
+        kwargs["eval_data"] = str(eval_path)  # reject training rows that leak eval prompts
+    if "no_models" in params and not use_models:
+        kwargs["no_models"] = True
+    if "device" in params and device:
+        kwargs["device"] = device
+    curate(str(noisy), str(out), **kwargs)
+    kept = sorted(out.glob("kept.*"))
+    if not kept:
+        raise SystemExit(f"finesift curate wrote no kept.* file in {out}")
+    how = "finesift curate" + ("" if use_models else " (no model-based scores)")
+    return kept[0], how, time.perf_counter() - t0
+
+
+def stub_curate(noisy: Path, out: Path, target: int, seed: int) -> Path:
+    """STUB used only when finesift.curate is missing: canonical prompt, answer differs from the English,
+    no chatter, one row per prompt, then a seeded sample. It never sees the noise labels."""
+    rows = [orjson.loads(line) for line in noisy.read_bytes().splitlines() if line.strip()]
+    seen: set[str] = set()
+    keep = []
+    for r in rows:
+        m = re.fullmatch(r"Translate to French: (.+)", r["instruction"])
+        if not m or r["output"].strip() == m.group(1).strip() or r["instruction"] in seen:
+            continue
+        if re.search(r"translation|French|Sure|Of course", r["output"]):
+            continue
+        seen.add(r["instruction"])
+        keep.append(r)
+    keep = random.Random(seed).sample(keep, min(target, len(keep)))
+    return write_jsonl(out / "kept.jsonl", keep)
+
+
+# -- model for --quick ---------------------------------------------------------------------------
+
+def tiny_model(folder: Path) -> Path:
+    """A random 2-layer Llama with the SmolLM2 tokenizer: exercises every code path in seconds, learns nothing."""
+    if (folder / "config.json").exists():
+        return folder
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from finesift.models.loading import default_model_dir
+
+    tok = AutoTokenizer.from_pretrained(default_model_dir())
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                      tie_word_embeddings=True)
+    torch.manual_seed(0)
+    LlamaForCausalLM(cfg).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+# -- report --------------------------------------------------------------------------------------
+
+def composition(ids: list[str], labels: dict[str, str]) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for i in ids:
+        key = labels.get(i, "unknown").split(":")[0]
+        counts[key] = counts.get(key, 0) + 1
+    n = max(len(ids), 1)
+    return {"rows": len(ids), "clean_fraction": round(counts.get("clean", 0) / n, 3),
+            "counts": dict(sorted(counts.items(), key=lambda kv: -kv[1]))}
+
+
+def _fmt(stat: dict[str, Any], digits: int = 1) -> str:
+    ci = stat.get("ci95")
+    return f"{stat['mean']:.{digits}f}" + (f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else "")
+
+
+def markdown(res: dict[str, Any]) -> str:
+    rep = res["compare"]
+    p = res["preset"]
+    lines = [
+        f"## Curated vs noisy: Tatoeba English→French, {res['model']} + LoRA ({res['preset_name']})",
+        "",
+        f"{p['seeds']} seeds per arm, {p['max_steps']} optimizer steps each (batch {p['batch_size']}), "
+        f"greedy decoding on {rep['eval']['items']} held-out sentences "
+        f"({rep['eval']['references_per_item']} references each on average). "
+        "Mean over seeds [95% interval].",
+        "",
+        "| arm | rows | clean rows | chrF | BLEU | exact match % | eval loss | train tokens | train s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, arm in rep["arms"].items():
+        m = arm["metrics"]
+        comp = res["composition"].get(name, {})
+        lines.append(f"| {name} | {arm['rows']} | {comp.get('clean_fraction', 0):.0%} | {_fmt(m['chrf'])} | "
+                     f"{_fmt(m['bleu'])} | {_fmt(m['exact_match'])} | {_fmt(m['eval_loss'], 3)} | "
+                     f"{arm['tokens']['mean']:,.0f} | {arm['seconds']['mean']:.0f} |")
+    if rep.get("baseline"):
+        b = rep["baseline"]["metrics"]
+        lines.append(f"| untrained | - | - | {b['chrf']:.1f} | {b['bleu']:.1f} | {b['exact_match']:.1f} | "
+                     f"{b['eval_loss']:.3f} | 0 | 0 |")
+    lines += ["", "| paired difference (by seed) | chrF | BLEU | exact match | eval loss |", "|---|---:|---:|---:|---:|"]
+    for name, d in rep["differences"].items():
+        lines.append(f"| {name} | {_fmt(d['chrf'])} | {_fmt(d['bleu'])} | {_fmt(d['exact_match'])} | "
+                     f"{_fmt(d['eval_loss'], 3)} |")
+    lines += ["", f"**Verdict:** {rep['verdict']['text']}.", "",
+              f"Curated by: {res['curated_by']} ({res['seconds']['curate']:.0f} s). "
+              f"One epoch over each arm's data costs {rep['arms']['raw']['epoch_tokens']:,} tokens (raw) vs "
+              f"{rep['arms']['curated']['epoch_tokens']:,} (curated). Machine: {res['machine']['device']}, "
+              f"{res['machine']['cpus']} CPUs; total {res['seconds']['total'] / 60:.1f} min."]
+    return "\n".join(lines) + "\n"
+
+
+# -- main ----------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    size = ap.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="smoke run: tiny random model, tiny data (seconds)")
+    size.add_argument("--full", action="store_true", help="GPU size")
+    ap.add_argument("--workdir", type=Path, help="datasets and runs (default: finesift cache); reruns resume")
+    ap.add_argument("--results", type=Path, default=RESULTS, help="folder for experiment_tatoeba*.json/.md")
+    ap.add_argument("--seed", type=int, default=0, help="data seed (noise, split, curate, random subset)")
+    ap.add_argument("--stub-curate", action="store_true", help="use the rule-based stub instead of finesift curate")
+    for field in ("noisy_rows", "target", "eval_items", "seeds", "max_steps", "max_new_tokens", "batch_size",
+                  "threads"):
+        ap.add_argument(f"--{field.replace('_', '-')}", type=int, help=f"override the preset's {field}")
+    ap.add_argument("--model", help="local model folder (default: the preset's)")
+    ap.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    args = ap.parse_args(argv)
+
+    name = "quick" if args.quick else "full" if args.full else "cpu"
+    preset = PRESETS[name]
+    preset = replace(preset, **{k: v for k, v in vars(args).items() if k in Preset.__dataclass_fields__
+                                and k != "model" and v is not None})
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from finesift.models.cache import cache_dir
+
+    work = args.workdir or cache_dir(f"experiment-tatoeba-{name}")
+    work.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+
+    pool, ev = split(args.seed, preset.eval_items)
+    noisy = noisy_rows(pool, preset.noisy_rows, args.seed)
+    labels = {r["id"]: r["noise"] for r in noisy}
+    noisy_path = write_jsonl(work / "noisy.jsonl", noisy, drop=("noise",))
+    write_jsonl(work / "noise_labels.jsonl", [{"id": r["id"], "noise": r["noise"]} for r in noisy])
+    eval_path = write_jsonl(work / "eval.jsonl", [{"instruction": CANONICAL.format(en), "input": "", "output": fr}
+                                                  for en, frs in ev for fr in frs])
+
+    if args.stub_curate:
+        t = time.perf_counter()
+        kept_path, curated_by = stub_curate(noisy_path, work / "curated", preset.target, args.seed), \
+            "STUB (--stub-curate): rule-based filter, not finesift curate"
+        curate_s = time.perf_counter() - t
+    else:
+        kept_path, curated_by, curate_s = run_curate(noisy_path, eval_path, work / "curated", preset.target,
+                                                     args.seed, preset.curate_models, args.device)
+    kept_ids = read_ids(kept_path)
+    rng = random.Random(args.seed + 1)
+    random_rows = rng.sample([{k: v for k, v in r.items() if k != "noise"} for r in noisy], len(kept_ids))
+    random_path = write_jsonl(work / "random.jsonl", random_rows)
+
+    model = args.model or preset.model
+    if model == "tiny":
+        model = str(tiny_model(work / "tiny-model"))
+    from finesift.train import compare
+
+    train_cfg = {"model": model, "batch_size": preset.batch_size, "threads": preset.threads, "device": args.device}
+    cmp = compare(noisy_path, kept_path, eval_path, work / "compare",
+                  {"seeds": preset.seeds, "max_steps": preset.max_steps, "max_new_tokens": preset.max_new_tokens,
+                   "generation_batch_size": preset.generation_batch_size, "baseline": preset.baseline,
+                   "keep_adapters": False, "train": {k: v for k, v in train_cfg.items() if v is not None}},
+                  arms={"random": random_path}, progress=True)
+    rep = cmp.report
+
+    import torch
+
+    first_run = orjson.loads((Path(rep["arms"]["raw"]["runs"][0]["run_dir"]) / "summary.json").read_bytes())
+    res = {
+        "preset_name": name,
+        "preset": asdict(preset),
+        "model": "random tiny Llama (smoke test)" if preset.model == "tiny" and not args.model
+        else (args.model or "SmolLM2-135M-Instruct"),
+        "curated_by": curated_by,
+        "data": {"noisy_rows": len(noisy), "curated_rows": len(kept_ids), "eval_items": len(ev),
+                 "eval_rows": sum(len(f) for _, f in ev), "seed": args.seed},
+        "composition": {"raw": composition([r["id"] for r in noisy], labels),
+                        "curated": composition(kept_ids, labels),
+                        "random": composition([r["id"] for r in random_rows], labels)},
+        "compare": {k: rep[k] for k in ("arms", "differences", "verdict", "budget", "eval", "baseline")},
+        "machine": {"device": first_run["config"]["device"], "precision": first_run["config"]["precision"],
+                    "gpu": torch.cuda.get_device_name(0) if first_run["config"]["device"].startswith("cuda") else None,
+                    "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "platform": platform.platform(),
+                    "torch": torch.__version__},
+        "seconds": {"curate": round(curate_s, 1), "total": round(time.perf_counter() - t0, 1)},
+        "workdir": str(work),
+    }
+    for arm in res["compare"]["arms"].values():
+        arm.pop("runs", None)
+    suffix = "" if name == "cpu" else f"_{name}"
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / f"experiment_tatoeba{suffix}.json").write_bytes(
+        orjson.dumps(res, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+    md = markdown(res)
+    (args.results / f"experiment_tatoeba{suffix}.md").write_text(md, encoding="utf-8")
+    print(md)
+    return res
+
+
+if __name__ == "__main__":
+    main()

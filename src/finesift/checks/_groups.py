@@ -1,0 +1,136 @@
+"""Grouping helpers shared by the dataset-level checks (duplicates, conflicts, templates).
+
+Everything here is vectorized over numpy/pyarrow arrays: dense group ids from a
+key column, the lowest-``row`` member of each group, connected components of an
+edge list (a union-find done as min-label propagation with pointer jumping), and
+the exact (system, prompt, output) grouping that several checks share through
+the audit :class:`~finesift.checks.base.Context`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .base import Context, normalized
+
+#: Fields that make two rows the same training example.
+EXACT_FIELDS = ("system", "prompt", "output")
+#: Separator between fields in joined keys (a control character normalized text never contains).
+SEP = "\x1f"
+
+
+def row_ids(table: pa.Table) -> np.ndarray:
+    """The ``row`` column as int64 (positions when a test table has none)."""
+    if "row" in table.column_names:
+        return np.asarray(table["row"].to_numpy(zero_copy_only=False), dtype=np.int64)
+    return np.arange(table.num_rows, dtype=np.int64)
+
+
+def dense_ids(keys: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Group id per element (0..k-1 in order of first appearance) and the k distinct keys.
+
+    Exact string equality (a hash table in Arrow), so no collisions to worry about.
+    """
+    if isinstance(keys, pa.ChunkedArray):
+        keys = keys.combine_chunks()
+    enc = pc.dictionary_encode(keys)
+    ids = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    return ids, enc.dictionary
+
+
+def joined_key(table: pa.Table, fields: tuple[str, ...] | list[str], ctx: Context) -> pa.Array:
+    """Normalized text of ``fields`` joined with :data:`SEP` (missing columns count as empty)."""
+    n = table.num_rows
+    cols = []
+    for f in fields:
+        if f in table.column_names:
+            cols.append(normalized(table, f, ctx))
+        else:
+            cols.append(pa.array([""] * n, pa.string()))
+    if len(cols) == 1:
+        col = cols[0]
+        return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    out = pc.binary_join_element_wise(*cols, SEP)
+    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+
+
+def lowest_member(gid: np.ndarray, rows: np.ndarray, n_groups: int) -> np.ndarray:
+    """Position of the member with the lowest ``row`` in each group (array of length ``n_groups``)."""
+    first = np.full(n_groups, -1, dtype=np.int64)
+    if len(gid) == 0:
+        return first
+    order = np.lexsort((rows, gid))
+    g = gid[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    first[g[starts]] = order[starts]
+    return first
+
+
+def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Connected components of an undirected graph on ``n`` nodes: label = smallest node id in it.
+
+    Union-find without a Python loop per edge: every round hooks each edge's larger
+    root under the smaller one (``np.minimum.at``) and then compresses paths by pointer
+    jumping until labels stop changing. Rounds are O(log n) in practice.
+    """
+    parent = np.arange(n, dtype=np.int64)
+    if n == 0 or len(a) == 0:
+        return parent
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    while True:
+        ra, rb = parent[a], parent[b]
+        lo, hi = np.minimum(ra, rb), np.maximum(ra, rb)
+        diff = lo != hi
+        if not diff.any():
+            break
+        np.minimum.at(parent, hi[diff], lo[diff])
+        while True:  # pointer jumping: every node points at its root
+            nxt = parent[parent]
+            if np.array_equal(nxt, parent):
+                break
+            parent = nxt
+    return parent
+
+
+class ExactGroups:
+    """Rows grouped by normalized (system, prompt, output); computed once per audit and shared."""
+
+    def __init__(self, gid: np.ndarray, n_groups: int, kept_pos: np.ndarray, rows: np.ndarray):
+        self.gid = gid
+        self.n_groups = n_groups
+        #: position of each group's kept member (lowest row)
+        self.kept_pos = kept_pos
+        self.rows = rows
+
+    @property
+    def size(self) -> np.ndarray:
+        """Group size per row."""
+        return np.bincount(self.gid, minlength=self.n_groups)[self.gid]
+
+    @property
+    def is_duplicate(self) -> np.ndarray:
+        """True for every member of a group except its kept member."""
+        return self.kept_pos[self.gid] != np.arange(len(self.gid))
+
+
+def exact_groups(table: pa.Table, ctx: Context, fields: tuple[str, ...] = EXACT_FIELDS) -> ExactGroups:
+    def compute() -> ExactGroups:
+        gid, uniq = dense_ids(joined_key(table, fields, ctx))
+        rows = row_ids(table)
+        return ExactGroups(gid, len(uniq), lowest_member(gid, rows, len(uniq)), rows)
+
+    return ctx.cached(("exact_groups", tuple(fields), id(table)), compute)
+
+
+def seed_of(ctx: Context, default: int = 0) -> int:
+    """The audit seed (``ctx.config.seed``), or ``default`` when there is no config (unit tests)."""
+    seed = getattr(getattr(ctx, "config", None), "seed", None)
+    return int(seed) if seed is not None else default
+
+
+def nullable_int(values: np.ndarray, valid: np.ndarray) -> pa.Array:
+    """int64 Arrow array, null where ``valid`` is False (partner columns)."""
+    return pa.array(np.where(valid, values, 0).astype(np.int64), mask=~valid, type=pa.int64())

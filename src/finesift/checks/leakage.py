@@ -1,0 +1,252 @@
+"""``leakage``: a training row duplicates a row of the evaluation set given with ``--eval FILE``.
+
+Chat-aware: prompts and answers are compared separately. A training row leaks when
+
+* its **prompt** matches an eval prompt (the model would have seen the test question), or
+* its **prompt + answer** matches an eval row, or
+* its **answer** alone matches an eval answer and is long enough (``min_answer_words``) to be
+  more than a stock reply ("Yes.", "Bonjour.").
+
+"Matches" is exact (after NFKC, lower case and whitespace normalization), near
+(Jaccard of word ``shingle``-grams >= ``near_threshold``; candidates from MinHash LSH
+with ``rensa``, then verified on the real shingle sets) or, when embeddings are enabled,
+semantic: a paraphrase of the whole item, ``min(prompt cosine, answer cosine) >=
+semantic_threshold`` (prompts alone are semantically close far too often on templated data).
+
+Score columns:
+
+* ``leakage_jaccard``: best verified Jaccard with an eval row (0..1, 1 = exact); higher is worse.
+* ``leakage_cosine``: best ``min(prompt cosine, answer cosine)`` with an eval row (-1..1; null when
+  semantic matching is off); higher is worse.
+* ``leakage_match``: which part matched: ``prompt``, ``pair`` or ``answer`` (null if none).
+* ``leakage_of``: **index of the matching row in the eval file** (0-based, in the order
+  ``finesift.io.read`` returns it), not a row of the training data, so it never feeds
+  ``duplicate_of``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import ConfigError, MissingDependencyError
+from .base import Check, CheckParams, Context, normalize_text, register
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+PARTS = ("prompt", "pair", "answer")
+
+
+class LeakageParams(CheckParams):
+    near_threshold: float = 0.8
+    """Jaccard of word shingles at or above which two texts are near duplicates."""
+    shingle: int = 3
+    """Words per shingle (texts shorter than this are one shingle)."""
+    num_perm: int = 128
+    """MinHash permutations (more: fewer missed candidates, slower)."""
+    semantic: bool | None = None
+    """Compare embeddings too. None: on when embeddings are enabled (--with embeddings, curate's default)."""
+    semantic_threshold: float = 0.95
+    """Cosine at or above which two texts are semantic duplicates."""
+    backend: str | None = None
+    """Embedding backend for semantic matching: static or sentence (default: the run's)."""
+    compare_answers: bool = True
+    """Also flag rows whose answer alone matches an eval answer (if long enough)."""
+    min_answer_words: int = 8
+    """Answers shorter than this never leak on their own (stock replies)."""
+
+
+def _shingles(text: str, k: int) -> frozenset[str]:
+    words = _WORD.findall(text)
+    if not words:
+        return frozenset()
+    if len(words) <= k:
+        return frozenset([" ".join(words)])
+    return frozenset(" ".join(words[i:i + k]) for i in range(len(words) - k + 1))
+
+
+def _jaccard(a: frozenset, b: frozenset) -> float:
+    if not a or not b:
+        return 0.0
+    inter = len(a & b)
+    return inter / (len(a) + len(b) - inter)
+
+
+def _bands(num_perm: int, threshold: float) -> int:
+    """LSH bands whose S-curve midpoint (1/b)^(1/r) sits a little below the threshold (favour recall)."""
+    best, best_err = 1, 1e9
+    for b in range(1, num_perm + 1):
+        if num_perm % b:
+            continue
+        r = num_perm // b
+        mid = (1.0 / b) ** (1.0 / r)
+        err = abs(mid - (threshold - 0.1))
+        if err < best_err:
+            best, best_err = b, err
+    return best
+
+
+@register
+class Leakage(Check):
+    name = "leakage"
+    description = "Duplicates a row of the evaluation set (--eval): prompt, prompt+answer or long answer."
+    scope = "dataset"
+    cost = "cheap"  # exact + MinHash; the optional semantic part reuses the run's embeddings model
+    score_columns = {
+        "leakage_jaccard": "best word-shingle Jaccard with an eval row (0..1, 1 = exact); higher is worse",
+        "leakage_cosine": "best min(prompt cosine, answer cosine) with an eval row (-1..1); null when off",
+        "leakage_match": "which part matched: prompt, pair or answer",
+    }
+    partner_column = "leakage_of"
+    Params = LeakageParams
+
+    def score(self, table: pa.Table, ctx: Context) -> pa.Table:
+        path = getattr(ctx.config, "eval_data", None)
+        if not path:
+            raise ConfigError("leakage needs --eval FILE (the evaluation set to protect)")
+        ev = ctx.cached(("leakage_eval", str(path)), lambda: _read(path)).table
+        p = self.params
+        train = _texts(table)
+        evals = _texts(ev)
+        n = table.num_rows
+        best_j = np.zeros(n)
+        best_of = np.full(n, -1, dtype=np.int64)
+        best_part = np.full(n, None, dtype=object)
+        rank = np.zeros(n, dtype=int)  # prefer prompt > pair > answer on equal scores (most informative)
+        for r, part in enumerate(PARTS):
+            if part == "answer" and not p.compare_answers:
+                continue
+            j, of = self._near(train[part], evals[part], part)
+            better = (j > best_j) | ((j == best_j) & (j > 0) & (best_of < 0))
+            best_j = np.where(better, j, best_j)
+            best_of = np.where(better, of, best_of)
+            best_part[better] = part
+            rank[better] = r
+        cosine = None
+        if self._semantic_on(ctx):
+            cosine, cos_of, cos_part = self._semantic(table, ev, ctx)
+            # the partner comes from the shingle match when there is one, else from the embeddings
+            use = (best_j < p.near_threshold) & (cosine >= p.semantic_threshold)
+            best_of = np.where(use, cos_of, best_of)
+            best_part[use] = cos_part[use]
+        ctx.facts["leakage"] = {"eval": str(path), "eval_rows": ev.num_rows}
+        cols: dict[str, Any] = {
+            "leakage_jaccard": pa.array(np.round(best_j, 6), type=pa.float64()),
+            "leakage_cosine": pa.array(cosine, type=pa.float64()) if cosine is not None else pa.nulls(n, pa.float64()),
+            "leakage_match": pa.array(best_part.tolist(), type=pa.string()),
+            "leakage_of": pa.array(best_of, mask=best_of < 0, type=pa.int64()),
+        }
+        return pa.table(cols)
+
+    def decide(self, scores: pa.Table) -> np.ndarray:
+        p = self.params
+        j = pc.fill_null(scores["leakage_jaccard"], 0.0).to_numpy(zero_copy_only=False)
+        cos = pc.fill_null(scores["leakage_cosine"], -1.0).to_numpy(zero_copy_only=False)
+        return (j >= p.near_threshold) | (cos >= p.semantic_threshold)
+
+    # --- matching ---------------------------------------------------------------------------
+
+    def _near(self, train: list[str], evals: list[str], part: str) -> tuple[np.ndarray, np.ndarray]:
+        """Best Jaccard (exact = 1) of each training text against the eval texts, and the eval index."""
+        p = self.params
+        n = len(train)
+        best = np.zeros(n)
+        of = np.full(n, -1, dtype=np.int64)
+        min_words = p.min_answer_words if part == "answer" else 1
+        eval_sh = [_shingles(t, p.shingle) if _nwords(t) >= min_words else frozenset() for t in evals]
+        exact: dict[str, int] = {}
+        for i, t in enumerate(evals):
+            if eval_sh[i]:
+                exact.setdefault(t, i)
+        train_sh: list[frozenset] = []
+        for i, t in enumerate(train):
+            sh = _shingles(t, p.shingle) if _nwords(t) >= min_words else frozenset()
+            train_sh.append(sh)
+            hit = exact.get(t) if sh else None
+            if hit is not None:
+                best[i], of[i] = 1.0, hit
+        todo = [i for i in range(n) if train_sh[i] and of[i] < 0]
+        keys = [i for i, sh in enumerate(eval_sh) if sh]
+        if not todo or not keys:
+            return best, of
+        try:
+            from rensa import RMinHash, RMinHashLSH
+        except ImportError as exc:  # pragma: no cover - rensa is a core dependency
+            raise MissingDependencyError("rensa", "Near-duplicate leakage matching") from exc
+        seed = 0  # fixed: the same texts always hash the same, whatever --seed says
+        lsh = RMinHashLSH(p.near_threshold, p.num_perm, _bands(p.num_perm, p.near_threshold))
+        eval_mh = RMinHash.from_token_sets([sorted(eval_sh[i]) for i in keys], p.num_perm, seed)
+        for key, mh in zip(keys, eval_mh):
+            lsh.insert(key, mh)
+        train_mh = RMinHash.from_token_sets([sorted(train_sh[i]) for i in todo], p.num_perm, seed)
+        for i, cands in zip(todo, lsh.query_all(train_mh)):
+            for c in sorted(cands):  # sorted: ties go to the lowest eval index
+                j = _jaccard(train_sh[i], eval_sh[c])
+                if j > best[i]:
+                    best[i], of[i] = j, c
+        return best, of
+
+    def _semantic_on(self, ctx: Context) -> bool:
+        if self.params.semantic is not None:
+            return self.params.semantic
+        return "embeddings" in (getattr(ctx.config, "with_models", None) or [])
+
+    def _semantic(self, table: pa.Table, ev: pa.Table, ctx: Context):
+        """Best ``min(prompt cosine, answer cosine)`` with an eval row: a paraphrase of the whole item.
+
+        Both parts must match: on templated data ("Translate to French: Drop it!" vs "... Let's
+        drop it.") prompts alone are semantically close far too often.
+        """
+        from ..models.embeddings import embed
+
+        config = ctx.config
+        backend = self.params.backend or getattr(config, "embeddings", None) or "static"
+        device = getattr(config, "device", None)
+        n = table.num_rows
+
+        def vecs(t: pa.Table, col: str) -> tuple[np.ndarray, np.ndarray]:
+            texts = pc.fill_null(t[col], "").to_pylist()
+            return embed(texts, backend=backend, device=device), np.array([bool(x.strip()) for x in texts])
+
+        tp, tp_ok = vecs(table, "prompt")
+        ta, ta_ok = vecs(table, "output")
+        ep, ep_ok = vecs(ev, "prompt")
+        ea, ea_ok = vecs(ev, "output")
+        best = np.full(n, -1.0)
+        of = np.full(n, -1, dtype=np.int64)
+        part_of = np.full(n, None, dtype=object)
+        usable = np.flatnonzero(ep_ok & ea_ok)
+        if not len(usable):
+            return best, of, part_of
+        ep, ea = ep[usable], ea[usable]
+        block = max(1, (1 << 22) // max(len(usable), 1))  # bound the (train x eval) matrices' memory
+        for start in range(0, n, block):
+            sl = slice(start, min(start + block, n))
+            sim = np.minimum(tp[sl] @ ep.T, ta[sl] @ ea.T)
+            arg = np.argmax(sim, axis=1)
+            val = sim[np.arange(len(arg)), arg].astype(float)
+            val = np.where(tp_ok[sl] & ta_ok[sl], val, -1.0)
+            best[sl], of[sl] = val, usable[arg]
+        part_of[best > -1.0] = "pair"
+        return np.round(best, 6), of, part_of
+
+
+def _nwords(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+def _texts(table: pa.Table) -> dict[str, list[str]]:
+    """Normalized prompt, answer, and prompt + answer of every row."""
+    prompt = normalize_text(table["prompt"])
+    answer = normalize_text(table["output"])
+    pair = pc.binary_join_element_wise(prompt, answer, "\n")
+    return {"prompt": prompt.to_pylist(), "answer": answer.to_pylist(), "pair": pair.to_pylist()}
+
+
+def _read(path: str):
+    from ..io import read
+
+    return read(str(path))

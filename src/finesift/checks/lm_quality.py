@@ -1,0 +1,76 @@
+"""``lm_quality``: a local language model finds that the prompt does not explain the answer.
+
+Scores from a causal LM (default SmolLM2-135M-Instruct; ``--model`` for any
+local Hugging Face folder; see :mod:`finesift.models.lm_scores`), on the
+answer tokens only:
+
+* ``lm_loss`` (0..inf nats/token, lower = more predictable): loss of the answer
+  given the prompt, in the model's chat template.
+* ``lm_ppl`` (1..inf, lower = more predictable): exp(``lm_loss``).
+* ``lm_ifd`` (0..inf, lower = the prompt helps more): instruction-following
+  difficulty, ``lm_loss`` / loss of the answer without the prompt.
+
+A row is flagged when ``lm_ifd > max_ifd`` (default 1.0): the prompt makes the
+answer *less* predictable than no prompt at all, so prompt and answer do not
+belong together. This is the cut Cherry LLM (Li et al., "From Quantity to
+Quality", NAACL 2024) and Superfiltering (Li et al., ACL 2024) use to discard
+misaligned pairs before ranking by IFD. Rows with an empty answer score null
+(``empty_output`` covers them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .base import Check, CheckParams, Context, register
+
+
+class LMQualityParams(CheckParams):
+    max_ifd: float = 1.0
+    """Flag rows whose IFD (answer loss with / without the prompt) is above this."""
+    batch_size: int = 16
+    """Sequences per forward pass."""
+    max_length: int = 512
+    """Tokens per sequence; longer ones lose the start of the prompt."""
+
+
+@register
+class LMQuality(Check):
+    name = "lm_quality"
+    description = "A local language model finds the prompt does not make the answer more predictable (IFD > 1)."
+    scope = "row"
+    cost = "model"
+    score_columns = {
+        "lm_loss": "answer loss given the prompt, nats/token (0..inf; lower = more predictable)",
+        "lm_ppl": "answer perplexity given the prompt, exp(lm_loss) (1..inf; lower = more predictable)",
+        "lm_ifd": "instruction-following difficulty, loss with / without the prompt (0..inf; >1 = prompt does not help)",
+    }
+    Params = LMQualityParams
+
+    def score(self, table: pa.Table, ctx: Context) -> pa.Table:
+        config = getattr(ctx, "config", None)
+        model = getattr(config, "model", None)
+        device = getattr(config, "device", None)
+        p = self.params
+        scorer = ctx.cached(("lm_scorer", model, device, p.batch_size, p.max_length),
+                            lambda: _scorer(model, device, p.batch_size, p.max_length))
+        system = table["system"].to_pylist() if "system" in table.column_names else None
+        out = scorer.score(pc.fill_null(table["prompt"], "").to_pylist(), pc.fill_null(table["output"], "").to_pylist(),
+                           system)
+
+        def col(x: np.ndarray) -> pa.Array:
+            return pa.array(x.astype(np.float32), mask=np.isnan(x))
+
+        return pa.table({"lm_loss": col(out["loss"]), "lm_ppl": col(out["ppl"]), "lm_ifd": col(out["ifd"])})
+
+    def decide(self, scores: pa.Table) -> np.ndarray:
+        ifd = scores["lm_ifd"].to_numpy(zero_copy_only=False).astype(np.float64)
+        return np.nan_to_num(ifd, nan=-np.inf) > self.params.max_ifd
+
+
+def _scorer(model, device, batch_size, max_length):
+    from ..models.lm_scores import LMScorer
+
+    return LMScorer(model, device=device, batch_size=batch_size, max_length=max_length)

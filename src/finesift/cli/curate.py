@@ -1,0 +1,118 @@
+"""``finesift curate DATA -o OUTDIR`` and ``finesift recipe --init [PATH]``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import orjson
+import typer
+
+from ..errors import ConfigError
+from ._common import parse_map
+
+
+def register(app: typer.Typer) -> None:
+    app.command("curate")(curate_cmd)
+    app.command("recipe")(recipe_cmd)
+
+
+def curate_cmd(
+    data: str = typer.Argument(..., help="Dataset file or folder (JSONL, JSON, CSV/TSV, Parquet, HF save_to_disk)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder: kept.*, rejected.*, audit.parquet, summary.json, recipe.yaml."),
+    target: Optional[int] = typer.Option(None, "--target", help="Rows to keep (quality first, diversity-aware)."),
+    keep_fraction: Optional[float] = typer.Option(None, "--keep-fraction", help="Alternative to --target: fraction of the input rows to keep."),
+    recipe: Optional[Path] = typer.Option(None, "--recipe", help="Recipe YAML (see 'finesift recipe --init'). Default: the built-in recipe."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling and clustering (default: the recipe's, 0)."),
+    audit_dir: Optional[Path] = typer.Option(None, "--audit", help="Reuse DIR/audit.parquet from 'finesift audit' on this same data."),
+    current: Optional[str] = typer.Option(None, "--current", help="stale: current-era condition on a metadata field, e.g. 'date>=2024-01-01'."),
+    reference: Optional[str] = typer.Option(None, "--reference", help="stale: a file of current-era rows."),
+    eval_: Optional[str] = typer.Option(None, "--eval", help="leakage: evaluation file; training rows duplicating it are rejected."),
+    model: Optional[str] = typer.Option(None, "--model", help="Local causal LM folder for LM scores (default: SmolLM2-135M-Instruct)."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
+    no_models: bool = typer.Option(False, "--no-models", help="No embedding or LM models: rule checks only, lexical features for diversity."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Rows per batch for row-level checks (does not change the result)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="Force the input format: jsonl, json, csv, tsv, parquet, hf."),
+    map_: Optional[str] = typer.Option(None, "--map", help="Field mapping, e.g. instruction=question,output=answer."),
+    on_error: str = typer.Option("raise", "--on-error", help="raise: stop at the first bad record; skip: skip and count them."),
+    json_out: bool = typer.Option(False, "--json", help="Print summary.json to stdout instead of tables."),
+) -> None:
+    """Curate a dataset: drop broken rows, keep the best of each duplicate/conflict group, select a diverse best subset."""
+    from ..curate.pipeline import curate
+
+    if target is not None and keep_fraction is not None:
+        raise ConfigError("give either --target or --keep-fraction, not both")
+    if on_error not in ("raise", "skip"):
+        raise ConfigError("--on-error must be 'raise' or 'skip'")
+    kwargs = dict(recipe=recipe, target=target, keep_fraction=keep_fraction, seed=seed, audit_dir=audit_dir,
+                  current=current, reference=reference, eval_data=eval_, model=model, device=device,
+                  no_models=no_models, batch_size=batch_size, field_map=parse_map(map_), fmt=fmt,
+                  on_error=on_error)
+    if json_out:
+        result = curate(data, out, **kwargs)
+        sys.stdout.write(orjson.dumps(result.summary, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    from ..engine.progress import RichProgress
+
+    with RichProgress() as progress:
+        result = curate(data, out, progress=progress, **kwargs)
+    print_summary(result.summary, out)
+
+
+def print_summary(summary: dict, out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    c = summary["counts"]
+    ds = summary["dataset"]
+    console.print(f"[bold]{ds['source']}[/] ({ds['format']}, {ds['shape']}): {c['input_rows']} rows -> "
+                  f"[bold green]{c['kept']} kept[/], {c['rejected']} rejected "
+                  f"({c['filtered']} by the recipe's filters, {c['not_selected']} not selected)")
+    if c["rejected_by_reason"]:
+        table = Table(title="Rejected rows by reason (a row may have several)")
+        table.add_column("reason")
+        table.add_column("rows", justify="right")
+        for code, count in sorted(c["rejected_by_reason"].items(), key=lambda kv: -kv[1]):
+            table.add_row(code, str(count))
+        console.print(table)
+    cov = summary["coverage"]
+    if cov["clusters"]:
+        table = Table(title=f"Coverage: {cov['clusters_kept']}/{cov['clusters_in_pool']} clusters of the candidate pool kept")
+        for col in ("cluster", "pool", "kept", "example"):
+            table.add_column(col, justify="right" if col in ("pool", "kept") else "left")
+        for item in cov["clusters"][:20]:
+            style = "bold red" if item["kept"] == 0 else ""
+            table.add_row(str(item["cluster"]), str(item["pool"]), f"[{style}]{item['kept']}[/]" if style else str(item["kept"]),
+                          item.get("example", ""))
+        console.print(table)
+    sec = summary["seconds"]
+    console.print("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in sec.items()), highlight=False)
+    files = ", ".join(f"{out}/{name}" for name in summary["files"].values())
+    console.print(f"Wrote {files} and {out}/summary.json")
+
+
+def recipe_cmd(
+    path: Optional[Path] = typer.Argument(None, help="With --init: where to write (default: recipe.yaml). "
+                                          "Without: a recipe to check and print resolved."),
+    init: bool = typer.Option(False, "--init", help="Write the default recipe, with a comment on every field."),
+    force: bool = typer.Option(False, "--force", help="With --init: overwrite an existing file."),
+) -> None:
+    """Write the default curate recipe (--init), or check a recipe file and print it resolved."""
+    from ..curate.recipe import Recipe, load_recipe, recipe_yaml
+    from ..io.atomic import atomic_open
+
+    if init:
+        target = path or Path("recipe.yaml")
+        if target.exists() and not force:
+            raise ConfigError(f"{target} exists; use --force to overwrite it")
+        with atomic_open(target, "w", encoding="utf-8") as fh:
+            fh.write(recipe_yaml(Recipe(), header="finesift curate recipe. Use with: finesift curate DATA -o OUTDIR "
+                                                   "--recipe " + target.name))
+        typer.echo(f"Wrote {target}")
+        return
+    if path is None:
+        sys.stdout.write(recipe_yaml(Recipe()))
+        return
+    sys.stdout.write(recipe_yaml(load_recipe(path)))

@@ -1,0 +1,547 @@
+"""``finesift curate``: from a large noisy set to a small, diverse, high-quality one, every removal explained.
+
+Stages (each timed in ``summary.json``):
+
+1. **read** the data once (``finesift.io.read``).
+2. **audit**: reuse ``--audit DIR/audit.parquet`` (verified against the data; checks it lacks
+   are scored now; thresholds re-decided from the recipe) or run the audit with the recipe's
+   checks, model checks included. The scored audit is checkpointed in the output folder, so
+   re-running an interrupted curate skips it.
+3. **quality**: one score per row in [0, 1] (``finesift.curate.quality.quality_score``).
+4. **grouping**: duplicate and conflict groups keep their best member (:mod:`.grouping`).
+5. **filter**: rows with a code the recipe drops are rejected with those codes as reasons.
+6. **selection** down to ``--target``/``--keep-fraction``, quality first and diversity-aware
+   (:mod:`.select`); rows cut here get the reason ``not_selected``.
+7. **write**: ``kept.<ext>`` and ``rejected.<ext>`` in the input's own format and shape,
+   ``audit.parquet`` (with ``decision`` and ``reasons``), ``recipe.yaml`` and, last,
+   ``summary.json``. Every file is written to a temporary name and renamed, and
+   ``summary.json`` is removed when a run starts and written when it ends: a folder
+   without it is unfinished, and re-running finishes it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .. import __version__
+from ..checks.base import Context, normalize_text, registry
+from ..config import AuditConfig
+from ..engine.progress import NullProgress
+from ..errors import ConfigError, InputError
+from ..io.atomic import atomic_open, atomic_path
+from ..pipeline import audit_dataset, build_checks, decide_all, resolved_config, score_all
+from ..records import Dataset
+from .grouping import partner_column, regroup, resolve_kept_instead
+from .recipe import DEFAULT_DROP, NOT_SELECTED, Recipe, load_recipe, parse_recipe, recipe_yaml
+from .select import cluster_labels, cover_clusters, coverage, lexical_embeddings, select
+
+#: columns curate adds to audit.parquet (stripped again when such a file is reused with --audit)
+CURATE_COLUMNS = ("audit_flags", "quality", "decision", "reasons", "kept_instead", "cluster")
+#: the folder-level completion marker: written last, removed first
+SUMMARY = "summary.json"
+CHECKPOINT_DIR = ".finesift-checkpoint"
+_OUTPUT_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
+
+
+@dataclass
+class CurateResult:
+    """What a curate run decided; the same facts as the files in ``outdir``."""
+
+    outdir: Path
+    kept_rows: np.ndarray
+    rejected_rows: np.ndarray
+    reasons: dict[int, list[str]]
+    audit: pa.Table
+    summary: dict[str, Any]
+    recipe: Recipe
+    dataset: Dataset
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def kept(self) -> int:
+        return len(self.kept_rows)
+
+    @property
+    def rejected(self) -> int:
+        return len(self.rejected_rows)
+
+
+class _Stages:
+    """Seconds per stage, and the progress sink."""
+
+    def __init__(self, progress):
+        self.progress = progress or NullProgress()
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str, total: int | None = None) -> Iterator[Any]:
+        t0 = time.perf_counter()
+        with self.progress.stage(name, total) as advance:
+            yield advance
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - t0, 4)
+
+
+def curate(data: str | Path, out: str | Path, recipe: Recipe | dict | str | Path | None = None, *,
+           target: int | None = None, keep_fraction: float | None = None, seed: int | None = None,
+           audit_dir: str | Path | None = None, current: str | None = None, reference: str | Path | None = None,
+           eval_data: str | Path | None = None, model: str | None = None, device: str | None = None,
+           no_models: bool = False, batch_size: int | None = None, field_map: dict[str, str] | None = None,
+           fmt: str | None = None, on_error: str = "raise", progress=None) -> CurateResult:
+    """Curate ``data`` into ``out``; return what was kept and rejected, and why.
+
+    ``recipe``: a :class:`Recipe`, a dict of its fields, a YAML path, or None (defaults).
+    ``target``/``keep_fraction`` replace the recipe's size; ``seed``, ``model`` and ``device``
+    replace its fields. ``audit_dir``: a folder with an ``audit.parquet`` of this same data
+    to reuse. ``current``/``reference`` turn on ``stale``, ``eval_data`` turns on ``leakage``.
+    ``no_models``: no embedding or LM checks (lexical features drive the selection).
+    """
+    t_start = time.perf_counter()
+    stages = _Stages(progress)
+    rec = _resolve_recipe(recipe, target, keep_fraction, seed, model, device)
+    rec.validate_codes(set(registry()) | set(DEFAULT_DROP))
+    outdir = Path(out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / SUMMARY).unlink(missing_ok=True)  # from here on the folder reads as unfinished
+
+    with stages("read"):
+        from ..io import read
+
+        dataset = read(str(data), fmt=fmt, field_map=field_map, on_error=on_error)
+    n = len(dataset)
+    if not np.array_equal(dataset.table["row"].to_numpy(), np.arange(n)):
+        # io.read numbers the records it returns 0..n-1; positions and `row` values are the same
+        raise RuntimeError("curate expects rows numbered 0..n-1 in input order")
+    config = rec.audit_config(current=current, reference=_str(reference), eval_data=_str(eval_data),
+                              batch_size=batch_size, no_models=no_models)
+    ctx = Context(config=config)
+
+    with stages("audit", n):
+        audit, audit_info = _audit_stage(dataset, config, ctx, outdir, audit_dir, data, fmt, field_map, on_error,
+                                         stages.progress)
+    with stages("quality", n):
+        quality = _quality(audit, rec)
+    with stages("grouping", n):
+        answer_key = normalize_text(dataset.table["output"]).to_pylist()
+        content_key = pc.binary_join_element_wise(
+            normalize_text(dataset.table["system"]), normalize_text(dataset.table["prompt"]),
+            normalize_text(dataset.table["output"]), "\x1f").to_pylist()
+        groups = regroup(audit, quality, rec.drop, rec.conflict_policy, answer_key=answer_key,
+                         content_key=content_key)
+    drop = set(rec.drop)
+    reasons = [[c for c in f if c in drop] for f in groups.flags]
+    pool_mask = np.array([not r for r in reasons], dtype=bool)
+    pool = np.flatnonzero(pool_mask)
+
+    with stages("embeddings", n):
+        emb = _embeddings(dataset, ctx, rec, no_models)
+    with stages("clusters", len(pool)):
+        labels = _cluster(emb, pool, rec)
+    k = rec.target_rows(n)
+    kept_mask = pool_mask.copy()
+    sel_seconds = 0.0
+    floor_swaps = 0
+    if k is not None and k < len(pool):
+        with stages("selection", len(pool)):
+            t0 = time.perf_counter()
+            picked = select(emb[pool], quality[pool], k, method=rec.selection.method, seed=rec.seed,
+                            quality_exponent=rec.selection.quality_exponent,
+                            demand_sample=rec.selection.demand_sample, neighbors=rec.selection.neighbors,
+                            min_distance=rec.selection.min_distance)
+            if rec.selection.cover_clusters:
+                picked, floor_swaps = cover_clusters(picked, labels[pool], quality[pool])
+            sel_seconds = time.perf_counter() - t0
+        kept_mask[:] = False
+        kept_mask[pool[picked]] = True
+        for r in pool[~kept_mask[pool]]:
+            reasons[r] = [NOT_SELECTED]
+    with stages("diversity", n):
+        cover, diversity = _diversity(emb, pool, kept_mask, labels, dataset)
+
+    duplicate_of = groups.duplicate_of()
+    kept_instead = resolve_kept_instead(duplicate_of, kept_mask)
+    kept_rows = np.flatnonzero(kept_mask)
+    rejected_rows = np.flatnonzero(~kept_mask)
+    out_audit = _final_audit(audit, groups, quality, kept_mask, reasons, duplicate_of, kept_instead, labels)
+
+    with stages("write", n):
+        files = _write_outputs(dataset, outdir, out_audit, kept_rows, rejected_rows, reasons, quality,
+                               duplicate_of, kept_instead, rec)
+    summary = _summary(dataset, rec, config, audit_info, groups, reasons, kept_mask, pool, k, quality,
+                       cover, diversity, stages.seconds, sel_seconds, files, t_start, ctx)
+    summary["selection"]["cluster_floor_swaps"] = floor_swaps
+    with atomic_open(outdir / SUMMARY, "wb") as fh:  # last: its presence marks the folder complete
+        fh.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+    shutil.rmtree(outdir / CHECKPOINT_DIR, ignore_errors=True)
+    return CurateResult(outdir=outdir, kept_rows=kept_rows, rejected_rows=rejected_rows,
+                        reasons={int(r): reasons[r] for r in rejected_rows}, audit=out_audit, summary=summary,
+                        recipe=rec, dataset=dataset, files=files)
+
+
+# --- recipe ---------------------------------------------------------------------------------------
+
+def _resolve_recipe(recipe, target, keep_fraction, seed, model, device) -> Recipe:
+    if recipe is None or isinstance(recipe, (str, Path)):
+        rec = load_recipe(recipe)
+    elif isinstance(recipe, dict):
+        rec = parse_recipe(recipe)
+    elif isinstance(recipe, Recipe):
+        rec = recipe
+    else:
+        raise ConfigError(f"recipe must be a Recipe, a dict or a YAML path, not {type(recipe).__name__}")
+    rec = rec.with_size(target, keep_fraction)
+    models = {k: v for k, v in (("model", model), ("device", device)) if v is not None}
+    update: dict[str, Any] = {}
+    if models:
+        update["models"] = rec.models.model_copy(update=models)
+    if seed is not None:
+        update["seed"] = int(seed)
+    return rec.model_copy(update=update) if update else rec
+
+
+def _str(v) -> str | None:
+    return None if v is None else str(v)
+
+
+# --- audit stage ----------------------------------------------------------------------------------
+
+def _audit_stage(dataset: Dataset, config: AuditConfig, ctx: Context, outdir: Path, audit_dir, data, fmt,
+                 field_map, on_error, progress) -> tuple[pa.Table, dict[str, Any]]:
+    if audit_dir is not None:
+        return _reuse_audit(Path(audit_dir), dataset, config, ctx, progress)
+    key = _checkpoint_key(data, fmt, field_map, on_error, config)
+    cached = _load_checkpoint(outdir, key, dataset)
+    if cached is not None:
+        table = _strip(cached)
+        flags, duplicate_of, counts = decide_all(table, build_checks(config))
+        table = _set(_set(table, "flags", flags), "duplicate_of", duplicate_of)
+        return table, {"source": "checkpoint", "counts": counts}
+    result = audit_dataset(dataset, config, progress=progress, ctx=ctx)
+    _save_checkpoint(outdir, key, result.table)
+    return result.table, {"source": "run", "counts": result.summary["counts"],
+                          "seconds": result.summary["seconds"], "stats": result.summary["stats"]}
+
+
+def _reuse_audit(audit_dir: Path, dataset: Dataset, config: AuditConfig, ctx: Context,
+                 progress) -> tuple[pa.Table, dict[str, Any]]:
+    """Load an audit of this same data, score the checks it lacks, re-decide with this config."""
+    path = audit_dir / "audit.parquet" if audit_dir.is_dir() else audit_dir
+    if not path.exists():
+        raise ConfigError(f"--audit {audit_dir}: no audit.parquet there (run 'finesift audit DATA -o DIR' first)")
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:
+        raise InputError(str(path), f"cannot read the audit table: {exc}") from exc
+    n = len(dataset)
+    if table.num_rows != n:
+        raise InputError(str(path), f"the audit has {table.num_rows} rows but {dataset.source} has {n}: "
+                         "it was made from different data (re-run the audit, or drop --audit)")
+    for col in ("row", "id", "flags"):
+        if col not in table.column_names:
+            raise InputError(str(path), f"not an audit table: no '{col}' column")
+    if not table["row"].equals(dataset.table["row"]) or not table["id"].equals(dataset.table["id"]):
+        ids = table["id"].to_pylist()
+        mine = dataset.table["id"].to_pylist()
+        first = next((i for i, (a, b) in enumerate(zip(ids, mine)) if a != b), 0)
+        raise InputError(str(path), f"row {first} has id {ids[first]!r} in the audit but {mine[first]!r} in "
+                         f"{dataset.source}: the audit was made from different data", row=first)
+    table = _strip(table)
+    checks = build_checks(config)
+    previous = _previous_config(audit_dir if audit_dir.is_dir() else audit_dir.parent)
+    missing = []
+    for check in checks:
+        cols = list(check.score_columns) + ([check.partner_column] if check.partner_column else [])
+        stale_inputs = (check.name == "stale" and (previous.get("current"), previous.get("reference"))
+                        != (config.current, config.reference)) or \
+                       (check.name == "leakage" and previous.get("eval_data") != config.eval_data)
+        if stale_inputs or not all(c in table.column_names for c in cols):
+            missing.append(check)
+            table = table.drop([c for c in cols if c in table.column_names])
+    if missing:
+        scores, _ = score_all(dataset, missing, config, ctx=ctx, progress=progress)
+        for col in scores.column_names:
+            table = table.append_column(col, scores[col])
+    flags, duplicate_of, counts = decide_all(table, checks)
+    table = _set(_set(table, "flags", flags), "duplicate_of", duplicate_of)
+    return table, {"source": str(path), "scored_now": [c.name for c in missing], "counts": counts}
+
+
+def _previous_config(folder: Path) -> dict[str, Any]:
+    try:
+        summary = orjson.loads((folder / SUMMARY).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return {}
+    cfg = summary.get("config", {})
+    return cfg.get("audit", cfg) if isinstance(cfg, dict) else {}
+
+
+def _strip(table: pa.Table) -> pa.Table:
+    return table.drop([c for c in CURATE_COLUMNS if c in table.column_names])
+
+
+def _set(table: pa.Table, name: str, col) -> pa.Table:
+    if name in table.column_names:
+        return table.set_column(table.schema.get_field_index(name), name, col)
+    return table.append_column(name, col)
+
+
+def _file_stamp(path: str | Path | None) -> list[Any] | None:
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return [str(path)]
+    return [str(Path(path).resolve()), st.st_size, st.st_mtime_ns]
+
+
+def _checkpoint_key(data, fmt, field_map, on_error, config: AuditConfig) -> dict[str, Any]:
+    return {"finesift": __version__, "data": _file_stamp(data), "fmt": fmt, "field_map": field_map,
+            "on_error": on_error, "config": config.model_dump(), "reference": _file_stamp(config.reference),
+            "eval": _file_stamp(config.eval_data)}
+
+
+def _load_checkpoint(outdir: Path, key: dict[str, Any], dataset: Dataset) -> pa.Table | None:
+    folder = outdir / CHECKPOINT_DIR
+    try:
+        if orjson.loads((folder / "key.json").read_bytes()) != orjson.loads(orjson.dumps(key)):
+            return None
+        table = pq.read_table(folder / "audit.parquet")
+    except Exception:  # missing, partial or from another version: just re-run the audit
+        return None
+    if table.num_rows != len(dataset) or not table["id"].equals(dataset.table["id"]):
+        return None
+    return table
+
+
+def _save_checkpoint(outdir: Path, key: dict[str, Any], table: pa.Table) -> None:
+    folder = outdir / CHECKPOINT_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "key.json").unlink(missing_ok=True)  # the key goes last: it vouches for the table
+    with atomic_path(folder / "audit.parquet") as tmp:
+        pq.write_table(table, tmp)
+    with atomic_open(folder / "key.json", "wb") as fh:
+        fh.write(orjson.dumps(key))
+
+
+# --- scores ---------------------------------------------------------------------------------------
+
+def _quality(audit: pa.Table, rec: Recipe) -> np.ndarray:
+    from .quality import quality_score
+
+    kwargs: dict[str, Any] = {}
+    if rec.quality_weights is not None:
+        if "weights" not in inspect.signature(quality_score).parameters:
+            raise ConfigError("recipe quality_weights: this finesift's quality score takes no weights")
+        kwargs["weights"] = rec.quality_weights
+    q = np.asarray(quality_score(audit, **kwargs), dtype=np.float64)
+    if q.shape != (audit.num_rows,):
+        raise RuntimeError(f"quality_score returned shape {q.shape} for {audit.num_rows} rows")
+    return np.nan_to_num(q, nan=0.0)
+
+
+def _embeddings(dataset: Dataset, ctx: Context, rec: Recipe, no_models: bool) -> np.ndarray:
+    backend = rec.embedding_backend(no_models)
+    if backend is not None:
+        from ..models.embeddings import embeddings_for
+
+        return np.asarray(embeddings_for(dataset.table, ctx, backend), dtype=np.float32)
+    texts = pc.binary_join_element_wise(pc.fill_null(dataset.table["prompt"], ""),
+                                        pc.fill_null(dataset.table["output"], ""), "\n").to_pylist()
+    return lexical_embeddings(texts, seed=rec.seed)
+
+
+def _cluster(emb: np.ndarray, pool: np.ndarray, rec: Recipe) -> np.ndarray:
+    """KMeans clusters of the candidate pool; every row (pool or not) labelled by its nearest centroid."""
+    n = len(emb)
+    if not len(pool):
+        return np.full(n, -1, dtype=np.int64)
+    _, centroids = cluster_labels(emb[pool], rec.selection.clusters, rec.seed)
+    return np.argmax(emb @ centroids.T, axis=1).astype(np.int64)
+
+
+def _diversity(emb: np.ndarray, pool: np.ndarray, kept_mask: np.ndarray, labels: np.ndarray, dataset: Dataset):
+    """Per-cluster coverage of the pool, and diversity figures for raw, pool and kept rows."""
+    if not len(pool):
+        return [], {}
+    prompts = dataset.table["prompt"].to_pylist()
+    examples = [_clip(prompts[r]) for r in pool]
+    cover = coverage(labels[pool], kept_mask[pool], examples)
+    from .quality import diversity_figures
+
+    kept = np.flatnonzero(kept_mask)
+    diversity = {"raw": diversity_figures(emb, labels), "pool": diversity_figures(emb[pool], labels[pool]),
+                 "kept": diversity_figures(emb[kept], labels[kept])}
+    return cover, diversity
+
+
+def _clip(s: str | None, n: int = 100) -> str:
+    s = s or ""
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+# --- outputs ------------------------------------------------------------------------------------
+
+def _final_audit(audit: pa.Table, groups, quality, kept_mask, reasons, duplicate_of, kept_instead,
+                 labels) -> pa.Table:
+    """The audit table curate decided from: regrouped flags and partners, plus its decision per row."""
+    t = audit
+    if "flags" in t.column_names:
+        t = _set(t, "audit_flags", t["flags"])
+    t = _set(t, "flags", pa.array(groups.flags, type=pa.list_(pa.string())))
+    t = _set(t, "duplicate_of", pa.array(duplicate_of, mask=duplicate_of < 0, type=pa.int64()))
+    for code, part in groups.partners.items():
+        col = partner_column(code)
+        if col in t.column_names or (part >= 0).any():
+            t = _set(t, col, pa.array(part, mask=part < 0, type=pa.int64()))
+    t = _set(t, "quality", pa.array(quality, type=pa.float64()))
+    t = _set(t, "decision", pa.array(np.where(kept_mask, "kept", "rejected").tolist(), type=pa.string()))
+    t = _set(t, "reasons", pa.array(reasons, type=pa.list_(pa.string())))
+    t = _set(t, "kept_instead", pa.array(kept_instead, mask=kept_instead < 0, type=pa.int64()))
+    t = _set(t, "cluster", pa.array(labels, mask=labels < 0, type=pa.int64()))
+    return t
+
+
+def _rejected_extra(out_audit: pa.Table, rows: np.ndarray, reasons, quality, duplicate_of,
+                    kept_instead) -> dict[str, list]:
+    """Per rejected row: reasons, quality, the row kept instead, and the scores behind each reason."""
+    idx = pa.array(rows, type=pa.int64())
+    extra: dict[str, list] = {
+        "reasons": [reasons[r] for r in rows],
+        "quality": [round(float(quality[r]), 6) for r in rows],
+        "duplicate_of": [int(duplicate_of[r]) if duplicate_of[r] >= 0 else None for r in rows],
+        "kept_instead": [int(kept_instead[r]) if kept_instead[r] >= 0 else None for r in rows],
+    }
+    reg = registry()
+    codes = sorted({c for r in rows for c in reasons[r]})
+    for code in codes:
+        cls = reg.get(code)
+        cols = list(cls.score_columns) if cls is not None else []
+        if cls is not None and cls.partner_column and cls.partner_column not in extra:
+            cols.append(cls.partner_column)
+        for col in cols:
+            if col not in out_audit.column_names or col in extra:
+                continue
+            vals = out_audit[col].take(idx).to_pylist() if len(rows) else []
+            # only rows rejected for this code carry its scores: the rest would be noise
+            extra[col] = [_round(v) if code in reasons[r] else None for v, r in zip(vals, rows)]
+    return extra
+
+
+def _round(v):
+    return round(v, 6) if isinstance(v, float) else v
+
+
+def _write_outputs(dataset: Dataset, outdir: Path, out_audit: pa.Table, kept_rows, rejected_rows, reasons,
+                   quality, duplicate_of, kept_instead, rec: Recipe) -> dict[str, Path]:
+    from ..io import default_extension, write_records
+
+    ext = default_extension(dataset)
+    for name in ("kept", "rejected"):  # an earlier run on another format left kept.<other ext>
+        for suffix in _OUTPUT_SUFFIXES:
+            if suffix != ext:
+                (outdir / f"{name}{suffix}").unlink(missing_ok=True)
+    files = {
+        "kept": Path(write_records(dataset, kept_rows.tolist(), outdir / f"kept{ext}")),
+        "rejected": Path(write_records(
+            dataset, rejected_rows.tolist(), outdir / f"rejected{ext}",
+            extra=_rejected_extra(out_audit, rejected_rows, reasons, quality, duplicate_of, kept_instead))),
+    }
+    with atomic_path(outdir / "audit.parquet") as tmp:
+        pq.write_table(out_audit, tmp)
+    files["audit"] = outdir / "audit.parquet"
+    skipped = outdir / "skipped.jsonl"
+    if dataset.errors:  # malformed records (--on-error skip) cannot be written back in the input's shape
+        with atomic_open(skipped, "wb") as fh:
+            for err in dataset.errors:
+                fh.write(orjson.dumps(err, default=str) + b"\n")
+        files["skipped"] = skipped
+    else:
+        skipped.unlink(missing_ok=True)
+    with atomic_open(outdir / "recipe.yaml", "w", encoding="utf-8") as fh:
+        fh.write(recipe_yaml(rec, header=f"finesift {__version__} curate recipe, as resolved for this run.\n"
+                                         "Re-run with: finesift curate DATA -o OUTDIR --recipe recipe.yaml"))
+    files["recipe"] = outdir / "recipe.yaml"
+    return files
+
+
+def _summary(dataset, rec: Recipe, config: AuditConfig, audit_info, groups, reasons, kept_mask, pool, k,
+             quality, cover, diversity, seconds, sel_seconds, files, t_start, ctx) -> dict[str, Any]:
+    n = len(kept_mask)
+    by_reason: dict[str, int] = {}
+    for r in np.flatnonzero(~kept_mask):
+        for c in reasons[r]:
+            by_reason[c] = by_reason.get(c, 0) + 1
+    first_reason: dict[str, int] = {}
+    for r in np.flatnonzero(~kept_mask):
+        first_reason[reasons[r][0]] = first_reason.get(reasons[r][0], 0) + 1
+    kept = int(kept_mask.sum())
+    empty_clusters = [c for c in cover if c["kept"] == 0 and c["pool"] > 0]
+    try:
+        checks = build_checks(config)
+        audit_cfg = resolved_config(config, checks)
+    except Exception:  # pragma: no cover - the config was already used to audit
+        audit_cfg = config.model_dump()
+    seconds = dict(seconds)
+    seconds["total"] = round(time.perf_counter() - t_start, 4)
+    return {
+        "finesift_version": __version__,
+        "dataset": dataset.describe(),
+        "counts": {
+            "input_rows": n,
+            "skipped_records": len(dataset.errors),
+            "kept": kept,
+            "rejected": n - kept,
+            "filtered": int(n - len(pool)),
+            "not_selected": int(len(pool) - kept),
+            "pool": int(len(pool)),
+            "rejected_by_reason": dict(sorted(by_reason.items())),
+            "rejected_by_first_reason": dict(sorted(first_reason.items())),
+        },
+        "files": {k2: v.name for k2, v in files.items()},
+        "groups": groups.stats,
+        "selection": {
+            "method": rec.selection.method if k is not None and k < len(pool) else None,
+            "target": k,
+            "pool": int(len(pool)),
+            "selected": kept,
+            "seconds": round(sel_seconds, 4),
+            "rows_per_s": round(len(pool) / sel_seconds, 1) if sel_seconds > 0 else None,
+        },
+        "coverage": {
+            "clusters": cover,
+            "clusters_in_pool": len(cover),
+            "clusters_kept": len(cover) - len(empty_clusters),
+            "clusters_dropped": [c["cluster"] for c in empty_clusters],
+        },
+        "diversity": diversity,
+        "quality": {
+            "raw_mean": _mean(quality),
+            "pool_mean": _mean(quality[pool]) if len(pool) else None,
+            "kept_mean": _mean(quality[kept_mask]) if kept else None,
+            "rejected_mean": _mean(quality[~kept_mask]) if kept < n else None,
+        },
+        "audit": {**audit_info, "facts": _jsonable(ctx.facts)},
+        "seconds": seconds,
+        "config": {"recipe": rec.model_dump(), "audit": audit_cfg},
+    }
+
+
+def _mean(x: np.ndarray) -> float | None:
+    return round(float(np.mean(x)), 6) if len(x) else None
+
+
+def _jsonable(obj):
+    return orjson.loads(orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY, default=str))

@@ -1,0 +1,129 @@
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from finesift.checks.base import Context
+from finesift.checks.conflict import Conflict
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from _data import WRONG_KINDS, alpaca_table, with_wrong_answers  # noqa: E402
+from _tatoeba import clean_sample  # noqa: E402
+
+
+def _table(prompts, outputs, rows=None):
+    n = len(prompts)
+    return pa.table({
+        "row": pa.array(rows if rows is not None else range(n), pa.int64()),
+        "system": pa.nulls(n, pa.string()),
+        "prompt": pa.array(prompts, pa.string()),
+        "output": pa.array(outputs, pa.string()),
+    })
+
+
+def _run(table, params=None):
+    check = Conflict(params)
+    scores = check.score(table, Context())
+    return scores, check.decide(scores)
+
+
+@pytest.fixture(scope="module")
+def tatoeba():
+    """2,000 clean Tatoeba rows, 100 injected wrong answers, and a few valid alternatives."""
+    assert (Path(__file__).resolve().parents[3] / "shared" / "data").exists(), "tests read ../shared/data"
+    rows = with_wrong_answers(clean_sample(2000, seed=0))
+    extra = [("Run!", "Cours !", "clean"), ("Run!", "Courez !", "clean"), ("Hello!", "Salut !", "clean"),
+             ("Hello!", "Bonjour !", "clean"), ("Hello!", "hello is bonjour", "is_style")]
+    rows += [{"instruction": f"Translate to French: {en}", "input": "", "output": fr, "kind": k} for en, fr, k in extra]
+    scores, flagged = _run(alpaca_table(rows))
+    return rows, scores, flagged
+
+
+def test_fires_on_wrong_answers_of_every_kind(tatoeba):
+    rows, _, flagged = tatoeba
+    caught = Counter(r["kind"] for r, f in zip(rows, flagged) if f)
+    for kind in WRONG_KINDS:
+        assert caught[kind] >= 15, caught  # of 20 each (measured: 96 of 100 overall)
+    assert flagged[-1], "'hello is bonjour' next to 'Bonjour !'"
+
+
+def test_quiet_on_clean_rows_and_valid_alternatives(tatoeba):
+    rows, scores, flagged = tatoeba
+    clean_flagged = [r for r, f in zip(rows, flagged) if f and r["kind"] == "clean"]
+    assert clean_flagged == []
+    # the clean sample has ~40 groups of valid alternative translations: all stay low
+    sc = scores["conflict_score"].to_numpy()
+    in_group = scores["conflict_group"].is_valid().to_numpy(zero_copy_only=False)
+    kinds = np.array([r["kind"] for r in rows])
+    valid = in_group & (kinds == "clean")
+    wrong = kinds != "clean"
+    assert valid.sum() > 100
+    assert sc[valid].max() < 0.5 and np.median(sc[valid]) < np.median(sc[wrong]) - 0.3
+
+
+def test_wrong_answer_scores_higher_than_the_right_one_in_its_group(tatoeba):
+    rows, scores, _ = tatoeba
+    sc = scores["conflict_score"].to_numpy()
+    group = scores["conflict_group"].to_pylist()
+    better = total = 0
+    for i, r in enumerate(rows):
+        if r["kind"] != "clean":
+            right = [j for j, g in enumerate(group) if g == group[i] and rows[j]["kind"] == "clean"]
+            total += 1
+            better += all(sc[i] > sc[j] for j in right)
+    assert better >= 0.9 * total
+
+
+def test_identical_answers_are_not_conflicts():
+    scores, flagged = _run(_table(["Translate: Run!", "Translate: Run!"], ["Cours !", "cours !"]))
+    assert not flagged.any() and scores["conflict_group"].null_count == 2
+
+
+def test_nearly_the_same_prompt_groups_together():
+    t = _table(["Translate to French: Run!", "translate to French: run."], ["Cours !", "Courez !"])
+    scores, _ = _run(t)
+    assert scores["conflict_group"].to_pylist() == [0, 0]
+    scores, _ = _run(t, {"loose_prompt": False})
+    assert scores["conflict_group"].to_pylist() == [None, None]
+
+
+def test_open_ended_prompts_are_skipped():
+    t = _table(["Write a poem."] * 5, [f"poem number {i}" for i in range(5)])
+    scores, _ = _run(t, {"max_answers": 4})
+    assert scores["conflict_group"].null_count == 5
+
+
+words = st.sampled_from(["a", "b", "c", "oui", "non", "the", "is", "cat", "chat"])
+answer = st.lists(words, min_size=1, max_size=6).map(" ".join)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), answer), min_size=2, max_size=30))
+def test_group_structure_invariants(pairs):
+    prompts = [f"Question {q}?" for q, _ in pairs]
+    outputs = [a for _, a in pairs]
+    scores, flagged = _run(_table(prompts, outputs))
+    sc = scores["conflict_score"].to_numpy()
+    group = scores["conflict_group"].to_pylist()
+    partner = scores["conflict_of"].to_pylist()
+    assert ((sc >= 0) & (sc <= 1)).all()
+    for i, g in enumerate(group):
+        same_q = [j for j in range(len(pairs)) if prompts[j] == prompts[i]]
+        distinct = {outputs[j] for j in same_q}
+        if g is None:
+            assert partner[i] is None and sc[i] == 0 and len(distinct) < 2
+            continue
+        assert len(distinct) >= 2 and g == min(same_q)          # group id = lowest row of the group
+        assert group[partner[i]] == g                           # partners stay inside the group
+        assert outputs[partner[i]] != outputs[i]                # and carry another answer
+    # a representative per group: the answer every other answer points at (unique from 3 answers)
+    for g in {x for x in group if x is not None}:
+        members = [i for i, x in enumerate(group) if x == g]
+        targets = {partner[i] for i in members}
+        reps = {outputs[t] for t in targets if all(partner[i] == t for i in members if outputs[i] != outputs[t])}
+        assert len(reps) == 1 or (len(reps) == 2 and len({outputs[i] for i in members}) == 2)

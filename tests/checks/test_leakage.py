@@ -1,0 +1,114 @@
+"""``leakage``: training rows that duplicate eval rows (prompt, prompt+answer or long answer)."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pytest
+
+from finesift.checks.base import Context
+from finesift.checks.leakage import Leakage, _bands, _jaccard, _shingles
+from finesift.config import AuditConfig
+from finesift.errors import ConfigError
+from finesift.io import read
+
+LONG = "The mitochondria is the powerhouse of the cell because it produces most of the chemical energy"
+
+EVAL = [
+    {"instruction": "Translate to French: The cat sleeps on the red sofa all afternoon.", "output": "Le chat dort."},
+    {"instruction": "Explain why the sky is blue to a ten year old child.", "output": "Because of scattering."},
+    {"instruction": "What does the mitochondria do?", "output": LONG},
+    {"instruction": "Say yes.", "output": "Yes."},
+]
+
+
+def _write(tmp_path, name, rows):
+    path = tmp_path / name
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    return path
+
+
+def _score(tmp_path, train, params=None, **cfg):
+    eval_path = _write(tmp_path, "eval.jsonl", EVAL)
+    ds = read(str(_write(tmp_path, "train.jsonl", train)))
+    check = Leakage(params)
+    ctx = Context(config=AuditConfig(checks=[], eval_data=str(eval_path), **cfg))
+    scores = check.score(ds.table, ctx)
+    return scores, check.decide(scores)
+
+
+def test_exact_near_pair_and_answer_matches(tmp_path):
+    train = [
+        # 0: exact prompt (different answer): the eval question was seen
+        {"instruction": "translate to french:  the cat sleeps on the RED sofa all afternoon.", "output": "Autre."},
+        # 1: near prompt (one word changed out of many)
+        {"instruction": "Explain why the sky is blue to a ten year old kid.", "output": "Light."},
+        # 2: a different question whose long answer is the eval answer
+        {"instruction": "Tell me about cells.", "output": LONG},
+        # 3: a short stock answer shared with the eval set is not leakage
+        {"instruction": "Do you agree?", "output": "Yes."},
+        # 4: unrelated
+        {"instruction": "Write a haiku about autumn leaves falling slowly.", "output": "Leaves fall..."},
+    ]
+    scores, flags = _score(tmp_path, train)
+    assert flags.tolist() == [True, True, True, False, False]
+    assert scores["leakage_of"].to_pylist()[:3] == [0, 1, 2]  # indexes into the eval file
+    assert scores["leakage_match"].to_pylist()[:3] == ["prompt", "prompt", "answer"]
+    j = scores["leakage_jaccard"].to_pylist()
+    assert j[0] == 1.0 and 0.8 <= j[1] < 1.0 and j[2] == 1.0
+    assert scores["leakage_cosine"].null_count == len(train)  # semantic matching is off without embeddings
+
+
+def test_answers_alone_can_be_ignored(tmp_path):
+    train = [{"instruction": "Tell me about cells.", "output": LONG}]
+    _, flags = _score(tmp_path, train, {"compare_answers": False})
+    assert not flags.any()
+
+
+def test_threshold_is_redecided_from_stored_scores(tmp_path):
+    train = [{"instruction": "Explain why the sky is blue to a ten year old kid.", "output": "Light."}]
+    scores, flags = _score(tmp_path, train)
+    assert flags[0]
+    assert not Leakage({"near_threshold": 0.99}).decide(scores)[0]
+
+
+def test_needs_an_eval_file(tmp_path):
+    ds = read(str(_write(tmp_path, "train.jsonl", [{"instruction": "a", "output": "b"}])))
+    with pytest.raises(ConfigError, match="--eval"):
+        Leakage().score(ds.table, Context(config=AuditConfig(checks=[])))
+
+
+def test_semantic_matching_needs_prompt_and_answer(tmp_path, monkeypatch):
+    """A paraphrase of the whole eval item leaks; a paraphrased prompt with another answer does not."""
+    import finesift.models.embeddings as emb
+
+    slots: dict[str, int] = {}
+
+    def fake_embed(texts, backend="static", **_):
+        # texts with the same keyword share one direction; every other distinct text gets its own
+        out = np.zeros((len(texts), 64), dtype=np.float32)
+        for i, t in enumerate(texts):
+            key = next((k for k in ("sky", "azure", "scatter") if k in t), t)
+            key = "sky" if key == "azure" else key
+            out[i, slots.setdefault(key, len(slots))] = 1.0
+        return out
+
+    monkeypatch.setattr(emb, "embed", fake_embed)
+    train = [{"instruction": "Why is the azure dome above us coloured like that, for kids?",
+              "output": "Light scatters."},
+             {"instruction": "Why is the azure dome above us coloured like that, for kids?", "output": "Magic."},
+             {"instruction": "Write a poem.", "output": "Roses."}]
+    scores, flags = _score(tmp_path, train, {"semantic": True})
+    assert flags.tolist() == [True, False, False]
+    assert scores["leakage_of"][0].as_py() == 1 and scores["leakage_match"][0].as_py() == "pair"
+    assert scores["leakage_cosine"][0].as_py() >= 0.95
+    assert scores["leakage_jaccard"][0].as_py() < 0.8
+
+
+def test_shingles_and_bands():
+    assert _shingles("a b", 3) == frozenset(["a b"])
+    assert len(_shingles("a b c d", 3)) == 2
+    assert _jaccard(frozenset(), frozenset(["x"])) == 0.0
+    b = _bands(128, 0.8)
+    r = 128 // b
+    assert 128 % b == 0 and (1 / b) ** (1 / r) < 0.8  # candidates are found a bit below the threshold

@@ -1,0 +1,69 @@
+"""lm_quality: LM scores per row, flag when IFD > max_ifd; with a tiny random Llama (fast)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from finesift.checks.base import Context  # noqa: E402
+from finesift.checks.lm_quality import LMQuality  # noqa: E402
+from finesift.config import AuditConfig  # noqa: E402
+from tests.models.conftest import smollm2_dir, tiny_lm_dir  # noqa: E402,F401  (session fixtures)
+
+
+def _table(rows, system=None):
+    cols = {"row": pa.array(range(len(rows)), pa.int64()), "prompt": [p for p, _ in rows],
+            "output": pa.array([o for _, o in rows], pa.string())}
+    if system is not None:
+        cols["system"] = pa.array(system, pa.string())
+    return pa.table(cols)
+
+
+ROWS = [("Translate to French: Hello.", "Bonjour."), ("Name a colour.", "Blue."), ("Say nothing.", None),
+        ("What is 2 + 2?", "4")]
+
+
+@pytest.fixture
+def ctx(tiny_lm_dir):  # noqa: F811
+    return Context(config=AuditConfig(model=str(tiny_lm_dir), device="cpu"))
+
+
+def test_scores_are_consistent_and_empty_answers_are_null(ctx):
+    check = LMQuality()
+    scores = check.score(_table(ROWS, system=[None, "Be brief.", None, None]), ctx)
+    assert scores.column_names == ["lm_loss", "lm_ppl", "lm_ifd"]
+    loss = scores["lm_loss"].to_numpy(zero_copy_only=False)
+    ppl = scores["lm_ppl"].to_numpy(zero_copy_only=False)
+    assert scores["lm_ifd"].null_count == 1 and scores["lm_loss"][2].as_py() is None
+    np.testing.assert_allclose(ppl[[0, 1, 3]], np.exp(loss[[0, 1, 3]]), rtol=1e-5)
+    assert not check.decide(scores)[2]
+
+
+def test_decide_flags_ifd_above_the_threshold():
+    scores = pa.table({"lm_loss": [1.0, 1.0, None], "lm_ppl": [2.7, 2.7, None],
+                       "lm_ifd": pa.array([0.5, 1.2, None], pa.float32())})
+    assert LMQuality().decide(scores).tolist() == [False, True, False]
+    assert LMQuality({"max_ifd": 0.4}).decide(scores).tolist() == [True, True, False]
+
+
+def test_batches_give_the_same_scores_and_share_one_model(ctx):
+    check = LMQuality({"batch_size": 1})
+    whole = check.score(_table(ROWS), ctx)
+    parts = pa.concat_tables([check.score(_table(ROWS)[:2], ctx), check.score(_table(ROWS)[2:], ctx)])
+    np.testing.assert_allclose(np.nan_to_num(whole["lm_ifd"].to_numpy(zero_copy_only=False)),
+                               np.nan_to_num(parts["lm_ifd"].to_numpy(zero_copy_only=False)), rtol=1e-5)
+    assert sum(1 for k in ctx._cache if k[0] == "lm_scorer") == 1
+
+
+def test_audit_with_lm_runs_the_check(tiny_lm_dir, write_jsonl):  # noqa: F811
+    from finesift.api import audit
+
+    path = write_jsonl([{"instruction": p, "input": "", "output": o or ""} for p, o in ROWS])
+    result = audit(path, {"checks": ["empty_output"], "with_models": ["lm"], "model": str(tiny_lm_dir),
+                          "device": "cpu"})
+    assert {"lm_loss", "lm_ppl", "lm_ifd"} <= set(result.table.column_names)
+    assert result.summary["checks"]["lm_quality"]["cost"] == "model"

@@ -1,0 +1,192 @@
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from finesift.checks import _shingles as sh
+from finesift.checks._groups import components
+from finesift.checks.base import Context
+from finesift.checks.near_duplicate import NearDuplicate, auto_bands
+from finesift.errors import ConfigError
+
+LONG = "the quick brown fox jumps over the lazy dog near the river bank today"
+
+
+def _table(prompts, outputs, rows=None):
+    n = len(prompts)
+    return pa.table({
+        "row": pa.array(rows if rows is not None else range(n), pa.int64()),
+        "system": pa.nulls(n, pa.string()),
+        "prompt": pa.array(prompts, pa.string()),
+        "output": pa.array(outputs, pa.string()),
+    })
+
+
+def _run(table, params=None):
+    check = NearDuplicate(params)
+    scores = check.score(table, Context())
+    return scores, check.decide(scores)
+
+
+def test_fires_on_an_answer_with_one_word_changed():
+    t = _table(["Describe the scene."] * 3,
+               [LONG, LONG.replace("lazy", "sleepy"), "a completely different answer about cooking pasta at home"])
+    scores, flagged = _run(t)
+    assert flagged.tolist() == [False, True, False]
+    assert scores["near_duplicate_of"].to_pylist() == [None, 0, None]
+    sim = scores["near_duplicate_similarity"].to_pylist()
+    assert 0.5 <= sim[1] < 1.0 and sim[0] == 0.0
+
+
+def test_quiet_on_short_answers_that_differ_by_a_word():
+    t = _table(["Translate to French: That's my cat.", "Translate to French: That's my dog."],
+               ["C'est mon chat.", "C'est mon chien."])
+    _, flagged = _run(t)
+    assert not flagged.any()
+
+
+def test_same_answer_needs_a_similar_prompt():
+    t = _table(["What is the capital of France?", "Name the largest city in France.", "Tell me, what is the capital of France?"],
+               ["Paris is the capital and largest city of France, on the Seine."] * 3)
+    scores, flagged = _run(t)
+    assert flagged.tolist() == [False, False, True]
+    assert scores["near_duplicate_of"].to_pylist()[2] == 0
+    # without the prompt gate every copy of the answer is a near duplicate
+    _, flagged = _run(t, {"prompt_threshold": 0})
+    assert flagged.tolist() == [False, True, True]
+
+
+def test_exact_duplicates_are_left_to_exact_duplicate():
+    t = _table(["q", "Q "], [LONG, LONG.upper()])
+    scores, flagged = _run(t)
+    assert not flagged.any() and scores["near_duplicate_of"].null_count == 2
+
+
+def test_empty_answers_are_never_grouped():
+    _, flagged = _run(_table(["q", "q", "q"], ["", "...", None]))
+    assert not flagged.any()
+
+
+def test_union_find_chains_and_keep_first_does_not():
+    a = "one two three four five six seven eight nine ten"
+    b = "one two three four five six seven eleven twelve thirteen"     # ~0.5 with a and c
+    c = "one two three four five fourteen seven eleven twelve thirteen"  # < 0.5 with a
+    t = _table(["p"] * 3, [a, b, c])
+    _, kf = _run(t, {"grouping": "keep_first", "threshold": 0.4})
+    scores, uf = _run(t, {"grouping": "union_find", "threshold": 0.4})
+    assert kf.tolist() == [False, True, False]
+    assert uf.tolist() == [False, True, True]
+    assert scores["near_duplicate_of"].to_pylist() == [None, 0, 0]
+
+
+def test_params_are_validated():
+    with pytest.raises(ConfigError):
+        NearDuplicate({"num_perm": 128, "num_bands": 24})
+    with pytest.raises(ConfigError):
+        NearDuplicate({"fields": ["instruction"]})
+
+
+def test_auto_bands_favours_recall_at_the_threshold():
+    b = auto_bands(128, 0.5)
+    r = 128 // b
+    assert 1 - (1 - 0.6 ** r) ** b > 0.95  # pairs a bit above the threshold are almost always candidates
+
+
+VOCAB = ["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta", "iota", "kappa"]
+
+
+@st.composite
+def near_dup_dataset(draw):
+    bases = draw(st.lists(st.lists(st.sampled_from(VOCAB), min_size=8, max_size=12), min_size=1, max_size=4))
+    rows = []
+    for _ in range(draw(st.integers(2, 16))):
+        words = list(draw(st.sampled_from(bases)))
+        for _ in range(draw(st.integers(0, 3))):  # a few edits make near (or not so near) duplicates
+            words[draw(st.integers(0, len(words) - 1))] = draw(st.sampled_from(VOCAB))
+        rows.append(" ".join(words))
+    return rows
+
+
+@settings(max_examples=40, deadline=None)
+@given(near_dup_dataset())
+def test_keep_first_invariants(outputs):
+    scores, flagged = _run(_table(["same prompt"] * len(outputs), outputs))
+    partner = scores["near_duplicate_of"].to_pylist()
+    sim = scores["near_duplicate_similarity"].to_numpy()
+    for i in np.flatnonzero(flagged):
+        assert partner[i] < i and not flagged[partner[i]]  # points at an earlier row that is kept
+        assert sim[i] >= 0.5 - 1e-6
+    assert (sim[~flagged] == 0).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(near_dup_dataset(), st.randoms(use_true_random=False))
+def test_union_find_groups_do_not_depend_on_row_order(outputs, rnd):
+    params = {"grouping": "union_find", "min_shingles": 0}
+
+    def groups(order):
+        t = _table(["same prompt"] * len(order), [outputs[i] for i in order], rows=order)
+        scores, flagged = _run(t, params)
+        partner = scores["near_duplicate_of"].to_pylist()
+        out = {}
+        for pos, row in enumerate(order):
+            out.setdefault(partner[pos] if flagged[pos] else row, set()).add(row)
+        # exact copies are not flagged here: merge them into the group of their kept copy
+        merged = {}
+        for head, members in out.items():
+            key = next((h for h in merged if outputs[h] == outputs[head]), head)
+            merged.setdefault(key, set()).update(members)
+        return {frozenset(m) for m in merged.values()}, {min(m) for m in merged.values()}
+
+    perm = list(range(len(outputs)))
+    rnd.shuffle(perm)
+    g1, kept1 = groups(list(range(len(outputs))))
+    g2, kept2 = groups(perm)
+    assert g1 == g2 and kept1 == kept2  # same groups, and each keeps its lowest row
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 30), max_size=12), min_size=1, max_size=12),
+       st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11)), max_size=20))
+def test_set_intersections_match_python_sets(sets, pairs):
+    pairs = [(a % len(sets), b % len(sets)) for a, b in pairs]
+    values = np.array([sh.mix64(np.array([x], np.uint64))[0] for s in sets for x in s], dtype=np.uint64)
+    offsets = np.r_[0, np.cumsum([len(s) for s in sets])]
+    v, o = sh.unique_sets(values, offsets)
+    a = np.array([p[0] for p in pairs], np.int64)
+    b = np.array([p[1] for p in pairs], np.int64)
+    got = sh.intersections(v, o, a, b)
+    assert got.tolist() == [len(set(sets[x]) & set(sets[y])) for x, y in pairs]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 30), st.lists(st.tuples(st.integers(0, 29), st.integers(0, 29)), max_size=40))
+def test_components_match_a_python_union_find(n, edges):
+    edges = [(a % n, b % n) for a, b in edges]
+    parent = list(range(n))
+
+    def find(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for a, b in edges:
+        ra, rb = find(a), find(b)
+        parent[max(ra, rb)] = min(ra, rb)
+    labels = components(n, np.array([e[0] for e in edges], np.int64), np.array([e[1] for e in edges], np.int64))
+    expected = [min(j for j in range(n) if find(j) == find(i)) for i in range(n)]
+    assert labels.tolist() == expected
+
+
+def test_agrees_with_third_party_near_duplicate_decisions_on_gpteacher(shared_data):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from _data import alpaca_table, gpteacher, prf
+
+    rows, removed = gpteacher()
+    scores, flagged = _run(alpaca_table(rows))
+    result = prf(flagged.tolist(), removed)
+    assert result["f1"] >= 0.82, result

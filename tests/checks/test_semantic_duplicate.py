@@ -1,0 +1,141 @@
+"""semantic_duplicate: paraphrases and copies of an earlier row; exact search equals brute force."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+pytest.importorskip("model2vec")
+
+from finesift.checks.base import Context  # noqa: E402
+from finesift.checks.semantic_duplicate import SemanticDuplicate, duplicate_groups  # noqa: E402
+from tests.models.conftest import static_model  # noqa: E402,F401  (session fixture)
+
+ROWS = [
+    ("Translate to French: He is lazy.", "Il est paresseux."),
+    ("Translate to French: Where is your school?", "Où se trouve ton école ?"),
+    ("Translate to French: He's lazy.", "Il est paresseux."),                      # paraphrase of row 0
+    ("Translate to French: What is your phone number?", "Quel est ton numéro de téléphone ?"),
+    ("Translate to French: Where's your school?", "Où se trouve ton école ?"),     # paraphrase of row 1
+    ("Translate to French: The cat sleeps on the sofa.", "Le chat dort sur le canapé."),
+    ("Translate to French: He is lazy.", "Il est paresseux."),                      # exact copy of row 0
+    ("Translate to French: He is lazy.", "Il est très travailleur."),               # same prompt, other answer
+]
+
+
+def _table(rows, row_ids=None):
+    return pa.table({
+        "row": pa.array(row_ids if row_ids is not None else range(len(rows)), pa.int64()),
+        "prompt": [p for p, _ in rows],
+        "output": [o for _, o in rows],
+    })
+
+
+def test_fires_on_paraphrases_and_copies_naming_the_first_row(static_model):  # noqa: F811
+    check = SemanticDuplicate()
+    scores = check.score(_table(ROWS), Context())
+    flagged = check.decide(scores)
+    assert flagged.tolist() == [False, False, True, False, True, False, True, False]
+    assert scores["semantic_duplicate_of"].to_pylist() == [None, None, 0, None, 1, None, 0, None]
+    sim = scores["semantic_duplicate_sim"].to_pylist()
+    assert sim[6] == 1.0 and sim[0] is None  # the first row has nothing earlier
+    assert all(-1.0 <= s <= 1.0 for s in sim if s is not None)
+
+
+def test_quiet_on_distinct_rows(static_model):  # noqa: F811
+    rows = [ROWS[i] for i in (0, 1, 3, 5)] + [("Name a colour.", "Blue."), ("What is 2 + 2?", "4")]
+    check = SemanticDuplicate()
+    assert not check.decide(check.score(_table(rows), Context())).any()
+
+
+def test_partner_is_the_row_id_not_the_position(static_model):  # noqa: F811
+    scores = SemanticDuplicate().score(_table(ROWS, row_ids=[10 * i for i in range(len(ROWS))]), Context())
+    assert scores["semantic_duplicate_of"].to_pylist()[2] == 0
+    assert scores["semantic_duplicate_of"].to_pylist()[4] == 10
+
+
+def test_text_mode_and_redecide(static_model):  # noqa: F811
+    check = SemanticDuplicate({"compare": "text"})
+    scores = check.score(_table(ROWS), Context())
+    assert check.decide(scores)[[2, 4, 6]].all()
+    strict = SemanticDuplicate({"threshold": 0.9999})
+    assert strict.decide(SemanticDuplicate().score(_table(ROWS), Context())).tolist() == [False] * 6 + [True, False]
+
+
+def test_empty_table():
+    out = SemanticDuplicate().score(_table([]), Context())
+    assert out.num_rows == 0 and out.column_names == ["semantic_duplicate_sim", "semantic_duplicate_of"]
+
+
+# ---- the search itself, on synthetic unit vectors -------------------------------------------------
+
+def _unit(x):
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _clustered(rng, n, d=24, noise=0.02):
+    """Rows that are noisy copies of earlier rows (about a third), so groups form."""
+    x = rng.standard_normal((n, d))
+    for i in range(1, n):
+        if rng.random() < 0.35:
+            x[i] = x[rng.integers(0, i)] + noise * rng.standard_normal(d)
+    return _unit(x)
+
+
+def _brute(a, b, threshold, floor):
+    s = a @ a.T if b is None else np.minimum(a @ a.T, b @ b.T)
+    n = len(a)
+    s[np.triu_indices(n)] = -np.inf
+    best = s.max(axis=1).astype(float) if n > 1 else np.full(n, -np.inf)
+    best[~(best >= floor)] = np.nan
+    parent = list(range(n))
+
+    def find(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for i, j in zip(*np.nonzero(s >= threshold)):
+        ri, rj = find(i), find(j)
+        if ri != rj:
+            parent[max(ri, rj)] = min(ri, rj)
+    return best, np.array([find(i) for i in range(n)], dtype=np.int64)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("fields", [False, True])
+def test_exact_search_equals_brute_force(seed, fields, monkeypatch):
+    import finesift.checks.semantic_duplicate as sd
+
+    monkeypatch.setattr(sd, "BLOCK_CELLS", 4000)  # many small blocks: exercises the block edges
+    rng = np.random.default_rng(seed)
+    a = _clustered(rng, 300)
+    b = _unit(a + 0.03 * rng.standard_normal(a.shape)) if fields else None  # answers: a noisier copy
+    sim, root = duplicate_groups(a, b, threshold=0.95, floor=0.5)
+    want_sim, want_root = _brute(a, b, 0.95, 0.5)
+    np.testing.assert_allclose(np.nan_to_num(sim, nan=-9), np.nan_to_num(want_sim, nan=-9), atol=1e-5)
+    assert np.array_equal(root, want_root)
+    assert (sim >= 0.95).sum() > 50
+
+
+def test_identical_rows_are_searched_once_and_score_one():
+    rng = np.random.default_rng(0)
+    a = _unit(rng.standard_normal((4, 8)))
+    a = np.concatenate([a, a[[1, 1, 3]]])
+    key = pa.array(["a", "b", "c", "d", "b", "b", "d"])
+    sim, root = duplicate_groups(a, None, key, threshold=0.95, floor=0.5)
+    assert sim[4:].tolist() == [1.0, 1.0, 1.0]
+    assert root.tolist()[4:] == [1, 1, 3]
+
+
+def test_approximate_index_finds_almost_all_duplicates():
+    rng = np.random.default_rng(3)
+    a = _clustered(rng, 2000, d=32)
+    exact, _ = duplicate_groups(a, None, threshold=0.95, floor=0.8)
+    approx, _ = duplicate_groups(a, None, threshold=0.95, floor=0.8, exact_max_rows=100, probes=4)
+    want, got = exact >= 0.95, np.nan_to_num(approx, nan=-1) >= 0.95
+    assert not (got & ~want).any()  # never a false duplicate: every pair it reports is verified
+    assert (got & want).sum() >= 0.97 * want.sum()
+    again, _ = duplicate_groups(a, None, threshold=0.95, floor=0.8, exact_max_rows=100, probes=4)
+    assert np.array_equal(np.nan_to_num(approx), np.nan_to_num(again))  # deterministic

@@ -1,0 +1,99 @@
+"""``finesift curate`` and ``finesift recipe`` from the command line."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import orjson
+import yaml
+from typer.testing import CliRunner
+
+from finesift.cli import app
+from finesift.curate.recipe import Recipe
+
+runner = CliRunner()
+ROWS = [{"instruction": f"Translate to French: sentence {w}", "output": f"phrase {w}"}
+        for w in ("one", "two", "three", "four", "five", "six")]
+ROWS += [ROWS[0], {"instruction": "Translate to French: empty", "output": " "}]
+FAST_RECIPE = "checks: [exact_duplicate, empty_output]\n"
+
+
+def _recipe(tmp_path):
+    path = tmp_path / "fast.yaml"
+    path.write_text(FAST_RECIPE)
+    return path
+
+
+def test_curate_json_summary_matches_the_files(write_jsonl, tmp_path):
+    path = write_jsonl(ROWS)
+    out = tmp_path / "o"
+    res = runner.invoke(app, ["curate", str(path), "-o", str(out), "--target", "3", "--recipe", str(_recipe(tmp_path)),
+                              "--no-models", "--seed", "2", "--json"])
+    assert res.exit_code == 0, res.output
+    summary = orjson.loads(res.stdout)
+    kept = (out / "kept.jsonl").read_bytes().splitlines()
+    rejected = [orjson.loads(x) for x in (out / "rejected.jsonl").read_bytes().splitlines()]
+    assert summary["counts"]["kept"] == len(kept) == 3
+    assert summary["counts"]["rejected"] == len(rejected) == 5
+    reasons = sorted(r for x in rejected for r in x["_finesift"]["reasons"])
+    assert reasons == ["empty_output", "exact_duplicate", "not_selected", "not_selected", "not_selected"]
+    resolved = yaml.safe_load((out / "recipe.yaml").read_text())
+    assert resolved["seed"] == 2 and resolved["selection"]["target"] == 3
+    assert resolved["checks"] == ["exact_duplicate", "empty_output"]
+
+
+def test_curate_readable_output(write_jsonl, tmp_path):
+    path = write_jsonl(ROWS)
+    res = runner.invoke(app, ["curate", str(path), "-o", str(tmp_path / "o"), "--keep-fraction", "0.5",
+                              "--recipe", str(_recipe(tmp_path)), "--no-models"])
+    assert res.exit_code == 0, res.output
+    assert "4 kept" in res.stdout and "Coverage" in res.stdout and "summary.json" in res.stdout
+
+
+def test_recipe_init_writes_a_commented_default(tmp_path):
+    target = tmp_path / "r.yaml"
+    res = runner.invoke(app, ["recipe", "--init", str(target)])
+    assert res.exit_code == 0, res.output
+    text = target.read_text()
+    assert Recipe(**yaml.safe_load(text)) == Recipe()
+    lines = text.splitlines()
+    keys = [i for i, line in enumerate(lines) if re.match(r"^\s*[a-z_]+:", line)]
+    assert len(keys) == len(Recipe.model_fields) + 4 + 9  # top level + models + selection fields
+    for i in keys:  # every field, top level and nested, has its comment right above it
+        assert lines[i - 1].lstrip().startswith("#"), f"no comment above {lines[i]!r}"
+    res = runner.invoke(app, ["recipe", "--init", str(target)])
+    assert res.exit_code != 0 and "exists" in str(res.exception)
+    assert runner.invoke(app, ["recipe", "--init", str(target), "--force"]).exit_code == 0
+
+
+def test_every_recipe_field_has_a_comment():
+    from finesift.curate.recipe import recipe_yaml
+
+    text = recipe_yaml()
+    for model in (Recipe, Recipe.model_fields["models"].annotation, Recipe.model_fields["selection"].annotation):
+        for name, field in model.model_fields.items():
+            assert field.description, name
+            first = field.description.split()[0]
+            assert f"# {first}" in text, name
+
+
+def test_recipe_check_prints_resolved_and_rejects_bad_fields(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text("selection: {target: 50}\n")
+    res = runner.invoke(app, ["recipe", str(good)])
+    assert res.exit_code == 0 and "target: 50" in res.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("conflict_policy: keep_first\nselection: {targte: 5}\n")
+    proc = subprocess.run([sys.executable, "-m", "finesift", "recipe", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "conflict_policy" in proc.stderr and "targte" in proc.stderr
+
+
+def test_target_and_keep_fraction_together_is_an_error(write_jsonl, tmp_path):
+    path = write_jsonl(ROWS)
+    proc = subprocess.run([sys.executable, "-m", "finesift", "curate", str(path), "-o", str(tmp_path / "o"),
+                           "--target", "3", "--keep-fraction", "0.5", "--no-models"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "not both" in proc.stderr
+    assert not (tmp_path / "o").exists()

@@ -1,0 +1,80 @@
+"""quality_score: documented formula, range, direction, determinism; diversity_figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from finesift.curate.quality import DEFAULT_WEIGHTS, diversity_figures, quality_score, rank01
+from finesift.errors import ConfigError
+
+
+def _audit(flags, **cols):
+    return pa.table({"row": pa.array(range(len(flags)), pa.int64()),
+                     "flags": pa.array(flags, pa.list_(pa.string())), **cols})
+
+
+def test_issue_weights_compound_and_duplicates_cost_nothing():
+    q = quality_score(_audit([[], ["empty_output"], ["typos"], ["typos", "format_outlier"], ["near_duplicate"],
+                              ["some_new_code"]]))
+    assert q[0] == 1.0 and q[1] == 0.0
+    assert q[2] == pytest.approx(1 - DEFAULT_WEIGHTS["typos"])
+    assert q[3] == pytest.approx((1 - DEFAULT_WEIGHTS["typos"]) * (1 - DEFAULT_WEIGHTS["format_outlier"]))
+    assert q[4] == 1.0  # curate keeps the best copy: the flag must not pick it
+    assert 0.0 < q[5] < 1.0
+
+
+def test_heavy_issues_rank_below_light_ones():
+    q = quality_score(_audit([["wrong_language"], ["truncated_output"], ["conflict"], ["typos"], []]))
+    assert list(np.argsort(q)) == [0, 1, 2, 3, 4]
+
+
+def test_misspelling_rate_ranks_unflagged_rows():
+    q = quality_score(_audit([[], [], []], typos_output_rate=pa.array([0.0, 0.2, None], pa.float64())))
+    assert q[0] == 1.0 and q[1] == pytest.approx(1 - 0.5 * 0.2) and q[2] == 1.0
+
+
+def test_lm_scores_rank_within_the_dataset():
+    audit = _audit([[], [], [], [], []], lm_ifd=pa.array([0.3, 0.9, 0.6, None, 0.6], pa.float32()),
+                   lm_ppl=pa.array([5.0, 40.0, 10.0, None, 10.0], pa.float32()))
+    q = quality_score(audit)
+    assert q[0] == 1.0 and q[3] == 0.5  # best IFD and perplexity; missing scores rank worst
+    assert q[0] > q[2] == q[4] > q[1] > q[3]
+    assert np.all((q >= 0) & (q <= 1))
+    assert quality_score(audit, {"lm_share": 0.0}).tolist() == [1.0] * 5
+
+
+def test_weights_override_and_validation():
+    audit = _audit([["typos"]])
+    assert quality_score(audit, {"typos": 0.0})[0] == 1.0
+    with pytest.raises(ConfigError, match="outside 0..1"):
+        quality_score(audit, {"typos": 2})
+    with pytest.raises(ConfigError, match="not a number"):
+        quality_score(audit, {"typos": "high"})
+
+
+def test_deterministic_and_empty():
+    audit = _audit([["typos"], [], ["pii", "stale"]], lm_ifd=pa.array([0.5, 0.7, 0.2]), lm_ppl=pa.array([3.0, 9.0, 2.0]))
+    assert np.array_equal(quality_score(audit), quality_score(audit))
+    assert quality_score(_audit([])).shape == (0,)
+
+
+def test_rank01_ties_and_nan():
+    assert rank01(np.array([3.0, 1.0, 1.0, np.nan])).tolist() == [2 / 3, 1 / 6, 1 / 6, 1.0]
+    assert rank01(np.array([7.0])).tolist() == [0.5]
+
+
+def test_diversity_figures():
+    rng = np.random.default_rng(0)
+    emb = rng.standard_normal((50, 8))
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    labels = np.arange(50) % 5
+    fig = diversity_figures(emb, labels)
+    cos = emb @ emb.T
+    brute = 1 - (cos.sum() - np.trace(cos)) / (50 * 49)
+    assert fig["rows"] == 50 and fig["clusters_covered"] == 5
+    assert fig["mean_pairwise_distance"] == pytest.approx(brute, abs=1e-6)
+    same = diversity_figures(np.repeat(emb[:1], 4, axis=0), labels[:4])
+    assert same["mean_pairwise_distance"] == pytest.approx(0.0, abs=1e-6)
+    assert diversity_figures(emb[:1], None) == {"rows": 1, "clusters_covered": None, "mean_pairwise_distance": None}
