@@ -11,6 +11,8 @@ compared with numpy instead of Python loops:
 * :func:`char_ngrams` - hashed character n-grams (for chrF-like similarity).
 * :func:`unique_sets` - sort and deduplicate each row's items (set semantics).
 * :func:`intersections` - |A_i & B_i| for many pairs of rows at once.
+* CSR helpers: :func:`take` rows, :func:`cap` items per row, :func:`common` items of paired
+  rows, :func:`cross` all item combinations of paired rows, :func:`lookup` counts by key.
 
 64-bit hashes make collisions negligible for any dataset size this tool sees.
 """
@@ -224,3 +226,66 @@ def dice(values: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray) 
     sizes = np.diff(offsets)
     tot = sizes[a] + sizes[b]
     return np.where(tot > 0, 2 * inter / np.maximum(tot, 1), 0.0)
+
+
+# -- CSR helpers shared by the dataset checks ------------------------------------------------
+
+def doc_of(offsets: np.ndarray) -> np.ndarray:
+    return np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+
+def segment_mean(values: np.ndarray, offsets: np.ndarray, default: float = 0.0) -> np.ndarray:
+    sizes = np.diff(offsets)
+    sums = np.bincount(doc_of(offsets), weights=values, minlength=len(sizes))
+    return np.where(sizes > 0, sums / np.maximum(sizes, 1), default)
+
+def take(csr: tuple[np.ndarray, np.ndarray], idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``idx`` of a CSR set collection."""
+    values, offsets = csr
+    start, cnt = offsets[idx], np.diff(offsets)[idx]
+    out = np.zeros(len(idx) + 1, dtype=np.int64)
+    np.cumsum(cnt, out=out[1:])
+    pos = np.arange(out[-1]) - np.repeat(out[:-1], cnt) + np.repeat(start, cnt)
+    return values[pos], out
+
+def cap(csr: tuple[np.ndarray, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most k items per row (the first k of each sorted set: a hash-random, deterministic subset)."""
+    values, offsets = csr
+    rank = np.arange(len(values)) - np.repeat(offsets[:-1], np.diff(offsets))
+    keep = rank < k
+    out = np.zeros(len(offsets), dtype=np.int64)
+    np.cumsum(np.minimum(np.diff(offsets), k), out=out[1:])
+    return values[keep], out
+
+def common(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(row, item) for items in both row i of ``a`` and row i of ``b`` (sets from unique_sets)."""
+    doc = np.concatenate([doc_of(a[1]), doc_of(b[1])])
+    vals = np.concatenate([a[0], b[0]])
+    if len(a[1]) - 1 >= 1 << int(ROW_BITS):
+        order = np.lexsort((vals, doc))
+        d, v = doc[order], vals[order]
+        same = (d[1:] == d[:-1]) & (v[1:] == v[:-1])
+        return d[1:][same], v[1:][same]
+    key = (doc.astype(np.uint64) << (np.uint64(64) - ROW_BITS)) | (vals >> ROW_BITS)
+    key.sort()
+    same = key[1:][key[1:] == key[:-1]]
+    return (same >> (np.uint64(64) - ROW_BITS)).astype(np.int64), same << ROW_BITS
+
+def cross(a_off: np.ndarray, b_off: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (row, a position, b position) combination of two CSR collections with the same rows."""
+    na, nb = np.diff(a_off), np.diff(b_off)
+    per = na * nb
+    row = np.repeat(np.arange(len(na)), per)
+    local = np.arange(int(per.sum())) - np.repeat(np.cumsum(per) - per, per)
+    # b varies fastest: the combinations of one a item are contiguous
+    return row, a_off[:-1][row] + local // np.maximum(nb[row], 1), b_off[:-1][row] + local % np.maximum(nb[row], 1)
+
+def lookup(keys_sorted: np.ndarray, counts: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """counts[key] for each query key (0 when absent)."""
+    if len(keys_sorted) == 0:
+        return np.zeros(len(query), dtype=np.int64)
+    pos = np.minimum(np.searchsorted(keys_sorted, query), len(keys_sorted) - 1)
+    return np.where(keys_sorted[pos] == query, counts[pos], 0)
+
+def count(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    keys, counts = np.unique(values, return_counts=True)
+    return keys, counts

@@ -96,13 +96,23 @@ class Context:
         return self._cache[key]
 
 
-def normalize_text(arr: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
-    """Unicode NFKC, lower case, whitespace collapsed and stripped. Nulls become ""."""
+def normalize_text(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Unicode NFKC, lower case, whitespace collapsed and stripped. Nulls become "".
+
+    Works on the distinct values only (``dictionary_encode``): SFT data repeats a lot, and the
+    regex-free whitespace collapse (split + join) is ~3x faster than ``\\s+`` replacement.
+    """
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
     arr = pc.fill_null(arr, "")
-    arr = pc.utf8_normalize(arr, form="NFKC")
-    arr = pc.utf8_lower(arr)
-    arr = pc.replace_substring_regex(arr, pattern=r"\s+", replacement=" ")
-    return pc.utf8_trim_whitespace(arr)
+    if arr.type == pa.large_string():
+        arr = arr.cast(pa.string())
+    enc = pc.dictionary_encode(arr)
+    values = pc.utf8_normalize(enc.dictionary, form="NFKC")
+    values = pc.utf8_lower(values)
+    values = pc.binary_join(pc.utf8_split_whitespace(values), " ")
+    values = pc.utf8_trim_whitespace(values)
+    return pc.take(values, enc.indices)
 
 
 def normalized(table: pa.Table, column: str, ctx: Context) -> pa.ChunkedArray | pa.Array:

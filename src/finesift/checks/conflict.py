@@ -76,7 +76,7 @@ from . import _shingles as sh
 from ._groups import SEP, dense_ids, lowest_member, nullable_int, row_ids, seed_of
 from .base import Check, CheckParams, Context, normalized, register
 
-#: profile hash bins (2^20 int32 counters: 4 MB each)
+#: profile hash bins (2^20 counters per profile)
 _BINS_LOG2 = 20
 #: rows used to build the dataset profiles (a seeded sample beyond this)
 _PROFILE_ROWS = 20_000
@@ -148,74 +148,6 @@ def _bins(values: np.ndarray) -> np.ndarray:
     return (values >> np.uint64(64 - _BINS_LOG2)).astype(np.int64)
 
 
-def _doc_of(offsets: np.ndarray) -> np.ndarray:
-    return np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
-
-
-def _segment_mean(values: np.ndarray, offsets: np.ndarray, default: float = 0.0) -> np.ndarray:
-    sizes = np.diff(offsets)
-    sums = np.bincount(_doc_of(offsets), weights=values, minlength=len(sizes))
-    return np.where(sizes > 0, sums / np.maximum(sizes, 1), default)
-
-
-def _take(csr: tuple[np.ndarray, np.ndarray], idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows ``idx`` of a CSR set collection."""
-    values, offsets = csr
-    start, cnt = offsets[idx], np.diff(offsets)[idx]
-    out = np.zeros(len(idx) + 1, dtype=np.int64)
-    np.cumsum(cnt, out=out[1:])
-    pos = np.arange(out[-1]) - np.repeat(out[:-1], cnt) + np.repeat(start, cnt)
-    return values[pos], out
-
-
-def _cap(csr: tuple[np.ndarray, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
-    """At most k items per row (the first k of each sorted set: a hash-random, deterministic subset)."""
-    values, offsets = csr
-    rank = np.arange(len(values)) - np.repeat(offsets[:-1], np.diff(offsets))
-    keep = rank < k
-    out = np.zeros(len(offsets), dtype=np.int64)
-    np.cumsum(np.minimum(np.diff(offsets), k), out=out[1:])
-    return values[keep], out
-
-
-def _common(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(row, item) for items in both row i of ``a`` and row i of ``b`` (sets from unique_sets)."""
-    doc = np.concatenate([_doc_of(a[1]), _doc_of(b[1])])
-    vals = np.concatenate([a[0], b[0]])
-    if len(a[1]) - 1 >= 1 << int(sh.ROW_BITS):
-        order = np.lexsort((vals, doc))
-        d, v = doc[order], vals[order]
-        same = (d[1:] == d[:-1]) & (v[1:] == v[:-1])
-        return d[1:][same], v[1:][same]
-    key = (doc.astype(np.uint64) << (np.uint64(64) - sh.ROW_BITS)) | (vals >> sh.ROW_BITS)
-    key.sort()
-    same = key[1:][key[1:] == key[:-1]]
-    return (same >> (np.uint64(64) - sh.ROW_BITS)).astype(np.int64), same << sh.ROW_BITS
-
-
-def _cross(a_off: np.ndarray, b_off: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every (row, a position, b position) combination of two CSR collections with the same rows."""
-    na, nb = np.diff(a_off), np.diff(b_off)
-    per = na * nb
-    row = np.repeat(np.arange(len(na)), per)
-    local = np.arange(int(per.sum())) - np.repeat(np.cumsum(per) - per, per)
-    # b varies fastest: the combinations of one a item are contiguous
-    return row, a_off[:-1][row] + local // np.maximum(nb[row], 1), b_off[:-1][row] + local % np.maximum(nb[row], 1)
-
-
-def _lookup(keys_sorted: np.ndarray, counts: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """counts[key] for each query key (0 when absent)."""
-    if len(keys_sorted) == 0:
-        return np.zeros(len(query), dtype=np.int64)
-    pos = np.minimum(np.searchsorted(keys_sorted, query), len(keys_sorted) - 1)
-    return np.where(keys_sorted[pos] == query, counts[pos], 0)
-
-
-def _count(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    keys, counts = np.unique(values, return_counts=True)
-    return keys, counts
-
-
 class _Evidence:
     """Implausibility evidence for the examined answers, mined from a sample of the dataset's items.
 
@@ -238,8 +170,8 @@ class _Evidence:
         self.ref_ans, self.ref_prm = ref_ans, ref_prm
         self.ref_aw = sh.unique_sets(*sh.words(ref_ans))
         self.ref_pw = sh.unique_sets(*sh.words(ref_prm))
-        self.aw = _take(sh.unique_sets(*sh.words(uans)), ans_idx)
-        self.pw = _take(sh.unique_sets(*sh.words(uprm)), prm_idx)
+        self.aw = sh.take(sh.unique_sets(*sh.words(uans)), ans_idx)
+        self.pw = sh.take(sh.unique_sets(*sh.words(uprm)), prm_idx)
         self.ans_len = np.fromiter(map(len, uans), np.float64, len(uans))[ans_idx]
         self.prm_len = np.fromiter(map(len, uprm), np.float64, len(uprm))[prm_idx]
         self.n = len(ans_idx)
@@ -255,11 +187,11 @@ class _Evidence:
         na, npr = self.n_ref, self.n_ref
 
         def stats(bins: np.ndarray, off: np.ndarray, own_a: np.ndarray, own_p: np.ndarray):
-            doc = _doc_of(off)
+            doc = sh.doc_of(off)
             ca = cnt_a[bins] - own_a[doc]
             cp = cnt_p[bins] - own_p[doc]
             lo = np.log((ca + 0.5) / na) - np.log((cp + 0.5) / npr)
-            return _segment_mean(lo, off), _segment_mean((ca <= 0).astype(float), off)
+            return sh.segment_mean(lo, off), sh.segment_mean((ca <= 0).astype(float), off)
 
         m = min(len(self.ref_ans), 5000)  # reference medians from typical answers / prompts
         ones, zeros = np.ones(m, np.int64), np.zeros(m, np.int64)
@@ -269,7 +201,7 @@ class _Evidence:
         med_a = float(np.median(xa[has_a])) if has_a.any() else 0.0
         med_u = float(np.median(ua[has_a])) if has_a.any() else 0.0
         med_p = float(np.median(xp[has_p])) if has_p.any() else 0.0
-        v, off = _take(sh.unique_sets(*sh.char_ngrams(self.uans, (3,))), self.ans_idx)
+        v, off = sh.take(sh.unique_sets(*sh.char_ngrams(self.uans, (3,))), self.ans_idx)
         x, unseen = stats(_bins(v), off, self.own, np.zeros(self.n, np.int64))
         span = med_a - med_p
         # only where answers and prompts are told apart at all (a translation or format change)
@@ -281,13 +213,13 @@ class _Evidence:
     def echo(self) -> np.ndarray:
         """Share of the answer's words copied from its prompt, each weighted by how rarely
         answers copy that word (names and numbers are copied all the time; "where" is not)."""
-        ref_doc, ref_word = _common(self.ref_aw, self.ref_pw)
-        both_k, both_c = _count(ref_word)
-        inp_k, inp_c = _count(self.ref_pw[0])
-        doc, word = _common(self.aw, self.pw)
+        ref_doc, ref_word = sh.common(self.ref_aw, self.ref_pw)
+        both_k, both_c = sh.count(ref_word)
+        inp_k, inp_c = sh.count(self.ref_pw[0])
+        doc, word = sh.common(self.aw, self.pw)
         own = self.own[doc]
-        both = _lookup(both_k, both_c, word) - own
-        inp = _lookup(inp_k, inp_c, word) - own
+        both = sh.lookup(both_k, both_c, word) - own
+        inp = sh.lookup(inp_k, inp_c, word) - own
         rate = np.where(inp > 0, both / np.maximum(inp, 1), 0.0)
         copied = np.bincount(doc, weights=1.0 - rate, minlength=self.n)
         size = np.diff(self.aw[1])
@@ -298,16 +230,16 @@ class _Evidence:
     def unseen_words(self) -> np.ndarray:
         """Share of the answer's words that no other sampled answer has (smoothed: +2 words),
         beyond the share typical answers have (0..1). An answer in another language scores high."""
-        keys, counts = _count(self.ref_aw[0])
+        keys, counts = sh.count(self.ref_aw[0])
 
         def share(csr, own):
-            doc = _doc_of(csr[1])
-            c = _lookup(keys, counts, csr[0]) - own[doc]
+            doc = sh.doc_of(csr[1])
+            c = sh.lookup(keys, counts, csr[0]) - own[doc]
             return np.bincount(doc, weights=(c <= 0).astype(float), minlength=len(csr[1]) - 1) \
                 / (np.diff(csr[1]) + 2.0)
 
         m = min(len(self.ref_ans), 5000)
-        ref = share(_take(self.ref_aw, np.arange(m)), np.ones(m, np.int64))
+        ref = share(sh.take(self.ref_aw, np.arange(m)), np.ones(m, np.int64))
         base = float(np.median(ref)) if m else 0.0
         return np.clip((share(self.aw, self.own) - base) / max(1.0 - base, 1e-6), 0.0, 1.0)
 
@@ -316,17 +248,17 @@ class _Evidence:
         """Vocabulary, document frequencies of words on each side, and of (prompt word, answer word)
         pairs, over the first sampled items whose word pairs fit ``_PAIR_BUDGET``."""
         if getattr(self, "_tables", None) is None:
-            raw, rpw = _cap(self.ref_aw, self.WORDS_CAP), _cap(self.ref_pw, self.WORDS_CAP)
+            raw, rpw = sh.cap(self.ref_aw, self.WORDS_CAP), sh.cap(self.ref_pw, self.WORDS_CAP)
             per = np.diff(raw[1]) * np.diff(rpw[1])
             m = max(int(np.searchsorted(np.cumsum(per), _PAIR_BUDGET, side="right")), min(len(per), 1))
-            raw, rpw = _take(raw, np.arange(m)), _take(rpw, np.arange(m))
+            raw, rpw = sh.take(raw, np.arange(m)), sh.take(rpw, np.arange(m))
             vocab = np.unique(np.concatenate([raw[0], rpw[0]]))
             a_id = np.searchsorted(vocab, raw[0])
             p_id = np.searchsorted(vocab, rpw[0])
             v = np.int64(len(vocab) + 1)  # id len(vocab) = a word the sample never saw
-            _, ai, pi = _cross(raw[1], rpw[1])
+            _, ai, pi = sh.cross(raw[1], rpw[1])
             self._tables = (m, vocab, v, np.bincount(a_id, minlength=int(v)), np.bincount(p_id, minlength=int(v)),
-                            _count(p_id[pi] * v + a_id[ai]))
+                            sh.count(p_id[pi] * v + a_id[ai]))
         return self._tables
 
     def _vocab_ids(self, words: np.ndarray) -> np.ndarray:
@@ -344,7 +276,7 @@ class _Evidence:
         NaN when no word can be judged. ``pos``: the pair's position in the sample (-1: none),
         to leave it out of the statistics. Items go in chunks of bounded word-pair counts."""
         m = self._association_tables()[0]
-        aw, pw = _cap(aw, self.WORDS_CAP), _cap(pw, self.WORDS_CAP)
+        aw, pw = sh.cap(aw, self.WORDS_CAP), sh.cap(pw, self.WORDS_CAP)
         n_items = len(aw[1]) - 1
         own = ((pos >= 0) & (pos < m)).astype(np.int64)
         per = np.cumsum(np.diff(aw[1]) * np.diff(pw[1]))
@@ -354,7 +286,7 @@ class _Evidence:
             base = per[lo - 1] if lo else 0
             hi = max(int(np.searchsorted(per, base + _PAIR_BUDGET, side="right")), lo + 1)
             idx = np.arange(lo, hi)
-            out[lo:hi], cnt[lo:hi] = self._align_chunk(_take(aw, idx), _take(pw, idx), own[lo:hi], m)
+            out[lo:hi], cnt[lo:hi] = self._align_chunk(sh.take(aw, idx), sh.take(pw, idx), own[lo:hi], m)
             lo = hi
         return out, cnt
 
@@ -363,7 +295,7 @@ class _Evidence:
         n_items = len(aw[1]) - 1
         n = m - own
         # judged answer words, and prompt words that can associate at all (seen, not everywhere)
-        a_doc, p_doc = _doc_of(aw[1]), _doc_of(pw[1])
+        a_doc, p_doc = sh.doc_of(aw[1]), sh.doc_of(pw[1])
         a_ids, p_ids = self._vocab_ids(aw[0]), self._vocab_ids(pw[0])
         ca, cp = cnt_a[a_ids] - own[a_doc], cnt_p[p_ids] - own[p_doc]
         ja = ca >= 2
@@ -374,10 +306,10 @@ class _Evidence:
         a_off = np.r_[0, np.cumsum(cnts)]
         p_off = np.r_[0, np.cumsum(np.bincount(p_doc[jp], minlength=n_items))]
         best = np.zeros(len(a_ids))
-        it, ai, pi = _cross(a_off, p_off)  # prompt words vary fastest: one segment per answer word
+        it, ai, pi = sh.cross(a_off, p_off)  # prompt words vary fastest: one segment per answer word
         if len(it):
             c_a, c_p = ca[ai], cp[pi]
-            c_ap = _lookup(co_k, co_c, p_ids[pi] * v + a_ids[ai]) - own[it]
+            c_ap = sh.lookup(co_k, co_c, p_ids[pi] * v + a_ids[ai]) - own[it]
             nn = n[it]
             den = np.sqrt(c_a * (nn - c_a).astype(float) * (c_p * (nn - c_p)))
             phi = np.where(den > 0, (nn * c_ap - c_a * c_p) / np.where(den > 0, den, 1.0), 0.0)
@@ -570,7 +502,7 @@ class Conflict(Check):
         if not q_e:
             return out
         q_e, q_other = np.array(q_e), np.array(q_other)
-        aw = _take(ev.aw, q_e)
+        aw = sh.take(ev.aw, q_e)
         pw = sh.unique_sets(*sh.words(pc.take(prompt_norm, pa.array(item_first[q_other])).to_pylist()))
         al, _ = ev.align(aw, pw, sample_pos[q_other])
         np.fmax.at(out, q_e, al)
