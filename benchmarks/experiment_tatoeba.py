@@ -50,7 +50,7 @@ CANONICAL = "Translate to French: {}"
 
 @dataclass(frozen=True)
 class Preset:
-    """Sizes and budget. ``cpu`` was sized to fit 30 minutes on 2 cores (see the README)."""
+    """Sizes and budget. ``cpu`` is sized to fit 30 minutes on 2 cores (see PRESETS)."""
 
     noisy_rows: int
     target: int  # curated size
@@ -69,7 +69,11 @@ class Preset:
 PRESETS = {
     "quick": Preset(noisy_rows=300, target=40, eval_items=12, seeds=2, max_steps=3, max_new_tokens=6, batch_size=4,
                     model="tiny", curate_models=False, baseline=False, threads=1),
-    "cpu": Preset(noisy_rows=5000, target=300, eval_items=100, seeds=3, max_steps=80, max_new_tokens=24),
+    # Sized from measurements on the 2-core CPU (SmolLM2, batch 8, ~52 tokens/row, bf16 autocast): a step takes
+    # ~2.2 s with 2 idle cores, ~3.6 s with 1; curate's LM score ~0.14 s/row with 1 thread (4,000 rows: ~9 min,
+    # a third of the budget), so the CPU size curates without model scores (--curate-models adds them).
+    "cpu": Preset(noisy_rows=4000, target=300, eval_items=80, seeds=3, max_steps=60, max_new_tokens=24,
+                  curate_models=False),
     "full": Preset(noisy_rows=20000, target=500, eval_items=500, seeds=5, max_steps=400, max_new_tokens=48,
                    generation_batch_size=64),
 }
@@ -268,7 +272,7 @@ def markdown(res: dict[str, Any]) -> str:
     lines = [
         f"## Curated vs noisy: Tatoeba English→French, {res['model']} + LoRA ({res['preset_name']})",
         "",
-        f"{p['seeds']} seeds per arm, {p['max_steps']} optimizer steps each (batch {p['batch_size']}), "
+        f"{p['seeds']} seed{'s' if p['seeds'] != 1 else ''} per arm, {p['max_steps']} optimizer steps each (batch {p['batch_size']}), "
         f"greedy decoding on {rep['eval']['items']} held-out sentences "
         f"({rep['eval']['references_per_item']} references each on average). "
         "Mean over seeds [95% interval].",
@@ -312,6 +316,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for field in ("noisy_rows", "target", "eval_items", "seeds", "max_steps", "max_new_tokens", "batch_size",
                   "threads"):
         ap.add_argument(f"--{field.replace('_', '-')}", type=int, help=f"override the preset's {field}")
+    ap.add_argument("--curate-models", action=argparse.BooleanOptionalAction, default=None,
+                    help="curate with its LM and embedding scores (default: the preset's)")
     ap.add_argument("--model", help="local model folder (default: the preset's)")
     ap.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     args = ap.parse_args(argv)
@@ -321,6 +327,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     preset = replace(preset, **{k: v for k, v in vars(args).items() if k in Preset.__dataclass_fields__
                                 and k != "model" and v is not None})
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    from finesift.train.lora import resolve_device, resolve_threads
+
+    # One thread count for every stage (curate's model scores too): oversubscribed torch threads spin.
+    threads = resolve_threads(preset.threads, resolve_device(args.device))
+    if threads:
+        torch.set_num_threads(threads)
+        preset = replace(preset, threads=threads)
     from finesift.models.cache import cache_dir
 
     work = args.workdir or cache_dir(f"experiment-tatoeba-{name}")
@@ -360,8 +375,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    "keep_adapters": False, "train": {k: v for k, v in train_cfg.items() if v is not None}},
                   arms={"random": random_path}, progress=True)
     rep = cmp.report
-
-    import torch
 
     first_run = orjson.loads((Path(rep["arms"]["raw"]["runs"][0]["run_dir"]) / "summary.json").read_bytes())
     res = {

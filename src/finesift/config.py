@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -64,6 +64,9 @@ class AuditConfig(BaseModel):
     with_models: list[str] = Field(
         default_factory=list,
         description="Opt-in model-based checks: 'embeddings' (semantic_duplicate, off_topic), 'lm' (lm_quality).",
+    )
+    embeddings: Literal["static", "sentence"] = Field(
+        "static", description="Embedding backend for --with embeddings: static (model2vec, fast) or sentence (MiniLM)."
     )
     model: str | None = Field(None, description="Causal LM for lm_quality: a local HF folder (default: SmolLM2-135M-Instruct).")
     device: str | None = Field(None, description="cpu or cuda (default: cuda when available).")

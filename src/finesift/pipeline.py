@@ -82,7 +82,8 @@ def score_all(dataset: Dataset, checks: list[Check], config: AuditConfig, ctx: C
         with progress.stage(check.name, n) as advance:
             if check.scope == "row":
                 parts = []
-                for batch in iter_batches(table, config.batch_size):
+                size = min(config.batch_size, check.batch_rows or config.batch_size)
+                for batch in iter_batches(table, size):
                     parts.append(check.score(batch, ctx))
                     advance(batch.num_rows)
                 scores = pa.concat_tables(parts) if parts else check.score(table, ctx)

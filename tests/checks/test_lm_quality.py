@@ -12,7 +12,7 @@ pytest.importorskip("transformers")
 from finesift.checks.base import Context  # noqa: E402
 from finesift.checks.lm_quality import LMQuality  # noqa: E402
 from finesift.config import AuditConfig  # noqa: E402
-from tests.models.conftest import smollm2_dir, tiny_lm_dir  # noqa: E402,F401  (session fixtures)
+from tests.models.conftest import tiny_lm_dir  # noqa: E402,F401  (session fixture)
 
 
 def _table(rows, system=None):

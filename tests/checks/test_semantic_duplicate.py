@@ -139,3 +139,19 @@ def test_approximate_index_finds_almost_all_duplicates():
     assert (got & want).sum() >= 0.97 * want.sum()
     again, _ = duplicate_groups(a, None, threshold=0.95, floor=0.8, exact_max_rows=100, probes=4)
     assert np.array_equal(np.nan_to_num(approx), np.nan_to_num(again))  # deterministic
+
+
+def test_audit_with_embeddings_shares_one_pass_and_fills_duplicate_of(static_model, write_jsonl,  # noqa: F811
+                                                                       monkeypatch):
+    from finesift.api import audit
+    from finesift.models import embeddings
+
+    calls = []
+    real = embeddings.embed
+    monkeypatch.setattr(embeddings, "embed", lambda texts, **kw: calls.append(1) or real(texts, **kw))
+    path = write_jsonl([{"instruction": p, "input": "", "output": o} for p, o in ROWS])
+    result = audit(path, {"checks": ["empty_output"], "with_models": ["embeddings"]})
+    assert result.table["duplicate_of"].to_pylist()[2] == 0
+    assert result.summary["counts"]["semantic_duplicate"] == 3
+    assert "off_topic_distance" in result.table.column_names
+    assert len(calls) == 3  # answers and prompts for semantic_duplicate, whole text for off_topic: once each

@@ -98,3 +98,15 @@ def test_unknown_drop_codes_are_errors():
     with pytest.raises(ConfigError, match="piii"):
         rec.validate_codes({"pii"})
     Recipe().validate_codes(set(DEFAULT_DROP))
+
+
+def test_lm_auto_runs_only_on_a_gpu(monkeypatch):
+    import torch
+
+    rec = Recipe()
+    assert rec.models.lm == "auto"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert "lm_quality" not in rec.audit_config().effective_checks()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert "lm_quality" in rec.audit_config().effective_checks()
+    assert "lm_quality" not in Recipe(models={"lm": False}).audit_config().effective_checks()

@@ -110,3 +110,13 @@ def test_compare_config_validation():
     with pytest.raises(ConfigError, match="sizes"):
         build_config(CompareConfig, {"sizes": [0, 10]}, {})
     assert build_config(CompareConfig, {"train": {"learning_rate": 1e-3}}, {}).train.eval_holdout == 0.0
+
+
+def test_api_functions_are_not_shadowed_by_submodules():
+    import importlib
+
+    import finesift.train as T
+
+    for mod in ("runner", "comparison", "config", "data", "evaluate", "stats", "recovery", "lora", "plots", "sft"):
+        importlib.import_module(f"finesift.train.{mod}")
+    assert callable(T.train) and callable(T.compare) and not isinstance(T.compare, type(importlib))

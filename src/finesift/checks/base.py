@@ -53,6 +53,9 @@ class Check:
     partner_column: ClassVar[str | None] = None
     #: typed parameters
     Params: ClassVar[type[CheckParams]] = CheckParams
+    #: rows per batch for a row check, when smaller than AuditConfig.batch_size (slow model checks
+    #: report progress more often this way)
+    batch_rows: ClassVar[int | None] = None
     #: param name -> AuditConfig field that supplies it when the user left it unset
     config_defaults: ClassVar[dict[str, str]] = {}
 

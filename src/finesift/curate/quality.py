@@ -159,9 +159,9 @@ def diversity_figures(emb: np.ndarray, labels: np.ndarray | None = None) -> dict
     O(rows x dims): for unit vectors the sum of all pairwise cosines is
     ``|sum of rows|^2 - rows``. None for fewer than two rows.
     """
-    from ..models.embeddings import _unit
+    from ..models.embeddings import unit_rows
 
-    emb = _unit(np.asarray(emb, dtype=np.float64))
+    emb = unit_rows(np.asarray(emb, dtype=np.float64))
     n = len(emb)
     out: dict[str, Any] = {"rows": int(n), "clusters_covered": None, "mean_pairwise_distance": None}
     if labels is not None:

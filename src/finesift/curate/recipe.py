@@ -56,8 +56,9 @@ class ModelsRecipe(_Model):
         description="Sentence embeddings for semantic_duplicate, off_topic and diversity selection: "
         "static (model2vec, fast on CPU), sentence (MiniLM, better, slower) or off (lexical features instead).",
     )
-    lm: bool = Field(
-        True, description="Score every answer with a local causal LM (perplexity, instruction-following difficulty).")
+    lm: bool | Literal["auto"] = Field(
+        "auto", description="Score every answer with a local causal LM (perplexity, instruction-following "
+        "difficulty): true, false, or auto = only when a CUDA GPU is present (on CPU it runs ~10-15 rows/s).")
     model: str | None = Field(None, description="Local Hugging Face folder of the causal LM (default: SmolLM2-135M-Instruct).")
     device: str | None = Field(None, description="cpu or cuda (default: cuda when available).")
 
@@ -160,7 +161,7 @@ class Recipe(_Model):
         if not no_models:
             if self.models.embeddings != "off":
                 with_models.append("embeddings")
-            if self.models.lm:
+            if self.lm_enabled():
                 with_models.append("lm")
         params = {k: dict(v) for k, v in self.thresholds.items()}
         fields: dict[str, Any] = {
@@ -179,12 +180,22 @@ class Recipe(_Model):
         if batch_size is not None:
             fields["batch_size"] = batch_size
         backend = self.embedding_backend(no_models)
-        if "embeddings" in AuditConfig.model_fields and backend is not None:
-            fields["embeddings"] = backend  # the models helper reads ctx.config.embeddings when present
+        if backend is not None:
+            fields["embeddings"] = backend
         try:
             return AuditConfig(**fields)
         except ValidationError as exc:
             raise ConfigError(f"invalid recipe: {_first_error(exc)}") from exc
+
+    def lm_enabled(self) -> bool:
+        """``lm: auto`` turns LM scoring on only where it is affordable: on a CUDA GPU."""
+        if self.models.lm == "auto":
+            try:
+                import torch
+            except ImportError:
+                return False
+            return bool(torch.cuda.is_available())
+        return bool(self.models.lm)
 
     def embedding_backend(self, no_models: bool = False) -> str | None:
         """``static``/``sentence``, or None when curate should use lexical features instead."""

@@ -138,7 +138,7 @@ def embed(texts: list[str], *, backend: Backend = DEFAULT_BACKEND, batch_size: i
     else:
         vecs = model.encode(uniq, batch_size=batch_size or 64, convert_to_numpy=True,
                             normalize_embeddings=False, show_progress_bar=False)
-    vecs = _unit(np.asarray(vecs, dtype=np.float32))
+    vecs = unit_rows(np.asarray(vecs, dtype=np.float32))
     return vecs[inverse]
 
 
@@ -151,7 +151,8 @@ def _unique(texts: list[str]) -> tuple[list[str], np.ndarray]:
     return list(index), inverse
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (cosine = dot product); all-zero rows stay zero."""
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
 
@@ -210,10 +211,9 @@ def kmeans(emb: np.ndarray, k: int | None = None, *, seed: int = 0, fit_rows: in
     k = default_k(n) if k is None else max(1, min(int(k), n))
     rng = np.random.default_rng(seed)
     fit = emb if n <= fit_rows else emb[np.sort(rng.choice(n, fit_rows, replace=False))]
-    distinct = len(np.unique(fit, axis=0)) if len(fit) <= 50_000 else k
-    k = max(1, min(k, distinct))  # KMeans warns and duplicates centres when asked for more than exist
+    k = max(1, min(k, len(np.unique(fit, axis=0))))  # KMeans warns and duplicates centres when asked for more than exist
     # float64: sklearn up-casts float32 distances chunk by chunk, which is ~10x slower here
     km = KMeans(n_clusters=k, n_init=n_init, init=init, random_state=seed, max_iter=max_iter).fit(fit.astype(np.float64))
-    centroids = _unit(km.cluster_centers_.astype(np.float32))
+    centroids = unit_rows(km.cluster_centers_.astype(np.float32))
     labels = np.argmax(emb @ centroids.T, axis=1).astype(np.int64)
     return labels, centroids

@@ -59,10 +59,11 @@ class LMScorer:
 
     def __init__(self, model: str | Path | None = None, device: str | None = None, batch_size: int = 16,
                  max_length: int = 512):
-        from .loading import load_causal_lm, pick_device
+        from .loading import _require_transformers, load_causal_lm, pick_device
 
         if batch_size < 1 or max_length < 2:
             raise ConfigError("LMScorer: batch_size must be >= 1 and max_length >= 2")
+        _require_transformers()  # a MissingDependencyError naming the extra, not an ImportError
         import torch
 
         self.device = device or pick_device()

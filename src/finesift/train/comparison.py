@@ -46,7 +46,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
@@ -79,6 +79,10 @@ class _Arm:
     tokenized: D.Tokenized
     max_steps: int | None = None
     size: int | None = None  # learning-curve arms
+
+    def fingerprint(self) -> str:
+        """What the arm trains on, token for token: a changed file never reuses an old run."""
+        return _key(self.tokenized.input_ids, self.tokenized.labels)
 
 
 def _key(*parts: Any) -> str:
@@ -171,8 +175,7 @@ def _verdict(diff: dict[str, Any], metric: str, other: str = "raw") -> dict[str,
 def compare(raw: "str | Path | Dataset", curated: "str | Path | Dataset", eval: "str | Path | Dataset",
             out: str | Path, config: CompareConfig | dict | None = None, *,
             arms: dict[str, "str | Path | Dataset"] | None = None, progress: bool = False, console=None,
-            callbacks: list | None = None, on_run: Callable[[dict], None] | None = None,
-            **overrides: Any) -> CompareResult:
+            callbacks: list | None = None, **overrides: Any) -> CompareResult:
     """Train every arm for every seed under one budget, evaluate on ``eval``, write ``out/compare.json``.
 
     ``arms`` adds named arms (e.g. ``{"random": path}``) compared against ``curated``
@@ -184,11 +187,10 @@ def compare(raw: "str | Path | Dataset", curated: "str | Path | Dataset", eval: 
 
     with quiet_libraries():
         return _compare(raw, curated, eval, out, config, arms=arms, progress=progress, console=console,
-                        callbacks=callbacks, on_run=on_run, **overrides)
+                        callbacks=callbacks, **overrides)
 
 
-def _compare(raw, curated, eval, out, config, *, arms, progress, console, callbacks, on_run,
-             **overrides) -> CompareResult:
+def _compare(raw, curated, eval, out, config, *, arms, progress, console, callbacks, **overrides) -> CompareResult:
     from rich.console import Console
 
     from .evaluate import evaluate, predictions_records, prepare_for_eval
@@ -253,6 +255,7 @@ def _compare(raw, curated, eval, out, config, *, arms, progress, console, callba
     items = _select_items(D.eval_items(eval_ex), cfg.max_eval_items, tcfg.seed)
     kept_rows = {r for it in items for r in it.rows}
     eval_tok = formatter.tokenize([e for e in eval_ex if e.row in kept_rows])
+    eval_fp = _key(eval_tok.input_ids, eval_tok.labels, [it.references for it in items])
 
     eval_dtype = resolve_precision(cfg.eval_dtype, device)
 
@@ -263,7 +266,7 @@ def _compare(raw, curated, eval, out, config, *, arms, progress, console, callba
     baseline = None
     if cfg.baseline:
         bpath = out / "baseline.json"
-        bkey = _key(str(tcfg.model), eval_ds.source, len(items), cfg.max_new_tokens, eval_dtype)
+        bkey = _key(str(tcfg.model), eval_fp, cfg.max_new_tokens, eval_dtype)
         cached = orjson.loads(bpath.read_bytes()) if bpath.exists() else None
         if cached and cached.get("key") == bkey:
             baseline = cached
@@ -288,8 +291,8 @@ def _compare(raw, curated, eval, out, config, *, arms, progress, console, callba
             run_dir = out / "runs" / f"{arm.name}-seed{seed}"
             run_cfg = tcfg.model_copy(update={"seed": seed, "max_steps": arm.max_steps})
             # threads change speed, not results: a resumed compare on a busier machine still reuses runs
-            key = _key(run_cfg.model_dump(exclude={"threads"}), arm.dataset.source, len(arm.dataset), eval_ds.source, len(items),
-                       cfg.max_new_tokens, eval_dtype)
+            key = _key(run_cfg.model_dump(exclude={"threads"}), arm.fingerprint(), eval_fp, cfg.max_new_tokens,
+                       eval_dtype)
             result_file = run_dir / "eval.json"
             if result_file.exists():
                 cached = orjson.loads(result_file.read_bytes())
@@ -318,8 +321,6 @@ def _compare(raw, curated, eval, out, config, *, arms, progress, console, callba
             console.print(f"[bold]{arm.name}[/] seed {seed}: " + ", ".join(
                 f"{k} {v:.2f}" for k, v in res.metrics.items())
                 + f"  ({rec['seconds']:.0f} s train, {sum(res.seconds.values()):.0f} s eval)")
-            if on_run is not None:
-                on_run(rec)
             del tr, model
             gc.collect()
 
