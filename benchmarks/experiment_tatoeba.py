@@ -61,7 +61,7 @@ class Preset:
     batch_size: int = 8
     generation_batch_size: int = 32
     model: str | None = None  # None: SmolLM2-135M-Instruct; "tiny": a random 2-layer Llama (smoke test)
-    curate_models: bool = True  # curate with its LM/embedding scores
+    curate_models: bool = True  # curate's default model use (embeddings; LM scores on GPU); False: none at all
     baseline: bool = True
     threads: int | None = None
 
@@ -70,10 +70,9 @@ PRESETS = {
     "quick": Preset(noisy_rows=300, target=40, eval_items=12, seeds=2, max_steps=3, max_new_tokens=6, batch_size=4,
                     model="tiny", curate_models=False, baseline=False, threads=1),
     # Sized from measurements on the 2-core CPU (SmolLM2, batch 8, ~52 tokens/row, bf16 autocast): a step takes
-    # ~2.2 s with 2 idle cores, ~3.6 s with 1; curate's LM score ~0.14 s/row with 1 thread (4,000 rows: ~9 min,
-    # a third of the budget), so the CPU size curates without model scores (--curate-models adds them).
-    "cpu": Preset(noisy_rows=4000, target=300, eval_items=80, seeds=3, max_steps=60, max_new_tokens=24,
-                  curate_models=False),
+    # ~2.2 s with 2 idle cores, ~3.6 s with 1. Curate runs its default recipe: embeddings on, LM scores only on
+    # a GPU (on this CPU they cost ~0.14 s/row with 1 thread: 4,000 rows would take a third of the budget).
+    "cpu": Preset(noisy_rows=4000, target=300, eval_items=80, seeds=3, max_steps=60, max_new_tokens=24),
     "full": Preset(noisy_rows=20000, target=500, eval_items=500, seeds=5, max_steps=400, max_new_tokens=48,
                    generation_batch_size=64),
 }
@@ -205,8 +204,19 @@ def run_curate(noisy: Path, eval_path: Path, out: Path, target: int, seed: int, 
     kept = sorted(out.glob("kept.*"))
     if not kept:
         raise SystemExit(f"finesift curate wrote no kept.* file in {out}")
-    how = "finesift curate" + ("" if use_models else " (no model-based scores)")
-    return kept[0], how, time.perf_counter() - t0
+    return kept[0], "finesift curate (" + _models_used(out) + ")", time.perf_counter() - t0
+
+
+def _models_used(out: Path) -> str:
+    """Which model-based checks curate ran, read from its summary (the README must say what curated)."""
+    try:
+        summary = orjson.loads((out / "summary.json").read_bytes())
+        ran = set(summary["audit"]["seconds"]["checks"])
+    except (OSError, KeyError, TypeError, ValueError):
+        return "default recipe"
+    used = [label for code, label in (("semantic_duplicate", "embeddings"), ("lm_quality", "LM scores"))
+            if code in ran]
+    return "with " + " and ".join(used) if used else "rules only, no model-based scores"
 
 
 def stub_curate(noisy: Path, out: Path, target: int, seed: int) -> Path:
@@ -317,7 +327,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   "threads"):
         ap.add_argument(f"--{field.replace('_', '-')}", type=int, help=f"override the preset's {field}")
     ap.add_argument("--curate-models", action=argparse.BooleanOptionalAction, default=None,
-                    help="curate with its LM and embedding scores (default: the preset's)")
+                    help="--no-curate-models: curate without any model-based score (default: the preset's)")
     ap.add_argument("--model", help="local model folder (default: the preset's)")
     ap.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     args = ap.parse_args(argv)

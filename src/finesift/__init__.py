@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from .api import audit, curate  # noqa: E402
+from .api import audit, compare, curate, train  # noqa: E402
 
-__all__ = ["audit", "curate", "__version__"]
+__all__ = ["audit", "curate", "train", "compare", "__version__"]

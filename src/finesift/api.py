@@ -39,3 +39,17 @@ def curate(data: str | Path, out: str | Path, recipe=None, **kwargs: Any):
     from .curate.pipeline import curate as _curate
 
     return _curate(data, out, recipe, **kwargs)
+
+
+def train(data: str | Path, out: str | Path, config=None, **kwargs: Any):
+    """LoRA fine-tune on ``data`` into ``out``: see :func:`finesift.train.train`."""
+    from .train import train as _train
+
+    return _train(data, out, config, **kwargs)
+
+
+def compare(raw: str | Path, curated: str | Path, eval: str | Path, out: str | Path, config=None, **kwargs: Any):
+    """Train on raw and curated data and compare on ``eval``: see :func:`finesift.train.compare`."""
+    from .train import compare as _compare
+
+    return _compare(raw, curated, eval, out, config, **kwargs)
