@@ -241,8 +241,9 @@ def stub_curate(noisy: Path, out: Path, target: int, seed: int) -> Path:
 
 def tiny_model(folder: Path) -> Path:
     """A random 2-layer Llama with the SmolLM2 tokenizer: exercises every code path in seconds, learns nothing."""
-    if (folder / "config.json").exists():
-        return folder
+    from finesift.models.loading import save_tiny_llama
+
+    return save_tiny_llama(folder, max_positions=256)
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 

@@ -34,20 +34,10 @@ def build_smollm2() -> Path:
 
 def build_tiny_lm(root: Path) -> Path:
     if "tiny" not in _BUILT:
-        import torch
-        from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+        from finesift.models.loading import save_tiny_llama
 
-        tok = AutoTokenizer.from_pretrained(build_smollm2())
-        config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                             pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
-                             eos_token_id=tok.eos_token_id, tie_word_embeddings=True)
-        torch.manual_seed(0)
-        model = LlamaForCausalLM(config)
-        path = root / "tiny-llama"
-        model.save_pretrained(path)
-        tok.save_pretrained(path)
-        _BUILT["tiny"] = path
+        build_smollm2()
+        _BUILT["tiny"] = save_tiny_llama(root / "tiny-llama")
     return _BUILT["tiny"]
 
 

@@ -22,20 +22,9 @@ WORDS = {"the": "le", "cat": "chat", "dog": "chien", "house": "maison", "red": "
 
 def build_tiny_model(folder: Path) -> Path:
     """Save a tiny random LlamaForCausalLM plus the SmolLM2 tokenizer to ``folder``."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from finesift.models.loading import save_tiny_llama
 
-    from finesift.models.loading import default_model_dir
-
-    tok = AutoTokenizer.from_pretrained(default_model_dir())
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-                      tie_word_embeddings=True)
-    torch.manual_seed(0)
-    LlamaForCausalLM(cfg).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
+    return save_tiny_llama(folder, max_positions=256)
 
 
 def translation_rows(n: int, seed: int = 0) -> list[dict]:

@@ -88,3 +88,28 @@ def pick_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def save_tiny_llama(folder: str | Path, *, hidden_size: int = 32, layers: int = 2, max_positions: int = 1024,
+                    seed: int = 0) -> Path:
+    """Save a tiny random ``LlamaForCausalLM`` with the SmolLM2 tokenizer and chat template to ``folder``.
+
+    It learns nothing useful but exercises every code path (training, recovery, scoring, generation)
+    in seconds on CPU: what the tests and smoke runs use. Reuses ``folder`` if it already holds a model.
+    """
+    folder = Path(folder)
+    if (folder / "config.json").exists():
+        return folder
+    _require_transformers()
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(default_model_dir())
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+                      num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                      max_position_embeddings=max_positions, bos_token_id=tok.bos_token_id,
+                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, tie_word_embeddings=True)
+    torch.manual_seed(seed)
+    LlamaForCausalLM(cfg).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
