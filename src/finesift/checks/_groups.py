@@ -40,13 +40,19 @@ def dense_ids(keys: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     return ids, enc.dictionary
 
 
-def joined_key(table: pa.Table, fields: tuple[str, ...] | list[str], ctx: Context) -> pa.Array:
-    """Normalized text of ``fields`` joined with :data:`SEP` (missing columns count as empty)."""
-    n = table.num_rows
+def joined_key(table: pa.Table, fields: tuple[str, ...] | list[str], ctx: Context,
+               take: np.ndarray | None = None) -> pa.Array:
+    """Normalized text of ``fields`` joined with :data:`SEP` (missing columns count as empty).
+
+    ``take``: only these row positions (in this order).
+    """
+    n = table.num_rows if take is None else len(take)
+    idx = None if take is None else pa.array(take, pa.int64())
     cols = []
     for f in fields:
         if f in table.column_names:
-            cols.append(normalized(table, f, ctx))
+            col = normalized(table, f, ctx)
+            cols.append(col if idx is None else col.take(idx))
         else:
             cols.append(pa.array([""] * n, pa.string()))
     if len(cols) == 1:
@@ -60,6 +66,12 @@ def lowest_member(gid: np.ndarray, rows: np.ndarray, n_groups: int) -> np.ndarra
     """Position of the member with the lowest ``row`` in each group (array of length ``n_groups``)."""
     first = np.full(n_groups, -1, dtype=np.int64)
     if len(gid) == 0:
+        return first
+    if len(rows) < 2 or (rows[1:] >= rows[:-1]).all():  # rows in order (always, after reading): first position
+        n = len(gid)
+        first[:] = n
+        np.minimum.at(first, gid, np.arange(n, dtype=np.int64))
+        first[first == n] = -1
         return first
     order = np.lexsort((rows, gid))
     g = gid[order]
@@ -116,11 +128,51 @@ class ExactGroups:
         return self.kept_pos[self.gid] != np.arange(len(self.gid))
 
 
+def column_ids(table: pa.Table, column: str, ctx: Context) -> tuple[np.ndarray, pa.Array]:
+    """:func:`dense_ids` of a normalized column (a missing column is all ""), computed once per audit."""
+    def compute() -> tuple[np.ndarray, pa.Array]:
+        if column in table.column_names:
+            return dense_ids(normalized(table, column, ctx))
+        return dense_ids(pa.array([""] * table.num_rows, pa.string()))
+
+    return ctx.cached(("column_ids", column, ctx.table_key(table)), compute)
+
+
+def fields_sep_free(table: pa.Table, fields: tuple[str, ...] | list[str], ctx: Context) -> bool:
+    """Whether no distinct normalized value of ``fields`` holds :data:`SEP`. Then rows have equal joined
+    keys exactly when every field is equal, so tuples of per-field ids group as the joined keys do."""
+    def compute() -> bool:
+        for f in fields:
+            values = column_ids(table, f, ctx)[1]
+            if len(values) and pc.any(pc.match_substring(values, SEP)).as_py():
+                return False
+        return True
+
+    return ctx.cached(("fields_sep_free", tuple(fields), ctx.table_key(table)), compute)
+
+
+def tuple_ids(table: pa.Table, fields: tuple[str, ...] | list[str], ctx: Context) -> tuple[np.ndarray, int]:
+    """Group id per row (0..k-1 in order of first appearance) of the normalized ``fields`` taken
+    together, and k: the ids :func:`dense_ids` gives :func:`joined_key`, built from the cached per-field
+    ids (integer hashing, no joined strings) when no field holds the separator."""
+    if not fields_sep_free(table, fields, ctx):
+        gid, uniq = dense_ids(joined_key(table, fields, ctx))
+        return gid, len(uniq)
+    gid, uniq = column_ids(table, fields[0], ctx)
+    k = len(uniq)
+    for f in fields[1:]:
+        ids, values = column_ids(table, f, ctx)
+        if len(values) > 1:  # (first-seen order of pairs = first-seen order of the joined keys)
+            gid, uniq = dense_ids(pa.array(gid * len(values) + ids))
+            k = len(uniq)
+    return gid, k
+
+
 def exact_groups(table: pa.Table, ctx: Context, fields: tuple[str, ...] = EXACT_FIELDS) -> ExactGroups:
     def compute() -> ExactGroups:
-        gid, uniq = dense_ids(joined_key(table, fields, ctx))
+        gid, k = tuple_ids(table, fields, ctx)
         rows = row_ids(table)
-        return ExactGroups(gid, len(uniq), lowest_member(gid, rows, len(uniq)), rows)
+        return ExactGroups(gid, k, lowest_member(gid, rows, k), rows)
 
     return ctx.cached(("exact_groups", tuple(fields), id(table)), compute)
 

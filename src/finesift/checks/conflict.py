@@ -73,7 +73,7 @@ import pyarrow.compute as pc
 from pydantic import Field
 
 from . import _shingles as sh
-from ._groups import SEP, dense_ids, lowest_member, nullable_int, row_ids, seed_of
+from ._groups import SEP, column_ids, dense_ids, lowest_member, nullable_int, row_ids, seed_of
 from .base import Check, CheckParams, Context, normalized, register
 
 #: profile hash bins (2^20 counters per profile)
@@ -109,6 +109,24 @@ def _prompt_key(table: pa.Table, ctx: Context, loose: bool) -> pa.Array:
     if "system" in table.column_names:
         prompt = pc.binary_join_element_wise(normalized(table, "system", ctx), prompt, SEP)
     return prompt.combine_chunks() if isinstance(prompt, pa.ChunkedArray) else prompt
+
+
+def _prompt_groups(table: pa.Table, ctx: Context, loose: bool) -> np.ndarray:
+    """Group id per row of :func:`_prompt_key` (0..k-1 in order of first appearance).
+
+    With ``loose`` the punctuation is dropped once per distinct prompt, not once per row, and the
+    system prompt joins as a second id (the loose prompt holds no separator, so the pair of ids
+    groups exactly as the joined key does, in the same order).
+    """
+    if not loose:
+        return dense_ids(_prompt_key(table, ctx, loose))[0]
+    pid, prompts = column_ids(table, "prompt", ctx)
+    loose_u = pc.utf8_trim_whitespace(pc.replace_substring_regex(prompts, pattern=r"[^\p{L}\p{N}]+", replacement=" "))
+    lid = dense_ids(loose_u)[0][pid]
+    if "system" not in table.column_names or not len(lid):
+        return lid
+    sid = column_ids(table, "system", ctx)[0]
+    return dense_ids(pa.array(sid * (int(lid.max()) + 1) + lid))[0]
 
 
 def _first_per_group(g: np.ndarray, key: np.ndarray, tie: np.ndarray) -> np.ndarray:
@@ -186,11 +204,17 @@ class _Evidence:
         cnt_p = np.bincount(_bins(rp), minlength=size)
         na, npr = self.n_ref, self.n_ref
 
+        def log_table(counts: np.ndarray, n: int):
+            # np.log((c + 0.5) / n) for every count c that occurs: a gather instead of a log per trigram
+            lo, hi = (int(counts.min()), int(counts.max())) if len(counts) else (0, 0)
+            return np.log((np.arange(lo, hi + 1) + 0.5) / n), lo
+
         def stats(bins: np.ndarray, off: np.ndarray, own_a: np.ndarray, own_p: np.ndarray):
             doc = sh.doc_of(off)
             ca = cnt_a[bins] - own_a[doc]
             cp = cnt_p[bins] - own_p[doc]
-            lo = np.log((ca + 0.5) / na) - np.log((cp + 0.5) / npr)
+            (ta, a0), (tp, p0) = log_table(ca, na), log_table(cp, npr)
+            lo = ta[ca - a0] - tp[cp - p0]
             return sh.segment_mean(lo, off), sh.segment_mean((ca <= 0).astype(float), off)
 
         m = min(len(self.ref_ans), 5000)  # reference medians from typical answers / prompts
@@ -258,15 +282,17 @@ class _Evidence:
             v = np.int64(len(vocab) + 1)  # id len(vocab) = a word the sample never saw
             _, ai, pi = sh.cross(raw[1], rpw[1])
             self._tables = (m, vocab, v, np.bincount(a_id, minlength=int(v)), np.bincount(p_id, minlength=int(v)),
-                            sh.count(p_id[pi] * v + a_id[ai]))
+                            sh.Lookup(*sh.count(p_id[pi] * v + a_id[ai])))
         return self._tables
 
     def _vocab_ids(self, words: np.ndarray) -> np.ndarray:
         vocab = self._association_tables()[1]
         if len(vocab) == 0:
             return np.zeros(len(words), dtype=np.int64)
-        pos = np.minimum(np.searchsorted(vocab, words), len(vocab) - 1)
-        return np.where(vocab[pos] == words, pos, len(vocab))
+        if getattr(self, "_vocab_index", None) is None:  # word -> 1 + its position (0: not in the vocabulary)
+            self._vocab_index = sh.Lookup(vocab, np.arange(1, len(vocab) + 1, dtype=np.int64))
+        pos = self._vocab_index(words) - 1
+        return np.where(pos >= 0, pos, len(vocab))
 
     def align(self, aw: tuple[np.ndarray, np.ndarray], pw: tuple[np.ndarray, np.ndarray],
               pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -291,7 +317,7 @@ class _Evidence:
         return out, cnt
 
     def _align_chunk(self, aw, pw, own: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
-        _, vocab, v, cnt_a, cnt_p, (co_k, co_c) = self._association_tables()
+        _, vocab, v, cnt_a, cnt_p, co_count = self._association_tables()
         n_items = len(aw[1]) - 1
         n = m - own
         # judged answer words, and prompt words that can associate at all (seen, not everywhere)
@@ -309,7 +335,7 @@ class _Evidence:
         it, ai, pi = sh.cross(a_off, p_off)  # prompt words vary fastest: one segment per answer word
         if len(it):
             c_a, c_p = ca[ai], cp[pi]
-            c_ap = sh.lookup(co_k, co_c, p_ids[pi] * v + a_ids[ai]) - own[it]
+            c_ap = co_count(p_ids[pi] * v + a_ids[ai]) - own[it]
             nn = n[it]
             den = np.sqrt(c_a * (nn - c_a).astype(float) * (c_p * (nn - c_p)))
             phi = np.where(den > 0, (nn * c_ap - c_a * c_p) / np.where(den > 0, den, 1.0), 0.0)
@@ -405,8 +431,8 @@ class Conflict(Check):
                     partner: np.ndarray, group: np.ndarray, hit: np.ndarray) -> None:
         """Fill the per-row outputs for rows in examined groups (see the module docstring)."""
         p = self.params
-        gid, _ = dense_ids(_prompt_key(table, ctx, p.loose_prompt))
-        aid, answers = dense_ids(normalized(table, "output", ctx))
+        gid = _prompt_groups(table, ctx, p.loose_prompt)
+        aid, answers = column_ids(table, "output", ctx)
         # items = distinct (group, answer); weight = rows carrying that answer in that group
         ukeys, item_of_row, weight = np.unique(gid * len(answers) + aid, return_inverse=True, return_counts=True)
         item_group, item_answer = ukeys // len(answers), ukeys % len(answers)

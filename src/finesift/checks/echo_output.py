@@ -69,14 +69,11 @@ class EchoOutput(Check):
             s, c, v = _echo(pc.fill_null(part["prompt"], ""), part["output"])
             sim[start:start + part.num_rows], cov[start:start + part.num_rows] = s, c
             novel[start:start + part.num_rows] = v
-        words = pc.count_substring_regex(pc.fill_null(table["output"], ""), pattern=r"[^[:punct:][:space:]]+")
-        if isinstance(words, pa.ChunkedArray):
-            words = words.combine_chunks()
         return pa.table({
             "echo_output_similarity": pa.array(sim),
             "echo_output_coverage": pa.array(cov),
             "echo_output_novel": pa.array(novel),
-            "echo_output_words": words.cast(pa.int32()),
+            "echo_output_words": pa.array(_word_count(table["output"]), pa.int32()),
         })
 
     def decide(self, scores: pa.Table) -> np.ndarray:
@@ -89,40 +86,91 @@ class EchoOutput(Check):
                 & (col("echo_output_novel") <= p.max_novel) & (col("echo_output_words") >= p.min_words))
 
 
+def _word_count(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Runs of characters outside ASCII punctuation and spacing per text (RE2 ``[^[:punct:][:space:]]+``
+    matches), counted on the UTF-8 bytes: a run starts at a kept byte after a dropped one or a text start."""
+    text = pc.fill_null(col, "")
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    if pa.types.is_null(text.type):
+        text = text.cast(pa.string())
+    data, offsets = _utf8(text)
+    n = len(offsets) - 1
+    if len(data) == 0:
+        return np.zeros(n, dtype=np.int32)
+    word = ~_DROP[data]
+    start = word.copy()
+    start[1:] &= ~word[:-1]
+    begins = offsets[:-1][np.diff(offsets) > 0]
+    start[begins] = word[begins]  # a text's first byte starts a run whatever precedes it
+    pos = np.flatnonzero(start)
+    return np.diff(np.searchsorted(pos, offsets)).astype(np.int32)
+
+
 # what follows the instruction: after its first ": " (not "https:") or line break
 _PAYLOAD = r"(?s)^(?:[^:\n]|:\S)*(?::\s|\n)\s*(?P<payload>.+)$"
 
 
-def _squash(col: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """Normalized text with only letters and digits left (spacing and punctuation changes do not hide a copy)."""
+#: bytes RE2's ASCII ``[[:punct:][:space:]]`` matches; UTF-8 continuation and lead bytes (>= 0x80) never are
+_DROP = np.zeros(256, dtype=bool)
+_DROP[np.frombuffer(b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~ \t\n\v\f\r", dtype=np.uint8)] = True
+_WINDOW_MASK = np.uint64((1 << _ROW_SHIFT) - 1)
+
+
+def _utf8(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(bytes, int64 offsets from 0) of a string array without nulls."""
+    n = len(arr)
+    otype = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=otype)[arr.offset:arr.offset + n + 1].astype(np.int64)
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    data = data[offsets[0]:offsets[-1]]
+    return data, offsets - offsets[0]
+
+
+def _squash(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Normalized text with only letters and digits left (spacing and punctuation changes do not hide a
+    copy), as (UTF-8 bytes, offsets). NFKC and lower case in Arrow; ASCII punctuation and spacing (the
+    classes ``[[:punct:][:space:]]`` of RE2) dropped byte-wise with numpy: no regex per batch."""
     text = pc.utf8_lower(pc.utf8_normalize(pc.fill_null(col, ""), form="NFKC"))
-    # ASCII punctuation/space only: RE2 compiles Unicode classes slowly and pyarrow recompiles per batch
-    out = pc.replace_substring_regex(text, pattern=r"[[:punct:][:space:]]+", replacement="")
-    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    if pa.types.is_null(text.type):
+        text = text.cast(pa.string())
+    data, offsets = _utf8(text)
+    drop = _DROP[data]
+    gone = np.flatnonzero(drop)
+    return data[~drop], offsets - np.searchsorted(gone, offsets)
 
 
-def _shingles(arr: pa.Array, rows: np.ndarray | None = None, unique: bool = True) -> np.ndarray:
+def _shingles(text: tuple[np.ndarray, np.ndarray], rows: np.ndarray | None = None,
+              unique: bool = True) -> np.ndarray:
     """Keys ``row << 40 | shingle`` of every 5-byte window of every text, row-major.
 
-    ``rows[i]`` is the row number of text i (default i). ``unique``: sorted and deduplicated.
+    ``text``: (bytes, offsets) from :func:`_squash`; ``rows[i]`` is the row number of text i
+    (default i). ``unique``: sorted and deduplicated.
     """
-    arr = arr.cast(pa.large_string())  # int64 offsets: no overflow on big batches
-    n = len(arr)
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + n + 1]
-    data = arr.buffers()[2]
-    data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+    data, offsets = text
+    n = len(offsets) - 1
     windows = np.maximum(np.diff(offsets) - SHINGLE + 1, 0)
-    if windows.sum() == 0:
+    total = int(windows.sum())
+    if total == 0:
         return np.zeros(0, dtype=np.uint64)
     row_ids = (np.arange(n) if rows is None else rows).astype(np.uint64)
-    key = np.repeat(row_ids, windows) << np.uint64(_ROW_SHIFT)
-    # start of each window: row start + position within the row
-    starts = np.repeat(offsets[:-1] - np.concatenate([[0], np.cumsum(windows)[:-1]]), windows)
-    starts += np.arange(len(key))
-    for k in range(SHINGLE):
-        key |= data[starts + k].astype(np.uint64) << np.uint64(8 * k)
+    # 8 bytes read at every byte offset (an unaligned strided view, the top 3 masked off); a window
+    # starts at every byte but a text's last 4
+    padded = np.zeros(len(data) + 8, dtype=np.uint8)
+    padded[:len(data)] = data
+    view = np.ndarray(shape=(len(data),), dtype="<u8", buffer=padded, strides=(1,))
+    valid = np.ones(len(data), dtype=bool)
+    ends = offsets[1:]
+    for k in range(1, SHINGLE):
+        valid[np.maximum(ends - k, offsets[:-1])[ends > offsets[:-1]]] = False
+    key = view[valid]
+    key &= _WINDOW_MASK
+    key |= np.repeat(row_ids << np.uint64(_ROW_SHIFT), windows)
     if unique:
-        key.sort()  # sort + mask: np.unique's hash path is ~20x slower on uint64 (numpy 2.4)
+        key.sort(kind="stable")  # rows in order: timsort merges the row runs
         key = key[np.r_[True, key[1:] != key[:-1]]]
     return key
 
@@ -139,8 +187,10 @@ def _echo(prompt: pa.Array | pa.ChunkedArray, output: pa.Array | pa.ChunkedArray
     """(similarity, coverage, novel) per row."""
     n = len(prompt)
     shift = np.uint64(_ROW_SHIFT)
-    # every window of the answer (no dedup: the answer is only searched, never searched in)
+    # every window of the answer (no dedup: the answer is only searched, never searched in); sorted, as
+    # only counts per row matter and sorted queries search fast
     out_keys = _shingles(_squash(output), unique=False)
+    out_keys.sort(kind="stable")
     out_rows = (out_keys >> shift).astype(np.int64)
     hit = _member(out_keys, _shingles(_squash(prompt)))
     total = np.bincount(out_rows, minlength=n)
@@ -156,7 +206,7 @@ def _echo(prompt: pa.Array | pa.ChunkedArray, output: pa.Array | pa.ChunkedArray
         pay_keys = _shingles(_squash(payload), rows=cand)
         keep = np.zeros(n, dtype=bool)
         keep[cand] = True
-        answer = np.sort(out_keys[keep[out_rows]])
+        answer = out_keys[keep[out_rows]]  # already sorted
         pay_rows = (pay_keys >> shift).astype(np.int64)
         pay_total = np.bincount(pay_rows, minlength=n)
         pay_found = np.bincount(pay_rows[_member(pay_keys, answer)], minlength=n)

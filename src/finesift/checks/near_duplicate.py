@@ -30,12 +30,16 @@ defaults                           0.867  0.821  0.843  10 flagged        88 fla
   chat." / "C'est mon chien." share half their 2-grams).
 
 How: only the distinct normalized answers go into the index (copies of one text are one
-node, so a million-row dataset costs what its distinct texts cost). rensa ``RMinHash``
-signatures (``num_perm`` permutations, seeded by the audit seed) go into an ``RMinHashLSH``
-with ``num_bands`` bands (default: chosen for ``threshold``, favouring recall). LSH returns
-unverified candidates: those whose MinHash estimate is more than 0.15 below the threshold
+node, so a million-row dataset costs what its distinct texts cost). Texts are decoded,
+split into words and shingled with numpy straight from the Arrow buffers. rensa ``RMinHash``
+signatures (``num_perm`` permutations, seeded by the audit seed) are banded into ``num_bands``
+bands (default: chosen for ``threshold``, favouring recall): rensa's one-shot band check
+(``RMinHashLSH.query_duplicate_flags_matrix_one_shot``) says which texts share a band with any
+other, and for those the candidate pairs - texts whose signatures agree on a whole band, what an
+``RMinHashLSH`` query returns - are enumerated with numpy sorts, with no Python list per query.
+Candidates are unverified: those whose MinHash estimate is more than 0.15 below the threshold
 (over 3 standard deviations) are dropped, every other one is verified with the exact Jaccard
-similarity of the shingle sets. Linked answers are expanded to the rows carrying them, gated
+similarity of the shingle sets (merged sorted hash arrays). Linked answers are expanded to the rows carrying them, gated
 by prompt similarity (exact, or the MinHash estimate when clear-cut for long prompts), and
 grouped:
 
@@ -69,10 +73,12 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
 from . import _shingles as sh
-from ._groups import components, dense_ids, exact_groups, joined_key, lowest_member, nullable_int, row_ids, seed_of
+from ._groups import (EXACT_FIELDS, column_ids, components, dense_ids, exact_groups, fields_sep_free, joined_key,
+                      lowest_member, nullable_int, row_ids, seed_of, tuple_ids)
 from .base import Check, CheckParams, Context, register
 
 
@@ -139,40 +145,145 @@ def auto_bands(num_perm: int, threshold: float, fn_weight: float = 0.8) -> int:
     return best
 
 
-def shingle_sets(texts: list[str], shingle_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Deduplicated hashed word-shingle sets per text (CSR)."""
-    w, wo = sh.words(texts)
-    s, so = sh.shingles(w, wo, shingle_size)
-    return sh.unique_sets(s, so)
+def shingle_sets(texts, shingle_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deduplicated hashed word-shingle sets per text (CSR); ``texts``: a list of str or an Arrow string array."""
+    return sh.word_sets(texts, shingle_size)
+
+
+def _token_sets(values: np.ndarray, offsets: np.ndarray, docs: np.ndarray) -> list[list[bytes]]:
+    """Sets ``docs`` as lists of 8-byte tokens (one C-level conversion, no per-shingle strings)."""
+    toks = values.view("S8").tolist()
+    return [toks[offsets[d]:offsets[d + 1]] for d in docs.tolist()]
+
+
+class MinHashLSH:
+    """Banded MinHash-LSH over CSR sets (keys 0..m-1 = the sets that have a candidate at all).
+
+    Signatures are rensa's ``RMinHash`` (``num_perm`` permutations, seeded). Candidates of a set
+    are the sets whose signatures agree on every row of at least one band (``num_bands`` bands of
+    ``num_perm / num_bands`` rows), exactly what an ``RMinHashLSH`` returns; but rensa only says
+    *whether* a set has a candidate (one Rust pass over a digest matrix), and the pairs themselves
+    are found with numpy on the signatures of those sets: no Python list per query. MinHash
+    estimates of candidate pairs come from the same signatures.
+    """
+
+    #: most candidate pairs expanded at once (memory bound)
+    PAIR_BUDGET = 1 << 22
+
+    def __init__(self, values: np.ndarray, offsets: np.ndarray, num_perm: int, num_bands: int, seed: int,
+                 threshold: float = 0.5):
+        from rensa import RMinHash, RMinHashLSH
+
+        docs = np.flatnonzero(np.diff(offsets) > 0)
+        self.num_bands = num_bands
+        self.docs = docs
+        self.sig = np.zeros((0, num_perm), dtype=np.uint32)
+        if len(docs) < 2:
+            self.docs = docs[:0]
+            return
+        sets = _token_sets(values, offsets, docs)
+        matrix = RMinHash.digest_matrix_from_token_byte_sets(sets, num_perm, seed)
+        flags = RMinHashLSH(threshold, num_perm, num_bands).query_duplicate_flags_matrix_one_shot(matrix)
+        keep = np.flatnonzero(np.asarray(flags, dtype=bool))
+        self.docs = docs[keep]
+        sigs = RMinHash.from_token_sets([sets[i] for i in keep.tolist()], num_perm, seed)
+        #: signatures, one row per key (row gathers for pair estimates are contiguous)
+        self.sig = np.fromiter(itertools.chain.from_iterable(m.digest() for m in sigs), dtype=np.uint32,
+                               count=len(keep) * num_perm).reshape(len(keep), num_perm)
+
+    def _band_members(self):
+        """Sets sharing a band value with another set, every band at once: (member set per slot,
+        and per later member of a group: its set, the slot of its group's first member, its rank)."""
+        m, num_perm = self.sig.shape
+        bands = self.num_bands
+        if m < 2:
+            return (np.zeros(0, np.int64),) * 4
+        rows = num_perm // bands
+        band = self.sig.reshape(m, bands, rows)
+        with np.errstate(over="ignore"):
+            key = band[:, :, 0].astype(np.uint64)
+            for r in range(1, rows):
+                key = key * sh._P ^ band[:, :, r]
+            key = np.ascontiguousarray(sh.mix64(key).T)  # (bands, m): a 64-bit hash per band value
+        low = np.uint64((1 << 24) - 1)
+        if m < 1 << 24:  # one uint64 sort per band: 40 bits of band hash, 24 bits of set id
+            s = np.sort((key & ~low) | np.arange(m, dtype=np.uint64), axis=1).ravel()
+            hk, doc = s >> np.uint64(24), (s & low).astype(np.int64)
+        else:
+            doc = np.argsort(key, axis=1, kind="stable")
+            hk = np.take_along_axis(key, doc, axis=1).ravel()
+            doc = doc.ravel()
+        new = np.empty(len(hk), dtype=bool)
+        new[0] = True
+        np.not_equal(hk[1:], hk[:-1], out=new[1:])
+        new[::m] = True  # a band's first slot starts a group
+        start = np.flatnonzero(new)
+        size = np.diff(np.r_[start, len(hk)])
+        multi = np.repeat(size >= 2, size)
+        doc, new = doc[multi], new[multi]
+        # groups must agree on the whole 64-bit hash (40 bits were sorted on): split any that do not
+        full = key.ravel()[np.flatnonzero(multi) // m * m + doc]
+        grp = np.cumsum(new)
+        order = np.lexsort((doc, full, grp))
+        doc, full, grp = doc[order], full[order], grp[order]
+        new = np.r_[True, (grp[1:] != grp[:-1]) | (full[1:] != full[:-1])]
+        size = np.diff(np.r_[np.flatnonzero(new), len(doc)])
+        multi = np.repeat(size >= 2, size)
+        doc, new = doc[multi], new[multi]
+        start = np.flatnonzero(new)
+        grp = np.repeat(start, np.diff(np.r_[start, len(doc)]))
+        pos = np.arange(len(doc))
+        later = pos > grp
+        return doc, doc[later], grp[later], (pos - grp)[later]
+
+    def pairs(self, max_candidates: int):
+        """Yield (a, b) candidate pairs as keys (a < b), each pair once; per later key b at most
+        ``max_candidates`` earlier candidates (the lowest keys), one batch of later keys at a time."""
+        members, later, first, rank = self._band_members()
+        if not len(later):
+            return
+        # within a band group the lowest ``max_candidates`` earlier members are enough: the lowest
+        # of the union over bands are among them
+        cnt = np.minimum(rank, max_candidates)
+        order = np.argsort(later, kind="stable")
+        later, first, cnt = later[order], first[order], cnt[order]
+        cum = np.cumsum(cnt)
+        m = np.int64(len(self.docs))
+        lo = 0
+        while lo < len(later):
+            base = cum[lo - 1] if lo else 0
+            hi = max(int(np.searchsorted(cum, base + self.PAIR_BUDGET, side="right")), lo + 1)
+            if hi < len(later):  # whole later keys per batch
+                hi = int(np.searchsorted(later, later[hi - 1], side="right"))
+            c = cnt[lo:hi]
+            off = np.repeat(np.cumsum(c) - c, c)
+            a = members[np.repeat(first[lo:hi], c) + (np.arange(len(off)) - off)]
+            key = np.sort(np.repeat(later[lo:hi], c) * m + a)  # (later, earlier), deduplicated over bands
+            key = key[np.r_[True, key[1:] != key[:-1]]]
+            kb, ka = key // m, key % m
+            new = np.flatnonzero(np.r_[True, kb[1:] != kb[:-1]])
+            rk = np.arange(len(kb)) - np.repeat(new, np.diff(np.r_[new, len(kb)]))
+            keep = rk < max_candidates
+            yield ka[keep], kb[keep]
+            lo = hi
+
+    def estimate(self, ka: np.ndarray, kb: np.ndarray, chunk: int = 4096) -> np.ndarray:
+        """MinHash estimate of the Jaccard similarity of each key pair (share of equal signature rows)."""
+        out = np.empty(len(ka), dtype=np.float64)
+        sig = self.sig
+        for lo in range(0, len(ka), chunk):
+            out[lo:lo + chunk] = np.count_nonzero(sig[ka[lo:lo + chunk]] == sig[kb[lo:lo + chunk]], axis=1)
+        return out / sig.shape[1]
 
 
 def lsh_index(values: np.ndarray, offsets: np.ndarray, num_perm: int, num_bands: int, threshold: float,
-              seed: int):
-    """rensa signatures of the non-empty sets, inserted into an ``RMinHashLSH`` (keys 0..m-1).
+              seed: int) -> MinHashLSH:
+    """The MinHash-LSH index of the non-empty sets (keys 0..m-1; ``index.docs[key]`` is the set).
 
-    Returns (row of each key, signatures, index).
+    The contract :meth:`NearDuplicate.index` implementations follow: ``docs``, ``pairs(max_candidates)``
+    (batches of unverified candidate key pairs, a < b) and ``estimate(a, b)`` (MinHash Jaccard estimates).
     """
-    from rensa import RMinHash, RMinHashLSH
-
-    docs = np.flatnonzero(np.diff(offsets) > 0)
-    # 8-byte tokens straight from the hashes (one C-level conversion, no per-shingle strings)
-    toks = values.view("S8").tolist()
-    sets = [toks[offsets[d]:offsets[d + 1]] for d in docs.tolist()]
-    sigs = RMinHash.from_token_sets(sets, num_perm, seed)
-    lsh = RMinHashLSH(threshold, num_perm, num_bands)
-    lsh.insert_many(sigs)
-    return docs, sigs, lsh
-
-
-def query_batches(docs: np.ndarray, sigs: list, lsh, batch: int = 2048):
-    """Yield (a, b) unverified candidate pairs as index keys (a < b), one query batch at a time."""
-    for start in range(0, len(sigs), batch):
-        found = lsh.query_all(sigs[start:start + batch])
-        lens = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
-        a = np.fromiter(itertools.chain.from_iterable(found), dtype=np.int64, count=int(lens.sum()))
-        b = np.repeat(np.arange(start, start + len(found), dtype=np.int64), lens)
-        keep = a < b  # from the later member's list only: each unordered pair once, no self-matches
-        yield a[keep], b[keep]
+    return MinHashLSH(values, offsets, num_perm, num_bands, seed, threshold)
 
 
 #: pairs with more shingles than this are decided by the MinHash estimate when it is clear-cut
@@ -181,19 +292,20 @@ _SCREEN_ITEMS = 64
 _SCREEN_MARGIN = 0.15
 
 
-def verified_edges(values: np.ndarray, offsets: np.ndarray, docs: np.ndarray, sigs: list, pairs,
-                   threshold: float, max_candidates: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def verified_edges(values: np.ndarray, offsets: np.ndarray, index, threshold: float,
+                   max_candidates: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Candidate pairs whose exact Jaccard is >= threshold: (a, b, jaccard), a < b as set ids.
 
-    ``pairs`` yields candidate batches of index keys (``docs[key]`` is the set). Per later
-    member at most ``max_candidates`` earlier candidates are verified (the lowest keys): this
-    bounds the work on huge clusters of near-identical texts. Candidates whose MinHash
-    estimate is more than ``_SCREEN_MARGIN`` below the threshold are dropped; the rest get
-    the exact Jaccard similarity.
+    ``index`` (see :func:`lsh_index`) yields candidate batches of keys (``index.docs[key]`` is the
+    set). Per later member at most ``max_candidates`` earlier candidates are verified (the lowest
+    keys): this bounds the work on huge clusters of near-identical texts. Candidates whose MinHash
+    estimate is more than ``_SCREEN_MARGIN`` below the threshold are dropped; the rest get the
+    exact Jaccard similarity.
     """
     sizes = np.diff(offsets)
+    docs = index.docs
     out_a, out_b, out_j = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
-    for ka, kb in pairs:
+    for ka, kb in index.pairs(max_candidates):
         if len(ka) == 0:
             continue
         order = np.lexsort((ka, kb))
@@ -201,14 +313,13 @@ def verified_edges(values: np.ndarray, offsets: np.ndarray, docs: np.ndarray, si
         first = np.flatnonzero(np.r_[True, kb[1:] != kb[:-1]])
         rank = np.arange(len(kb)) - np.repeat(first, np.diff(np.r_[first, len(kb)]))
         ka, kb = ka[rank < max_candidates], kb[rank < max_candidates]
-        # the MinHash estimate screens out candidates far below the threshold (most of them)
-        est = np.fromiter((sigs[x].jaccard(sigs[y]) for x, y in zip(ka.tolist(), kb.tolist())),
-                          dtype=np.float64, count=len(ka))
-        keep = est >= threshold - _SCREEN_MARGIN
-        a, b = docs[ka[keep]], docs[kb[keep]]
         # |A&B|/|A|B| <= min/max: sizes alone rule some pairs out
-        ok = np.minimum(sizes[a], sizes[b]) >= threshold * np.maximum(sizes[a], sizes[b])
-        a, b = a[ok], b[ok]
+        sa, sb = sizes[docs[ka]], sizes[docs[kb]]
+        ok = np.minimum(sa, sb) >= threshold * np.maximum(sa, sb)
+        # the MinHash estimate screens out candidates far below the threshold (most of them)
+        ok = np.flatnonzero(ok)
+        ok = ok[index.estimate(ka[ok], kb[ok]) >= threshold - _SCREEN_MARGIN]
+        a, b = docs[ka[ok]], docs[kb[ok]]
         j = sh.jaccard(values, offsets, a, b)
         keep = j >= threshold - 1e-9
         out_a.append(a[keep])
@@ -276,10 +387,13 @@ def union_find(rank: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return partner
 
 
-def _expand(node_of_item: np.ndarray, a: np.ndarray, b: np.ndarray, cap: int) -> tuple[np.ndarray, ...]:
+def _expand(node_of_item: np.ndarray, a: np.ndarray, b: np.ndarray, cap: int,
+            order: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
     """Item pairs behind node pairs: (item, item, index of the node pair), plus pairs of items
-    that share a node (index -1). At most ``cap`` items per node take part (the first by id)."""
-    order = np.argsort(node_of_item, kind="stable")
+    that share a node (index -1). At most ``cap`` items per node take part: the first by id, or
+    the first in ``order`` (items sorted by node)."""
+    if order is None:
+        order = np.argsort(node_of_item, kind="stable")
     n_nodes = int(node_of_item.max()) + 1 if len(node_of_item) else 0
     count = np.minimum(np.bincount(node_of_item, minlength=n_nodes), cap)
     start = np.searchsorted(node_of_item[order], np.arange(n_nodes))
@@ -333,60 +447,92 @@ class NearDuplicate(Check):
     def _score(self, table: pa.Table, ctx: Context, rows: np.ndarray):
         p = self.params
         n = len(rows)
+        seed = seed_of(ctx)
+        groups = exact_groups(table, ctx)
+        # items: distinct (compared text, prompt) when the prompt gates, else the nodes themselves. Exact
+        # groups (same normalized system, prompt, answer) are such items: read them off their kept rows
+        gate = p.prompt_threshold > 0 and "prompt" not in p.fields
+        by_group = gate and fields_sep_free(table, EXACT_FIELDS, ctx)
         # nodes: distinct compared texts; only these are shingled and indexed
-        node, uniq = dense_ids(joined_key(table, tuple(p.fields), ctx))
-        values, offsets = shingle_sets(uniq.to_pylist(), p.shingle_size)
+        if len(p.fields) == 1:
+            node, uniq = column_ids(table, p.fields[0], ctx)
+        else:
+            node, uniq = dense_ids(joined_key(table, tuple(p.fields), ctx))
+        values, offsets = shingle_sets(uniq, p.shingle_size)
         sizes = np.diff(offsets)
         idx_sizes = np.where(sizes < p.min_shingles, 0, sizes)  # too short to judge by overlap
         idx_offsets = np.zeros_like(offsets)
         np.cumsum(idx_sizes, out=idx_offsets[1:])
         idx_values = values[np.repeat(idx_sizes > 0, sizes)]
-        docs, sigs, lsh = self.index(idx_values, idx_offsets, p.num_perm,
-                                     p.num_bands or auto_bands(p.num_perm, p.threshold), p.threshold, seed_of(ctx))
-        na, nb, nj = verified_edges(idx_values, idx_offsets, docs, sigs, query_batches(docs, sigs, lsh),
-                                    p.threshold, p.max_candidates)
-        # items: distinct (compared text, prompt) when the prompt gates, else the nodes themselves
-        gate = p.prompt_threshold > 0 and "prompt" not in p.fields
+        index = self.index(idx_values, idx_offsets, p.num_perm, p.num_bands or auto_bands(p.num_perm, p.threshold),
+                           p.threshold, seed)
+        na, nb, nj = verified_edges(idx_values, idx_offsets, index, p.threshold, p.max_candidates)
         if gate:
-            pnode, prompts = dense_ids(joined_key(table, ("system", "prompt"), ctx))
-            ukeys, item = np.unique(node * len(prompts) + pnode, return_inverse=True)
-            item_node, item_prompt = ukeys // len(prompts), ukeys % len(prompts)
-            ia, ib, e = _expand(item_node, na, nb, p.max_copies)
+            if by_group:
+                pnode, n_prompts = tuple_ids(table, ("system", "prompt"), ctx)
+                item, item_node, item_prompt = groups.gid, node[groups.kept_pos], pnode[groups.kept_pos]
+                first_row = groups.rows[groups.kept_pos]
+                # items in (text, prompt) order, as ids from sorted (text, prompt) keys would be
+                order = np.lexsort((item_prompt, item_node))
+
+                def prompt_texts(ids: np.ndarray) -> pa.Array:
+                    where = np.full(n_prompts, n, dtype=np.int64)
+                    np.minimum.at(where, pnode, np.arange(n, dtype=np.int64))  # a row holding each prompt
+                    return joined_key(table, ("system", "prompt"), ctx, take=where[ids])
+            else:
+                pnode, prompts = dense_ids(joined_key(table, ("system", "prompt"), ctx))
+                n_prompts = len(prompts)
+                ukeys, item = np.unique(node * n_prompts + pnode, return_inverse=True)
+                item_node, item_prompt = ukeys // n_prompts, ukeys % n_prompts
+                first_row = rows[lowest_member(item, rows, len(ukeys))]
+                order = None
+
+                def prompt_texts(ids: np.ndarray) -> pa.Array:
+                    return prompts.take(pa.array(ids))
+            ia, ib, e = _expand(item_node, na, nb, p.max_copies, order)
             j_out = np.ones(len(e))
             j_out[e >= 0] = nj[e[e >= 0]]
             similar = np.ones(len(ia), dtype=bool)
             diff = np.flatnonzero(item_prompt[ia] != item_prompt[ib])
             if len(diff):
-                # shingle only the prompts that take part
-                used, inv = np.unique(np.r_[item_prompt[ia][diff], item_prompt[ib][diff]], return_inverse=True)
-                pv, po = shingle_sets(prompts.take(pa.array(used)).to_pylist(), p.shingle_size)
-                similar[diff] = similar_enough(pv, po, inv[: len(diff)], inv[len(diff):], p.prompt_threshold,
-                                               p.num_perm, seed_of(ctx))
+                # shingle only the prompts that take part, and compare each pair of prompts once
+                pa_, pb_ = item_prompt[ia][diff], item_prompt[ib][diff]
+                mark = np.zeros(n_prompts, dtype=bool)
+                mark[pa_] = True
+                mark[pb_] = True
+                used = np.flatnonzero(mark)
+                rank = np.cumsum(mark) - 1
+                x, y = rank[pa_], rank[pb_]
+                pairs = pc.dictionary_encode(pa.array(np.minimum(x, y) * len(used) + np.maximum(x, y)))
+                key = pairs.dictionary.to_numpy()
+                pv, po = shingle_sets(prompt_texts(used), p.shingle_size)
+                ok_pair = similar_enough(pv, po, key // len(used), key % len(used), p.prompt_threshold,
+                                         p.num_perm, seed)
+                similar[diff] = ok_pair[pairs.indices.to_numpy()]
             ok = similar & (np.where(e >= 0, True, sizes[item_node[ia]] > 0))
             ia, ib, j_out = ia[ok], ib[ok], j_out[ok]
         else:
             item, item_node = node, np.arange(len(uniq))
             ia, ib, j_out = na, nb, nj
+            first_row = rows[lowest_member(item, rows, len(item_node))]
         n_items = len(item_node)
-        first_row = rows[lowest_member(item, rows, n_items)]
         if p.grouping == "keep_first":
             item_partner = keep_first(first_row, ia, ib, j_out)
         else:
             item_partner = union_find(first_row, ia, ib)
         # a row's target item: its partner, else its own item (copies point at the item's first row)
         target = np.where(item_partner >= 0, item_partner, np.arange(n_items))
+        # similarity of each item's text with its target's (per item, then per row)
+        item_sim = np.ones(n_items)
+        d = np.flatnonzero(item_node != item_node[target])
+        item_sim[d] = sh.jaccard(values, offsets, item_node[d], item_node[target[d]])
         t = target[item]
         partner_row = first_row[t]
-        member = (partner_row != rows) & ~exact_groups(table, ctx).is_duplicate
+        member = (partner_row != rows) & ~groups.is_duplicate
         if not gate:
-            member &= sizes[node] > 0  # texts without words are never grouped
+            member &= sizes[item_node[item]] > 0  # texts without words are never grouped
         sim = np.zeros(n, dtype=np.float32)
-        if member.any():
-            xa, xb = item_node[item[member]], item_node[t[member]]
-            j = np.ones(len(xa))
-            d = xa != xb
-            j[d] = sh.jaccard(values, offsets, xa[d], xb[d])
-            sim[member] = j
+        sim[member] = item_sim[item[member]]
         return partner_row, member, sim
 
     def decide(self, scores: pa.Table) -> np.ndarray:

@@ -75,11 +75,16 @@ class TruncatedOutput(Check):
 
     def score(self, table: pa.Table, ctx: Context) -> pa.Table:
         p: TruncatedOutputParams = self.params  # type: ignore[assignment]
-        n = table.num_rows
-        text = pc.fill_null(table["output"], "")
-        if isinstance(text, pa.ChunkedArray):
-            text = text.combine_chunks()
-        text = pc.replace_substring_regex(text, pattern=_WS + "+$", replacement="")
+        raw = pc.fill_null(table["output"], "")
+        if isinstance(raw, pa.ChunkedArray):
+            raw = raw.combine_chunks()
+        if pa.types.is_null(raw.type):
+            raw = raw.cast(pa.string())
+        # every text feature is computed once per distinct answer (datasets repeat a lot), then per row
+        enc = pc.dictionary_encode(raw)
+        codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        copies = np.bincount(codes, minlength=len(enc.dictionary))
+        text = pc.replace_substring_regex(enc.dictionary, pattern=_WS + "+$", replacement="")
 
         def has(pattern: str, arr=text) -> np.ndarray:
             return pc.match_substring_regex(arr, pattern=pattern).to_numpy(zero_copy_only=False)
@@ -104,16 +109,24 @@ class TruncatedOutput(Check):
         evidence.append(0.35 * (prose & self._unbalanced(text)))  # alone: "1)" lists, code in prose
         # dataset norms: do answers here end with punctuation, and how long are they for such prompts?
         terminal = has(r"[.!?…。！？؟)\]}\"'»”’*`>~]$")
-        norm = float(terminal[prose].mean()) if prose.any() else 0.0
+        n_prose = int(copies[prose].sum())  # the share is over rows: copies count
+        norm = float(int(copies[prose & terminal].sum()) / n_prose) if n_prose else 0.0
         suspect = (words >= 2) & ~code & ~listing & ends_letter
+        last = None
         if norm >= p.norm_share:
             evidence.append(0.4 * suspect)
-            z = _peer_z(table["prompt"], text)
-            evidence.append(0.6 * suspect * np.clip((-z - p.short_z) / 2.5, 0.0, 1.0))
-        evidence.append(0.6 * self._cut_word(text, prose & ends_letter, ctx))
-        keep = np.ones(n)
+            olen = pc.utf8_length(text).to_numpy(zero_copy_only=False)[codes]
+            z = _peer_z(table["prompt"], olen)
+            # per row (the peers depend on the prompt): applied in the same order as the others
+            last = 0.6 * suspect[codes] * np.clip((-z - p.short_z) / 2.5, 0.0, 1.0)
+        cut = 0.6 * self._cut_word(text, prose & ends_letter, ctx)
+        keep = np.ones(len(text))
         for s in evidence:
             keep *= 1.0 - s
+        keep = keep[codes]
+        if last is not None:
+            keep *= 1.0 - last
+        keep *= (1.0 - cut)[codes]
         return pa.table({"truncated_output_score": pa.array((1.0 - keep).astype(np.float32))})
 
     @staticmethod
@@ -154,10 +167,10 @@ class TruncatedOutput(Check):
         return scores["truncated_output_score"].to_numpy(zero_copy_only=False) >= self.params.threshold
 
 
-def _peer_z(prompts: pa.ChunkedArray | pa.Array, outputs: pa.Array) -> np.ndarray:
+def _peer_z(prompts: pa.ChunkedArray | pa.Array, output_lengths: np.ndarray) -> np.ndarray:
     """Robust z-score of log answer length among rows whose prompts have about the same length."""
     plen = pc.utf8_length(pc.fill_null(prompts, "")).to_numpy(zero_copy_only=False).astype(np.float64)
-    olen = np.log1p(pc.utf8_length(outputs).to_numpy(zero_copy_only=False).astype(np.float64))
+    olen = np.log1p(np.asarray(output_lengths).astype(np.float64))
     bins = np.floor(np.log2(plen + 1) * 8).astype(np.int64)  # 1/8-octave bins of prompt length
     z = np.zeros(len(olen))
     order = np.argsort(bins, kind="stable")

@@ -8,18 +8,21 @@ an Arrow record batch at once (no per-row dicts, bounded Python memory).
 
 from __future__ import annotations
 
+import gc
 from itertools import chain
 from typing import Any
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import xxhash
 
 from ..errors import ConfigError, InputError
 from ..records import SCHEMA, TURN, Dataset
 from .formats import Bad, Source, attach_options, open_source
-from .jsonutil import dumps
-from .shapes import SAMPLE_SIZE, Normalized, RecordError, detect_shape, make_normalizer, record_text
+from .jsonutil import DUMP_OPTIONS, dumps, json_default
+from .shapes import (SAMPLE_SIZE, USER_ASSISTANT, Normalized, RecordError, detect_shape, make_normalizer,
+                     record_text)
 
 #: rows per Arrow chunk (small enough that a chunk's Python objects stay in cache), and the raw
 #: bytes after which a chunk is cut earlier (huge records)
@@ -27,6 +30,7 @@ CHUNK_ROWS = 8_192
 CHUNK_BYTES = 256 << 20
 
 _TURN_FIELDS = [TURN.field(i) for i in range(TURN.num_fields)]
+_USER_ASSISTANT = pa.array(list(USER_ASSISTANT), pa.string())
 _TURNS_TYPE = SCHEMA.field("turns").type
 
 
@@ -39,7 +43,8 @@ class TableBuilder:
 
     def __init__(self) -> None:
         self.rows = 0
-        self._batches: list[pa.RecordBatch] = []
+        #: per chunk: (columns but turns, turns or None when they are the prompt/answer pairs)
+        self._chunks: list[tuple[list[pa.Array], pa.Array | None]] = []
         self._seen: dict[str, int] = {}
         self._reset()
 
@@ -85,6 +90,49 @@ class TableBuilder:
         if self.rows - self._start >= CHUNK_ROWS or len(buf) >= CHUNK_BYTES:
             self.flush()
 
+    def consume(self, items, normalize, bad) -> None:
+        """:meth:`add` every record of ``items`` ((location, record) pairs); a record that is not a dict
+        or does not fit the shape goes to ``bad(location, Bad)``. The hot loop of :func:`read`, with
+        ``add`` inlined."""
+        dumps_, default, option = orjson.dumps, json_default, DUMP_OPTIONS
+        hexdigest = xxhash.xxh64_hexdigest
+        seen, unique = self._seen, self._unique
+        ids, norms, buf, offsets = self._ids, self._norms, self._raw, self._raw_offsets
+        chunk_rows, chunk_bytes = CHUNK_ROWS, CHUNK_BYTES
+        for loc, item in items:
+            if type(item) is not dict:
+                bad(loc, item)
+                continue
+            try:
+                norm = normalize(item)
+            except RecordError as exc:
+                bad(loc, Bad(exc.reason, exc.expected, record_text(item)))
+                continue
+            raw = dumps_(item, default=default, option=option)
+            rid = norm[0]
+            if rid is None:
+                rid = hexdigest(raw)
+            k = seen.get(rid)
+            if k is None:
+                seen[rid] = 1
+            else:  # a repeated id: the next free "-k" suffix
+                cand = f"{rid}-{k + 1}"
+                if cand in seen:
+                    cand = unique(rid)
+                else:
+                    seen[rid] = k + 1
+                    seen[cand] = 1
+                rid = cand
+            ids.append(rid)
+            norms.append(norm)
+            buf += raw
+            offsets.append(len(buf))
+            if len(ids) >= chunk_rows or len(buf) >= chunk_bytes:
+                self.rows += len(ids)
+                self.flush()
+                ids, norms, buf, offsets = self._ids, self._norms, self._raw, self._raw_offsets
+        self.rows += len(ids)
+
     def flush(self) -> None:
         n = self.rows - self._start
         if not n:
@@ -92,46 +140,82 @@ class TableBuilder:
         # columns are built per chunk with C-level zip/chain rather than per-row appends
         _, systems, roles, texts, prompts, outputs, metas = zip(*self._norms)
         self._norms = []
-        offsets = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum(np.fromiter(map(len, roles), dtype=np.int32, count=n), out=offsets[1:])
-        turns = pa.ListArray.from_arrays(
-            pa.array(offsets),
-            pa.StructArray.from_arrays([pa.array(list(chain.from_iterable(roles)), pa.string()),
-                                        pa.array(list(chain.from_iterable(texts)), pa.string())],
-                                       fields=_TURN_FIELDS),
-            type=_TURNS_TYPE,
-        )
-        meta_buf = bytearray()
-        meta_offsets = [0]
-        for m in metas:
-            meta_buf += dumps(m) if m else b"{}"
-            meta_offsets.append(len(meta_buf))
+        prompt_arr = pa.array(prompts, pa.string())
+        output_arr = pa.array(outputs, pa.string())
+        if all(r is USER_ASSISTANT for r in roles) and all(
+                t[0] is p and t[1] is o for t, p, o in zip(texts, prompts, outputs)):
+            turns = None  # prompt/answer rows (alpaca, prompt-completion): built from the columns at the end
+        else:
+            offsets = np.zeros(n + 1, dtype=np.int32)
+            np.cumsum(np.fromiter(map(len, roles), dtype=np.int32, count=n), out=offsets[1:])
+            turns = pa.ListArray.from_arrays(
+                pa.array(offsets),
+                pa.StructArray.from_arrays([pa.array(list(chain.from_iterable(roles)), pa.string()),
+                                            pa.array(list(chain.from_iterable(texts)), pa.string())],
+                                           fields=_TURN_FIELDS),
+                type=_TURNS_TYPE,
+            )
+        if all(m is None for m in metas):
+            meta_buf = b"{}" * n
+            meta_offsets = np.arange(0, 2 * n + 1, 2, dtype=np.int32)
+        else:
+            meta_buf = bytearray()
+            meta_offsets = [0]
+            for m in metas:
+                meta_buf += dumps(m) if m else b"{}"
+                meta_offsets.append(len(meta_buf))
         metadata = pa.StringArray.from_buffers(  # orjson output is valid UTF-8
             n, pa.py_buffer(np.asarray(meta_offsets, dtype=np.int32)), pa.py_buffer(meta_buf))
         raw = pa.LargeBinaryArray.from_buffers(
             pa.large_binary(), n, [None, pa.py_buffer(np.asarray(self._raw_offsets, dtype=np.int64)),
                                    pa.py_buffer(self._raw)])
-        self._batches.append(pa.RecordBatch.from_arrays([
+        self._chunks.append(([
             pa.array(np.arange(self._start, self.rows, dtype=np.int64)),
             pa.array(self._ids, pa.string()),
             pa.array(systems, pa.string()),
-            turns,
-            pa.array(prompts, pa.string()),
-            pa.array(outputs, pa.string()),
+            prompt_arr,
+            output_arr,
             metadata,
             raw,
-        ], schema=SCHEMA))
+        ], turns))
         self._reset()
 
     def table(self) -> pa.Table:
         self.flush()
-        table = pa.Table.from_batches(self._batches, schema=SCHEMA)
-        self._batches, self._seen = [], {}  # free what is no longer needed before the copy below
+        chunks, self._chunks, self._seen = self._chunks, [], {}  # free what is no longer needed
+        if not chunks:
+            return pa.Table.from_batches([], schema=SCHEMA)
+
+        def with_turns(cols: list[pa.Array], turns: pa.Array | None) -> list[pa.Array]:
+            if turns is None:
+                turns = _pair_turns(cols[3], cols[4])
+            return cols[:3] + [turns] + cols[3:]
+
         try:
             # one chunk is what downstream code (and tests built with from_pylist) expects
-            return table.combine_chunks()
+            cols = [pa.concat_arrays([c[0][k] for c in chunks]) for k in range(7)]
+            if all(c[1] is None for c in chunks):
+                turns = None
+            else:
+                turns = pa.concat_arrays([c[1] if c[1] is not None else _pair_turns(c[0][3], c[0][4])
+                                          for c in chunks])
+            return pa.Table.from_arrays(with_turns(cols, turns), schema=SCHEMA)
         except pa.ArrowInvalid:  # > 2 GiB of text in a column: keep the chunks
-            return table
+            return pa.Table.from_batches([pa.RecordBatch.from_arrays(with_turns(*c), schema=SCHEMA) for c in chunks],
+                                         schema=SCHEMA)
+
+
+def _pair_turns(prompts: pa.Array, outputs: pa.Array) -> pa.Array:
+    """``turns`` of prompt/answer rows: [user: prompt, assistant: answer] per row."""
+    n = len(prompts)
+    pick = np.empty(2 * n, dtype=np.int64)
+    pick[0::2] = np.arange(n)
+    pick[1::2] = np.arange(n, 2 * n)
+    roles = _USER_ASSISTANT.take(pa.array(np.tile(np.array([0, 1], dtype=np.int64), n)))
+    texts = pa.concat_arrays([prompts, outputs]).take(pa.array(pick))
+    return pa.ListArray.from_arrays(pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int32)),
+                                    pa.StructArray.from_arrays([roles, texts], fields=_TURN_FIELDS),
+                                    type=_TURNS_TYPE)
 
 
 def read(path: str, *, fmt: str | None = None, field_map: dict[str, str] | None = None,
@@ -179,17 +263,15 @@ def read(path: str, *, fmt: str | None = None, field_map: dict[str, str] | None 
     spec = detect_shape(sample, field_map, src.name)
     normalize = make_normalizer(spec)
     builder = TableBuilder()
-    add = builder.add
-    for loc, item in chain(buffered, items):
-        if type(item) is not dict:
-            bad(loc, item)
-            continue
-        try:
-            norm = normalize(item)
-        except RecordError as exc:
-            bad(loc, Bad(exc.reason, exc.expected, record_text(item)))
-            continue
-        add(norm, dumps(item))
+    # no cyclic garbage is made here, but a million live records make every automatic collection
+    # rescan them all: collections are paused while reading (~25% of the time)
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        builder.consume(chain(buffered, items), normalize, bad)
+    finally:
+        if collecting:
+            gc.enable()
     if builder.rows == 0:
         _no_records(src, [(e[src.unit], e) for e in errors])
     table = attach_options(builder.table(), src.options)
