@@ -14,22 +14,14 @@ from finesift.checks.conflict import Conflict
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from _data import WRONG_KINDS, alpaca_table, with_wrong_answers  # noqa: E402
 from _tatoeba import clean_sample  # noqa: E402
-
+from tests.checks._helpers import records_table, run_check
 
 def _table(prompts, outputs, rows=None):
-    n = len(prompts)
-    return pa.table({
-        "row": pa.array(rows if rows is not None else range(n), pa.int64()),
-        "system": pa.nulls(n, pa.string()),
-        "prompt": pa.array(prompts, pa.string()),
-        "output": pa.array(outputs, pa.string()),
-    })
+    return records_table(prompts, outputs, rows=rows)
 
 
 def _run(table, params=None):
-    check = Conflict(params)
-    scores = check.score(table, Context())
-    return scores, check.decide(scores)
+    return run_check(Conflict, table, params)
 
 
 @pytest.fixture(scope="module")

@@ -5,22 +5,14 @@ from hypothesis import strategies as st
 
 from finesift.checks.base import Context, normalize_text
 from finesift.checks.exact_duplicate import ExactDuplicate
-
+from tests.checks._helpers import records_table, run_check
 
 def _table(prompts, outputs, systems=None, rows=None):
-    n = len(prompts)
-    return pa.table({
-        "row": pa.array(rows if rows is not None else range(n), pa.int64()),
-        "system": pa.array(systems if systems is not None else [None] * n, pa.string()),
-        "prompt": pa.array(prompts, pa.string()),
-        "output": pa.array(outputs, pa.string()),
-    })
+    return records_table(prompts, outputs, systems, rows)
 
 
 def _run(table, params=None):
-    check = ExactDuplicate(params)
-    scores = check.score(table, Context())
-    return scores, check.decide(scores)
+    return run_check(ExactDuplicate, table, params)
 
 
 def test_fires_on_copies_after_case_whitespace_and_nfkc_normalization():

@@ -12,24 +12,17 @@ from finesift.checks._groups import components
 from finesift.checks.base import Context
 from finesift.checks.near_duplicate import NearDuplicate, auto_bands
 from finesift.errors import ConfigError
-
-LONG = "the quick brown fox jumps over the lazy dog near the river bank today"
-
+from tests.checks._helpers import records_table, run_check
 
 def _table(prompts, outputs, rows=None):
-    n = len(prompts)
-    return pa.table({
-        "row": pa.array(rows if rows is not None else range(n), pa.int64()),
-        "system": pa.nulls(n, pa.string()),
-        "prompt": pa.array(prompts, pa.string()),
-        "output": pa.array(outputs, pa.string()),
-    })
+    return records_table(prompts, outputs, rows=rows)
 
 
 def _run(table, params=None):
-    check = NearDuplicate(params)
-    scores = check.score(table, Context())
-    return scores, check.decide(scores)
+    return run_check(NearDuplicate, table, params)
+
+
+LONG = "the quick brown fox jumps over the lazy dog near the river bank today"
 
 
 def test_fires_on_an_answer_with_one_word_changed():

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..config import AuditConfig
+from ..config import PARTNER_PRECEDENCE, AuditConfig
 from ..errors import ConfigError
 from ._common import load_config_file, parse_list, parse_map
 
@@ -121,7 +121,10 @@ def print_summary(summary: dict, out: Path) -> None:
             continue
         console.print(f"[bold]{code}[/] e.g.")
         for ex in examples:
-            partner = f" -> row {ex['partner']}" if ex.get("partner") is not None else ""
+            partner = ""
+            if ex.get("partner") is not None:
+                # duplicates/conflicts name the row kept instead; other checks name an example to compare with
+                partner = f" -> row {ex['partner']}" if code in PARTNER_PRECEDENCE else f" (cf. row {ex['partner']})"
             scores = ", ".join(f"{k}={v}" for k, v in ex["scores"].items())
             console.print(f"  row {ex['row']}{partner}: {ex['prompt']!r} => {ex['output']!r}  [dim]{scores}[/]",
                           highlight=False, soft_wrap=True)
