@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import MissingDependencyError
+from .base import text_array
 
 #: Candidate languages for detection (ISO 639-1). A fixed, common set: a larger
 #: set makes short Latin-script texts easier to confuse (Tatoeba French misread as
@@ -113,9 +114,7 @@ _ANY_NAME = rf"(?i){_LANG}"
 
 def requested_language(prompts: pa.Array | pa.ChunkedArray) -> pa.Array:
     """ISO 639-1 code of the answer language each prompt asks for, or null (vectorized, once per distinct prompt)."""
-    text = pc.fill_null(prompts, "")
-    if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks()
+    text = text_array(prompts)
     if len(text) == 0:
         return pa.array([], pa.string())
     enc = text.dictionary_encode()
@@ -163,9 +162,7 @@ _NOISE = r"```.*?(?:```|$)|`[^`\n]*`|https?://\S+|www\.\S+|\S+@\S+|\{\{[^}]*\}\}
 
 def clean_for_detection(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Drop code, URLs, e-mails and markup, and cut to :data:`MAX_DETECT_CHARS` (vectorized)."""
-    text = pc.fill_null(texts, "")
-    if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks()
+    text = text_array(texts)
     text = pc.replace_substring_regex(text, pattern="(?s)" + _NOISE, replacement=" ")
     return pc.utf8_slice_codeunits(pc.utf8_trim_whitespace(text), 0, MAX_DETECT_CHARS)
 
@@ -363,9 +360,7 @@ class Detection:
 
 def detect(texts: pa.Array | pa.ChunkedArray, ctx: Any = None, langs: tuple[str, ...] = LANGUAGES) -> Detection:
     """Detect the language of every text; each distinct cleaned text is scored once per audit (memo in ``ctx``)."""
-    raw = pc.fill_null(texts, "")
-    if isinstance(raw, pa.ChunkedArray):
-        raw = raw.combine_chunks()
+    raw = text_array(texts)
     enc = raw.dictionary_encode()
     codes = enc.indices.to_numpy(zero_copy_only=False)
     cleaned = clean_for_detection(enc.dictionary)  # per distinct text, not per row

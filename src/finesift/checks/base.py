@@ -99,6 +99,14 @@ class Context:
         return self._cache[key]
 
 
+def text_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A text column as one contiguous string array, nulls as "" (what the vectorized scorers expect)."""
+    if pa.types.is_null(col.type):
+        col = col.cast(pa.string())
+    col = pc.fill_null(col, "")
+    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+
+
 def normalize_text(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Unicode NFKC, lower case, whitespace collapsed and stripped. Nulls become "".
 

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import Check, CheckParams, Context, register
+from .base import Check, CheckParams, Context, register, text_array
 
 SHINGLE = 5  # bytes: 5 x 8 bits + row index must fit in 63 bits
 _ROW_SHIFT = 8 * SHINGLE
@@ -89,9 +89,7 @@ class EchoOutput(Check):
 def _word_count(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """Runs of characters outside ASCII punctuation and spacing per text (RE2 ``[^[:punct:][:space:]]+``
     matches), counted on the UTF-8 bytes: a run starts at a kept byte after a dropped one or a text start."""
-    text = pc.fill_null(col, "")
-    if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks()
+    text = text_array(col)
     if pa.types.is_null(text.type):
         text = text.cast(pa.string())
     data, offsets = _utf8(text)

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import Check, CheckParams, Context, register
+from .base import Check, CheckParams, Context, register, text_array
 
 # Patterns use ASCII classes on purpose: the triggers are English words, and RE2 compiles Unicode
 # classes slowly (pyarrow recompiles per call, i.e. per batch: \pL-heavy patterns cost ~10 ms each).
@@ -83,9 +83,7 @@ class MissingContext(Check):
 
     def score(self, table: pa.Table, ctx: Context) -> pa.Table:
         p: MissingContextParams = self.params  # type: ignore[assignment]
-        text = pc.fill_null(table["prompt"], "")
-        if isinstance(text, pa.ChunkedArray):
-            text = text.combine_chunks()
+        text = text_array(table["prompt"])
         n = len(text)
         score = np.zeros(n, dtype=np.float32)
         # the instruction is the first sentence: up to a line break or ": ", ". ", "? ", "! " (not

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _lang
-from .base import Check, CheckParams, Context, register
+from .base import Check, CheckParams, Context, register, text_array
 
 # Words that (almost) never end a sentence, in the languages of the bundled dictionaries. Words that
 # can end one in some language are left out: "a" ("il y en a"), "tu", "lo", "her", "to", and those
@@ -75,11 +75,7 @@ class TruncatedOutput(Check):
 
     def score(self, table: pa.Table, ctx: Context) -> pa.Table:
         p: TruncatedOutputParams = self.params  # type: ignore[assignment]
-        raw = pc.fill_null(table["output"], "")
-        if isinstance(raw, pa.ChunkedArray):
-            raw = raw.combine_chunks()
-        if pa.types.is_null(raw.type):
-            raw = raw.cast(pa.string())
+        raw = text_array(table["output"])
         # every text feature is computed once per distinct answer (datasets repeat a lot), then per row
         enc = pc.dictionary_encode(raw)
         codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
