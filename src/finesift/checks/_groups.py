@@ -174,7 +174,7 @@ def exact_groups(table: pa.Table, ctx: Context, fields: tuple[str, ...] = EXACT_
         rows = row_ids(table)
         return ExactGroups(gid, k, lowest_member(gid, rows, k), rows)
 
-    return ctx.cached(("exact_groups", tuple(fields), id(table)), compute)
+    return ctx.cached(("exact_groups", tuple(fields), ctx.table_key(table)), compute)
 
 
 def seed_of(ctx: Context, default: int = 0) -> int:

@@ -18,7 +18,6 @@ Two scopes:
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -153,15 +152,3 @@ def get_check(name: str) -> type[Check]:
     if name not in reg:
         raise ConfigError(f"unknown check '{name}'. Known checks: {', '.join(sorted(reg))}")
     return reg[name]
-
-
-@dataclass
-class Timer:
-    seconds: float = 0.0
-
-    def __enter__(self):
-        self._t = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.seconds += time.perf_counter() - self._t

@@ -104,7 +104,7 @@ class ConflictParams(CheckParams):
 def _prompt_key(table: pa.Table, ctx: Context, loose: bool) -> pa.Array:
     prompt = normalized(table, "prompt", ctx)
     if loose:
-        prompt = ctx.cached(("conflict_loose_prompt", id(table)), lambda: pc.utf8_trim_whitespace(
+        prompt = ctx.cached(("conflict_loose_prompt", ctx.table_key(table)), lambda: pc.utf8_trim_whitespace(
             pc.replace_substring_regex(prompt, pattern=r"[^\p{L}\p{N}]+", replacement=" ")))
     if "system" in table.column_names:
         prompt = pc.binary_join_element_wise(normalized(table, "system", ctx), prompt, SEP)

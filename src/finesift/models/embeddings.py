@@ -182,8 +182,8 @@ def embeddings_for(table: "pa.Table", ctx: "Context", backend: Backend | None = 
     config = getattr(ctx, "config", None)
     backend = backend or getattr(config, "embeddings", None) or DEFAULT_BACKEND
     device = getattr(config, "device", None)
-    # keyed on the table object: checks of one run share it; row count guards against id reuse
-    key = ("embeddings", backend, field, id(table), table.num_rows)
+    # keyed on the (pinned) table object: the checks of one run share one embedding pass
+    key = ("embeddings", backend, field, ctx.table_key(table))
     return ctx.cached(key, lambda: embed(row_texts(table, field), backend=backend, device=device))
 
 
