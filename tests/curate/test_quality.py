@@ -78,3 +78,13 @@ def test_diversity_figures():
     same = diversity_figures(np.repeat(emb[:1], 4, axis=0), labels[:4])
     assert same["mean_pairwise_distance"] == pytest.approx(0.0, abs=1e-6)
     assert diversity_figures(emb[:1], None) == {"rows": 1, "clusters_covered": None, "mean_pairwise_distance": None}
+
+
+def test_default_weights_are_the_checks_declared_weights():
+    from finesift.checks.base import registry
+
+    for name, cls in registry().items():
+        assert DEFAULT_WEIGHTS[name] == cls.weight
+    # a check's declared weight is what its flag costs
+    table = pa.table({"flags": pa.array([["refusal_output"]], pa.list_(pa.string()))})
+    assert quality_score(table)[0] == pytest.approx(1 - registry()["refusal_output"].weight)

@@ -110,3 +110,27 @@ def test_lm_auto_runs_only_on_a_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert "lm_quality" in rec.audit_config().effective_checks()
     assert "lm_quality" not in Recipe(models={"lm": False}).audit_config().effective_checks()
+
+
+def test_recipe_init_lists_every_checks_parameters_with_their_help():
+    from finesift.checks.base import param_help, registry
+
+    text = recipe_yaml()
+    for name, cls in registry().items():
+        assert f"#   {name}:\n" in text
+        for p in param_help(cls):
+            assert f"#     {p['name']}: " in text, (name, p["name"])
+    assert "#       # decision: Decide: flag only members at least this similar to the kept member." in text
+    assert "#       # knob: MinHash permutations." in text
+    # the listing is comments: the written recipe is still the default one
+    assert yaml.safe_load(text)["thresholds"] == {}
+
+
+def test_drop_and_checks_come_from_the_check_metadata():
+    from finesift.checks.base import registry
+
+    reg = registry()
+    assert Recipe().drop == [n for n in DEFAULT_DROP]
+    assert all(reg[c].drop for c in Recipe().drop)
+    assert {c for c, cls in reg.items() if cls.drop} == set(Recipe().drop)
+    assert Recipe().audit_config(no_models=True).checks == list(DEFAULT_CHECKS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import re
 from pathlib import Path
 
 import orjson
@@ -166,7 +167,9 @@ def test_skip_mode_lists_every_skipped_line(tmp_path):
     assert "invalid JSON" in ds.errors[0]["reason"] and ds.errors[0]["text"] == "{broken"
     assert "'output' is a list" in ds.errors[1]["reason"]
     assert "truncated" in ds.errors[2]["reason"]
-    assert ds.table["row"].to_pylist() == [0, 1, 2]
+    # row is the input position, skipped records counted (blank lines are not records)
+    assert ds.table["row"].to_pylist() == [0, 2, 4]
+    assert [e["row"] for e in ds.errors] == [1, 3, 5]
 
 
 def test_skip_mode_json_array_lists_record_indexes(tmp_path):
@@ -202,3 +205,35 @@ def test_raise_mode_reports_the_first_bad_record_in_file_order(tmp_path):
     _raises(p, "'output' is a list", line=2)
     p.write_bytes(b"{broken\n" + GOOD)
     _raises(p, "invalid JSON", line=1)
+
+
+@pytest.mark.parametrize("codec, says", [("utf-16", "UTF-16 (little-endian, with a byte-order mark)"),
+                                         ("utf-16-le", "UTF-16 (little-endian, no byte-order mark)"),
+                                         ("utf-16-be", "UTF-16 (big-endian, no byte-order mark)"),
+                                         ("utf-32", "UTF-32 (little-endian, with a byte-order mark)")])
+@pytest.mark.parametrize("name", ["d.jsonl", "d.json", "d.csv", "d"])
+def test_utf16_input_says_so(tmp_path, codec, says, name):
+    body = ('[{"instruction": "é", "output": "b"}]' if name == "d.json" else
+            "instruction,output\né,b\n" if name == "d.csv" else '{"instruction": "é", "output": "b"}\n')
+    p = tmp_path / name
+    p.write_bytes(body.encode(codec))
+    err = _raises(p, re.escape(f"the text is {says}, not UTF-8"))  # was "invalid JSON" or an unknown shape
+    assert "expected UTF-8" in str(err) and "iconv" in str(err)
+    with pytest.raises(InputError, match="UTF-16|UTF-32"):
+        read(str(p), on_error="skip")  # a whole-file problem: nothing to skip
+
+
+def test_damaged_parquet_names_the_row_group_and_column(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"instruction": [f"q{i}" for i in range(30)], "output": [f"a{i}" for i in range(30)]}),
+                   p, row_group_size=10)
+    page = pq.ParquetFile(p).metadata.row_group(1).column(1).data_page_offset
+    data = bytearray(p.read_bytes())
+    data[page:page + 16] = bytes(b ^ 0x5A for b in data[page:page + 16])  # the page header
+    p.write_bytes(bytes(data))
+    err = _raises(p, r"the Parquet data is damaged: cannot read row group 1 of 3 \(numbered from 0; records 10-19\), "
+                     r"column 'output': ")
+    assert "record -1" not in str(err) and "\n" not in str(err)

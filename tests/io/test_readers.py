@@ -194,3 +194,48 @@ def test_many_chunks_give_the_same_table(tmp_path, monkeypatch):
     assert many.table.equals(one.table)
     ids = many.table["id"].to_pylist()
     assert len(set(ids)) == 50 and ids[13].endswith("-2") and ids[26].endswith("-3")
+
+
+def test_integers_beyond_64_bits_keep_their_value(tmp_path):
+    from finesift.io import write_records
+
+    big = 123456789012345678901234567890
+    line = b'{"id": %d, "instruction": "q", "output": %d, "n": -%d}\n'
+    p = tmp_path / "d.jsonl"
+    p.write_bytes(line % (big, big, big) + line % (big + 1, 2**64, 2**63 + 1))
+    ds = read(str(p))
+    # read as floats, both ids were 1.2345678901234568e+29 (the second renamed "-2")
+    assert ds.table["id"].to_pylist() == [str(big), str(big + 1)]
+    assert ds.table["output"].to_pylist() == [str(big), str(2**64)]
+    assert orjson.loads(ds.table["metadata"][1].as_py().replace(str(2**63 + 1), "0")) == {"n": 0}
+    out = write_records(ds, [1, 0], tmp_path / "o.jsonl")
+    assert out.read_bytes().splitlines() == [(line % (big + 1, 2**64, 2**63 + 1)).replace(b" ", b"").strip(),
+                                             (line % (big, big, big)).replace(b" ", b"").strip()]
+    with_extra = write_records(ds, [0], tmp_path / "e.jsonl", extra={"n": [1]})
+    assert str(big).encode() in with_extra.read_bytes() and b"e+29" not in with_extra.read_bytes()
+
+    q = tmp_path / "d.json"
+    q.write_bytes(b'[{"id": %d, "prompt": "p", "completion": "c"}, {"id": %d, "prompt": "p", "completion": "c"}]'
+                  % (big, big + 1))
+    js = read(str(q))
+    assert js.table["id"].to_pylist() == [str(big), str(big + 1)]
+    assert b'"id": %d' % (big + 1) in write_records(js, [1], tmp_path / "o.json", extra={"x": [None]}).read_bytes()
+    assert write_records(js, [0], tmp_path / "o.csv", fmt="csv").read_text().splitlines()[1] == f"{big},p,c"
+
+
+def test_skipped_records_keep_every_row_at_its_input_position(tmp_path):
+    from finesift.io import write_records
+
+    p = tmp_path / "d.csv"
+    p.write_text('instruction,output\na,1\nb,2,extra\n\n"c\nc",3\nd\n"e",5\n', encoding="utf-8")
+    ds = read(str(p), on_error="skip")
+    assert ds.table["row"].to_pylist() == [0, 2, 4]  # records b and d (lines 3 and 7) were skipped
+    assert [(e["line"], e["row"]) for e in ds.errors] == [(3, 1), (7, 3)]
+    assert ds.input_rows == 5
+    out = write_records(ds, [4, 2], tmp_path / "o.csv")
+    assert out.read_text(encoding="utf-8").splitlines()[1:] == ["e,5", '"c', 'c",3']
+
+    q = tmp_path / "d.json"
+    q.write_bytes(b'[{"instruction": "a", "output": "b"}, 5, {"instruction": "c", "output": "d"}]')
+    js = read(str(q), on_error="skip")
+    assert js.table["row"].to_pylist() == [0, 2] and js.table["output"].to_pylist() == ["b", "d"]

@@ -152,3 +152,68 @@ def test_flatten_chat_output_is_final_assistant_turn(turns):
         assert prompt == texts[0]
     else:
         assert prompt.count("\n") >= max(n - 1, 0)
+
+
+# --------------------------------------------------------------------------- role names
+
+
+def test_unknown_roles_are_an_error_naming_them_and_the_record(write_jsonl):
+    ok = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    bad = {"messages": [{"role": "user", "content": "q"}, {"role": "narrator", "content": "a"},
+                        {"role": "Robot", "content": "b"}]}
+    p = write_jsonl([ok, bad])
+    with pytest.raises(InputError, match=r"data\.jsonl:2: 'messages' has unknown role name\(s\) 'narrator', 'Robot'"
+                                         r".*--map role\.assistant=NAME") as info:
+        read(str(p))
+    assert info.value.line == 2
+    ds = read(str(p), on_error="skip")
+    assert len(ds) == 1 and "'narrator'" in ds.errors[0]["reason"]
+    sharegpt = write_jsonl([{"conversations": [{"from": "human", "value": "q"}, {"from": "helper", "value": "a"}]}],
+                           name="s.jsonl")
+    with pytest.raises(InputError, match=r"s\.jsonl:1: 'conversations' has unknown role name\(s\) 'helper'"):
+        read(str(sharegpt))
+
+
+@pytest.mark.parametrize("name, role", [
+    ("Assistant ", "assistant"), (" USER", "user"), ("bot", "assistant"), ("ai", "assistant"), ("model", "assistant"),
+    ("chatgpt", "assistant"), ("gpt", "assistant"), ("prompter", "user"), ("human", "user"), ("tool", "tool"),
+    ("function", "tool"), ("observation", "tool"), ("function_call", "assistant"),
+])
+def test_known_role_aliases(write_jsonl, name, role):
+    _, r = _one(write_jsonl, {"conversations": [{"from": "user", "value": "q"}, {"from": name, "value": "a"}]})
+    assert r["turns"][-1] == {"role": role, "text": "a"}
+    # a bot/"Assistant " answer used to be read as a prompt line, leaving the answer empty
+    assert r["output"] == ("a" if role == "assistant" else "")
+    _, s = _one(write_jsonl, {"messages": [{"role": "developer", "content": "S"}, {"role": "user", "content": "q"}]})
+    assert s["system"] == "S"
+
+
+def test_roles_mapped_explicitly(write_jsonl):
+    rec = {"messages": [{"role": "narrator", "content": "S"}, {"role": "Kunde", "content": "q"},
+                        {"role": "Agent", "content": "a"}]}
+    p = str(write_jsonl([rec]))
+    ds = read(p, roles={"narrator": "system", "kunde": "user", "AGENT ": "assistant"})
+    r = ds.table.to_pylist()[0]
+    assert (r["system"], r["prompt"], r["output"]) == ("S", "q", "a")
+    # --map role.ROLE=NAME[|NAME...] entries, as parse_map passes them on
+    ds2 = read(p, field_map={"role.system": "narrator", "role.user": "kunde", "role.assistant": "agent|bot"})
+    assert ds2.table.to_pylist()[0]["output"] == "a"
+    assert ds2.field_map["role.assistant"] == "agent|bot"
+    with pytest.raises(ConfigError, match="'robot' is not a role"):
+        read(p, field_map={"role.robot": "agent"})
+    with pytest.raises(ConfigError, match="roles: 'agent'"):
+        read(p, roles={"agent": "answerer"})
+
+
+# --------------------------------------------------------------------------- one field, one part
+
+
+def test_one_field_cannot_be_two_parts(write_jsonl):
+    p = str(write_jsonl([{"instruction": "Q", "output": "A", "question": "Q2"}]))
+    with pytest.raises(ConfigError, match="instruction and output both name the field 'instruction'"):
+        read(p, field_map={"instruction": "instruction", "output": "instruction"})
+    with pytest.raises(ConfigError, match="'instruction' is the field alpaca reads as instruction by default"):
+        read(p, field_map={"output": "instruction"})
+    q = str(write_jsonl([{"input": "the question", "output": "A"}], name="q.jsonl"))
+    r = read(q, field_map={"instruction": "input"}).table.to_pylist()[0]
+    assert r["prompt"] == "the question"  # not "the question\n\nthe question": input is not also read as input

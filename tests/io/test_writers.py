@@ -119,18 +119,22 @@ def test_parquet_types_come_back(tmp_path):
     assert back.to_pylist() == t.take([1, 0]).to_pylist()
 
 
-def test_stdin_and_hf_are_written_as_jsonl(tmp_path, monkeypatch):
+def test_stdin_is_written_as_jsonl_and_hf_as_parquet(tmp_path, monkeypatch):
     import io
     import sys
+
+    import datasets
 
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(orjson.dumps(ALPACA[0]) + b"\n")))
     ds = read("-")
     assert default_extension(ds) == ".jsonl"
-    datasets = pytest.importorskip("datasets")
     datasets.Dataset.from_list(SHAREGPT).save_to_disk(str(tmp_path / "hf"))
     hf = read(str(tmp_path / "hf"))
-    assert default_extension(hf) == ".jsonl"
-    out = write_records(hf, [0], tmp_path / "o.jsonl")
+    assert default_extension(hf) == ".parquet"  # JSON cannot hold every Arrow value
+    out = write_records(hf, [0], tmp_path / "o.parquet")
+    back = datasets.Dataset.from_parquet(str(out))
+    assert back.to_list() == SHAREGPT and back.features == datasets.load_from_disk(str(tmp_path / "hf")).features
+    out = write_records(hf, [0], tmp_path / "o.jsonl", fmt="jsonl")
     assert orjson.loads(out.read_bytes()) == SHAREGPT[0]
 
 
@@ -213,3 +217,78 @@ def test_rows_are_row_values_not_positions(tmp_path, write_jsonl):
     assert [orjson.loads(line) for line in out.read_bytes().splitlines()] == [ALPACA[2], ALPACA[0]]
     with pytest.raises(ValueError, match="row 1 is not in the dataset"):
         write_records(ds, [1], tmp_path / "x.jsonl")
+
+
+# --------------------------------------------------------------------------- exact values, own annotations
+
+
+def _parquet_exotic():
+    import decimal
+
+    return pa.table({
+        "prompt": ["a", "b", "c"],
+        "completion": ["x", "y", "z"],
+        "blob": pa.array([b"\xff\xfe\x00", None, b"plain"]),
+        "score": [float("nan"), float("inf"), -0.0],
+        "big": pa.array([decimal.Decimal("123456789012345678901234567890"), None, decimal.Decimal("-1")],
+                        pa.decimal128(38, 0)),
+        "when": pa.array([dt.datetime(2024, 1, 1, 12, tzinfo=dt.timezone.utc), None,
+                          dt.datetime(1999, 12, 31, tzinfo=dt.timezone.utc)], pa.timestamp("us", tz="Europe/Paris")),
+        "tags": pa.array([[1.5, float("nan")], [], None], pa.list_(pa.float32())),
+        "attrs": pa.array([[("k", 1)], None, []], pa.map_(pa.string(), pa.int64())),
+        "cat": pa.array(["p", "q", "p"]).dictionary_encode(),
+        "uid": pa.array([2**64 - 1, 0, 7], pa.uint64()),
+    }).replace_schema_metadata({b"origin": b"test"})
+
+
+def test_parquet_values_and_types_come_back_exactly(tmp_path):
+    t = _parquet_exotic()
+    t = t.cast(t.schema.set(0, pa.field("prompt", pa.string(), nullable=False, metadata={b"doc": b"the prompt"})))
+    pq.write_table(t, tmp_path / "in.parquet")
+    ds = read(str(tmp_path / "in.parquet"))
+    back = pq.read_table(write_records(ds, [2, 0, 1], tmp_path / "o.parquet"))
+    want = pq.read_table(tmp_path / "in.parquet").take([2, 0, 1])  # as Parquet names list items
+    assert back.schema.equals(want.schema, check_metadata=True)
+    # repr: NaN equals NaN, and -0.0 differs from 0.0
+    assert repr(back.to_pylist()) == repr(want.to_pylist())
+    assert back["blob"][1].as_py() == b"\xff\xfe\x00"  # was base64 text b"//4A"
+
+
+def test_hf_folder_values_come_back_exactly(tmp_path):
+    import datasets
+
+    t = _parquet_exotic().select(["prompt", "completion", "blob", "score", "uid"])
+    datasets.Dataset(t).save_to_disk(str(tmp_path / "hf"))
+    ds = read(str(tmp_path / "hf"))
+    back = pq.read_table(write_records(ds, [0, 1, 2], tmp_path / "o.parquet"))
+    assert repr(back.to_pylist()) == repr(t.to_pylist())
+    assert datasets.Dataset.from_parquet(str(tmp_path / "o.parquet")).features == datasets.Dataset(t).features
+
+
+def test_own_finesift_field_or_columns_are_never_overwritten(tmp_path, write_jsonl):
+    user = {"instruction": "q", "output": "a", "_finesift": {"reasons": ["mine"], "note": "keep"}}
+    ds = read(str(write_jsonl([user, {"instruction": "q2", "output": "a2"}])))
+    out = write_records(ds, [0, 1], tmp_path / "rejected.jsonl", extra={"reasons": [["empty_output"], ["pii"]]})
+    recs = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert recs[0]["_finesift"] == user["_finesift"]  # was merged with (and overwritten by) the annotations
+    assert [r["_finesift_1"] for r in recs] == [{"reasons": ["empty_output"]}, {"reasons": ["pii"]}]
+    # curated once more: the earlier annotations stay as they were
+    again = read(str(out))
+    recs2 = [orjson.loads(line) for line in write_records(again, [1], tmp_path / "r2.jsonl",
+                                                           extra={"reasons": [["typos"]]}).read_bytes().splitlines()]
+    assert recs2 == [{**recs[1], "_finesift_2": {"reasons": ["typos"]}}]  # no input record has this key
+    assert write_records(again, [0], tmp_path / "r3.jsonl", extra={"r": [1]}).read_bytes().count(b"_finesift_2") == 1
+
+    csv_in = tmp_path / "in.csv"
+    csv_in.write_text("instruction,output,finesift_reasons\nq,a,mine\n", encoding="utf-8")
+    csv_ds = read(str(csv_in))
+    with open(write_records(csv_ds, [0], tmp_path / "o.csv", extra={"reasons": [["x"]]}), newline="",
+              encoding="utf-8") as fh:
+        assert list(csv.DictReader(fh)) == [{"instruction": "q", "output": "a", "finesift_reasons": "mine",
+                                             "finesift_1_reasons": '["x"]'}]
+
+    pq.write_table(pa.table({"prompt": ["p"], "completion": ["c"], "finesift_quality": [0.25]}),
+                   tmp_path / "in.parquet")
+    pq_ds = read(str(tmp_path / "in.parquet"))
+    t = pq.read_table(write_records(pq_ds, [0], tmp_path / "o.parquet", extra={"quality": [0.5]}))
+    assert t.to_pylist() == [{"prompt": "p", "completion": "c", "finesift_quality": 0.25, "finesift_1_quality": 0.5}]

@@ -10,7 +10,9 @@ from scipy import stats as st
 
 from finesift.records import Dataset
 from finesift.train import compare
-from finesift.train.comparison import _Arm, _budget_steps, learning_curve
+from finesift.errors import ConfigError
+from finesift.train.comparison import _Arm, _budget_steps, baseline_rows, learning_curve
+from finesift.train.data import load, to_examples
 from finesift.train.config import CompareConfig, TrainConfig
 from finesift.train.data import Tokenized
 
@@ -48,10 +50,18 @@ def test_compare_reports_means_intervals_differences_and_cost(arms, fast, tmp_pa
         assert loss["ci95"] == pytest.approx([loss["mean"] - half, loss["mean"] + half])
         assert arm["tokens"]["mean"] > 0 and arm["seconds"]["mean"] > 0 and arm["max_steps"] == 2
         assert [r["seed"] for r in arm["runs"]] == [0, 1] and all(r["steps"] == 2 for r in arm["runs"])
+        inf = arm["inference"]
+        assert set(inf) == {"tokens_per_answer", "seconds_per_answer", "capped_share"}
+        # greedy answers stop at end of turn or at max_new_tokens (4 here), and generation takes time
+        assert all(0 < v <= 4 for v in inf["tokens_per_answer"]["values"])
+        assert inf["seconds_per_answer"]["mean"] > 0 and 0 <= inf["capped_share"]["mean"] <= 1
     assert rep["arms"]["raw"]["epoch_tokens"] > rep["arms"]["curated"]["epoch_tokens"]
 
     diff = rep["differences"]["curated-raw"]
-    assert set(diff) == METRIC_KEYS
+    assert set(diff) == METRIC_KEYS | {"tokens_per_answer", "seconds_per_answer"}
+    assert diff["tokens_per_answer"]["values"] == pytest.approx(
+        [c - r for c, r in zip(*(rep["arms"][a]["inference"]["tokens_per_answer"]["values"] for a in ("curated", "raw")))])
+    assert rep["eval"]["overlap"] == {"raw": 0, "curated": 0}
     cur_l, raw_l = (rep["arms"][a]["metrics"]["eval_loss"]["values"] for a in ("curated", "raw"))
     assert diff["eval_loss"]["values"] == pytest.approx([c - r for c, r in zip(cur_l, raw_l)])
     assert diff["eval_loss"]["method"] == "t-seeds" and len(diff["eval_loss"]["ci95"]) == 2
@@ -120,3 +130,37 @@ def test_api_functions_are_not_shadowed_by_submodules():
     for mod in ("runner", "comparison", "config", "data", "evaluate", "stats", "recovery", "lora", "plots", "sft"):
         importlib.import_module(f"finesift.train.{mod}")
     assert callable(T.train) and callable(T.compare) and not isinstance(T.compare, type(importlib))
+
+
+def test_baseline_rows_random_is_seeded_and_longest_takes_longest_answers(tmp_path):
+    rows = [{"instruction": f"q{i}", "input": "", "output": "x" * (i % 7) } for i in range(30)]
+    ds = load(write_rows(tmp_path / "raw.jsonl", rows))
+    ex, skipped = to_examples(ds)
+    assert skipped == 5  # i % 7 == 0: empty answers
+    longest = baseline_rows(ds, ex, "longest", 4, seed=0)
+    assert longest == [6, 13, 20, 27]  # answer length 6, the longest; ties broken by lowest row
+    r0 = baseline_rows(ds, ex, "random", 10, seed=0)
+    assert r0 == baseline_rows(ds, ex, "random", 10, seed=0) and r0 == sorted(set(r0)) and len(r0) == 10
+    assert r0 != baseline_rows(ds, ex, "random", 10, seed=1)
+    assert len(baseline_rows(ds, ex, "longest", 100, seed=0)) == 25  # never more rows than have answers
+    with pytest.raises(ConfigError, match="unknown baseline"):
+        baseline_rows(ds, ex, "shortest", 3, seed=0)
+
+
+@pytest.mark.slow
+def test_compare_trains_baseline_arms_of_the_curated_size(arms, fast, tmp_path):
+    raw, cur, ev = arms
+    cfg = {"seeds": 1, "max_steps": 1, "max_new_tokens": 2, "baselines": ["random", "longest"],
+           "train": {**fast, "max_steps": None}}
+    rep = compare(raw, cur, ev, tmp_path / "cmp", cfg).report
+    assert list(rep["arms"]) == ["raw", "curated", "random", "longest"]
+    assert rep["arms"]["random"]["rows"] == rep["arms"]["longest"]["rows"] == rep["arms"]["curated"]["rows"] == 8
+    assert {"curated-random", "curated-longest"} <= set(rep["differences"])
+    assert set(rep["verdict"]) >= {"curated_vs_raw", "curated_vs_random", "curated_vs_longest"}
+
+
+def test_compare_refuses_eval_prompts_seen_in_training(arms, fast, tmp_path):
+    raw, cur, ev = arms
+    cfg = {"seeds": 1, "max_steps": 1, "max_new_tokens": 2, "train": {**fast, "max_steps": None}}
+    with pytest.raises(ConfigError, match="eval prompts also appear in the training data of arm 'curated'"):
+        compare(raw, cur, cur, tmp_path / "cmp", cfg)  # eval == curated: every eval prompt was trained on

@@ -2,7 +2,7 @@
 
 Everything here is vectorized over numpy/pyarrow arrays: dense group ids from a
 key column, the lowest-``row`` member of each group, connected components of an
-edge list (a union-find done as min-label propagation with pointer jumping), and
+edge list (scipy's), and
 the exact (system, prompt, output) grouping that several checks share through
 the audit :class:`~finesift.checks.base.Context`.
 """
@@ -81,30 +81,25 @@ def lowest_member(gid: np.ndarray, rows: np.ndarray, n_groups: int) -> np.ndarra
 
 
 def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Connected components of an undirected graph on ``n`` nodes: label = smallest node id in it.
+    """Connected components of an undirected graph on ``n`` nodes (edges ``a[i]``-``b[i]``):
+    per node, its component's label = the smallest node id in it.
 
-    Union-find without a Python loop per edge: every round hooks each edge's larger
-    root under the smaller one (``np.minimum.at``) and then compresses paths by pointer
-    jumping until labels stop changing. Rounds are O(log n) in practice.
+    The one union-find of the package (duplicate groups, semantic groups, curate's regrouping):
+    scipy's ``connected_components`` on a sparse adjacency matrix.
     """
     parent = np.arange(n, dtype=np.int64)
     if n == 0 or len(a) == 0:
         return parent
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
-    while True:
-        ra, rb = parent[a], parent[b]
-        lo, hi = np.minimum(ra, rb), np.maximum(ra, rb)
-        diff = lo != hi
-        if not diff.any():
-            break
-        np.minimum.at(parent, hi[diff], lo[diff])
-        while True:  # pointer jumping: every node points at its root
-            nxt = parent[parent]
-            if np.array_equal(nxt, parent):
-                break
-            parent = nxt
-    return parent
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n)).tocsr()
+    k, label = connected_components(graph, directed=False)
+    lowest = np.full(k, n, dtype=np.int64)
+    np.minimum.at(lowest, label, parent)
+    return lowest[label]
 
 
 class ExactGroups:

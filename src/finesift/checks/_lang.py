@@ -199,7 +199,7 @@ class Identifier:
     """py3langid's model restricted to ``langs``, scoring many texts at once."""
 
     #: texts per automaton walk (bounds the padded byte matrix to ~CHUNK x MAX_DETECT_CHARS*4 bytes)
-    CHUNK = 16384
+    CHUNK = 4096
 
     def __init__(self, langs: tuple[str, ...]):
         ptc, prior, classes, self._next, self._rowbase, self._out = _raw_model()
@@ -226,9 +226,8 @@ class Identifier:
     def probs(self, texts: list[str]) -> np.ndarray:
         """Probability of each language in ``self.langs`` for each text, shape (len(texts), len(langs))."""
         out = np.empty((len(texts), len(self.langs)), dtype=np.float32)
-        encoded = [self._encode(t) for t in texts]
-        for start in range(0, len(encoded), self.CHUNK):
-            out[start:start + self.CHUNK] = self._probs(encoded[start:start + self.CHUNK])
+        for start in range(0, len(texts), self.CHUNK):  # encoded a chunk at a time: bounded memory
+            out[start:start + self.CHUNK] = self._probs([self._encode(t) for t in texts[start:start + self.CHUNK]])
         return out
 
     def _probs(self, encoded: list[bytes]) -> np.ndarray:
@@ -297,22 +296,49 @@ def identifier(langs: tuple[str, ...] = LANGUAGES) -> Identifier:
 
 
 class _Memo:
-    """Detected probabilities per cleaned text, for one audit."""
+    """Detected probabilities per cleaned text, for one audit, keyed by the text's 64-bit ``hash``.
+
+    Integer keys, not the texts: the memo lives for the whole audit, and on 200k distinct
+    400-character texts the strings themselves held ~200 MB. ``hash`` is stable within a process
+    (the memo's lifetime); two of a million texts clash with probability ~3e-8."""
 
     def __init__(self, width: int):
-        self.index: dict[str, int] = {}
+        self.keys = np.zeros(0, dtype=np.int64)  # sorted
+        self.slots = np.zeros(0, dtype=np.int64)
         self.probs = np.empty((1024, width), dtype=np.float32)
 
-    def add(self, texts: list[str], probs: np.ndarray) -> None:
-        n0 = len(self.index)
-        need = n0 + len(texts)
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """Slot in ``probs`` of each key (-1: not memoized)."""
+        if not len(self.keys):
+            return np.full(len(keys), -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        return np.where(self.keys[pos] == keys, self.slots[pos], -1)
+
+    def add(self, keys: np.ndarray, probs: np.ndarray) -> None:
+        """Memoize distinct ``keys`` (none memoized yet) with their probabilities."""
+        n0 = len(self.keys)
+        need = n0 + len(keys)
         if need > len(self.probs):
             grown = np.empty((max(need, 2 * len(self.probs)), self.probs.shape[1]), dtype=np.float32)
             grown[:n0] = self.probs[:n0]
             self.probs = grown
         self.probs[n0:need] = probs
-        for i, t in enumerate(texts):
-            self.index[t] = n0 + i
+        keys = np.r_[self.keys, keys]
+        slots = np.r_[self.slots, np.arange(n0, need, dtype=np.int64)]
+        order = np.argsort(keys, kind="stable")
+        self.keys, self.slots = keys[order], slots[order]
+
+
+def _text_hashes(texts: pa.Array, chunk: int = 1 << 16) -> np.ndarray:
+    """``hash`` of each text, a slice at a time (no Python string for every text at once)."""
+    out = np.empty(len(texts), dtype=np.int64)
+    for lo in range(0, len(texts), chunk):
+        part = texts.slice(lo, chunk).to_pylist()
+        out[lo:lo + len(part)] = np.fromiter(map(hash, part), dtype=np.int64, count=len(part))
+    return out
 
 
 @dataclass
@@ -364,19 +390,27 @@ def detect(texts: pa.Array | pa.ChunkedArray, ctx: Any = None, langs: tuple[str,
     enc = raw.dictionary_encode()
     codes = enc.indices.to_numpy(zero_copy_only=False)
     cleaned = clean_for_detection(enc.dictionary)  # per distinct text, not per row
-    uniques: list[str] = cleaned.to_pylist()
-    words_u = word_counts(cleaned) if len(uniques) else np.zeros(0, dtype=np.int64)
+    n_u = len(cleaned)
+    words_u = word_counts(cleaned) if n_u else np.zeros(0, dtype=np.int64)
     memo: _Memo = ctx.cached(("finesift.lang.memo", langs), lambda: _Memo(len(langs))) \
         if ctx is not None else _Memo(len(langs))
     ident = identifier(langs)
-    todo = [t for t in dict.fromkeys(uniques) if t not in memo.index]
-    if todo:
-        memo.add(todo, ident.probs(todo))
-    slot = np.fromiter((memo.index[t] for t in uniques), dtype=np.int64, count=len(uniques))
+    keys = _text_hashes(cleaned)
+    slot = memo.lookup(keys)
+    new = np.flatnonzero(slot < 0)
+    if len(new):
+        # distinct raw texts can clean to the same text: score each cleaned text once
+        new_keys, first = np.unique(keys[new], return_index=True)
+        todo = new[first]
+        probs = np.empty((len(todo), len(ident.langs)), dtype=np.float32)
+        for lo in range(0, len(todo), ident.CHUNK):  # Python strings for one chunk at a time
+            probs[lo:lo + ident.CHUNK] = ident.probs(cleaned.take(pa.array(todo[lo:lo + ident.CHUNK])).to_pylist())
+        memo.add(new_keys, probs)
+        slot = memo.lookup(keys)
     # a compact table (distinct texts of this call only): callers never see the memo's spare capacity
     used, inverse = np.unique(slot, return_inverse=True)
     return Detection(langs=ident.langs, index=inverse.astype(np.int64)[codes], probs=memo.probs[used],
-                     words=words_u[codes] if len(uniques) else np.zeros(0, dtype=np.int64))
+                     words=words_u[codes] if n_u else np.zeros(0, dtype=np.int64))
 
 
 # -- spelling dictionaries ----------------------------------------------------------------------
@@ -422,11 +456,19 @@ _ALPHABETS = {
 }
 
 
+#: longest word the edit-distance search is run on (the longest bundled dictionary word has 46 letters)
+MAX_NEAR_CHARS = 64
+
+
 def near_known_word(word: str, lang: str) -> bool:
     """Whether a dictionary word is one edit (delete, swap, replace, insert) away: the shape of a typo.
 
     An unknown word with no near neighbour is more often a name, slang or a rare word than a typo.
+    A word longer than :data:`MAX_NEAR_CHARS` has none (no dictionary word is that long), and is not
+    searched: the search builds O(len(word)) candidates of O(len(word)) characters each.
     """
+    if len(word) > MAX_NEAR_CHARS:
+        return False
     words = spell_dictionary(lang)
     letters = _ALPHABETS.get(lang, "abcdefghijklmnopqrstuvwxyz")
     splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]

@@ -74,7 +74,7 @@ from pydantic import Field
 
 from . import _shingles as sh
 from ._groups import SEP, column_ids, dense_ids, lowest_member, nullable_int, row_ids, seed_of
-from .base import Check, CheckParams, Context, normalized, register
+from .base import Check, CheckParams, Context, Score, Threshold, decision, normalized, register
 
 #: profile hash bins (2^20 counters per profile)
 _BINS_LOG2 = 20
@@ -97,7 +97,7 @@ class ConflictParams(CheckParams):
     """Groups with more distinct answers than this are open-ended prompts and are skipped."""
     disagreement_weight: float = Field(0.3, ge=0.0, le=1.0)
     """Weight of plain disagreement (1 - similarity to the representative) in the score."""
-    threshold: float = Field(0.5, ge=0.0, le=1.0)
+    threshold: float = decision(0.5, ge=0.0, le=1.0)
     """Decide: flag rows whose conflict_score is at least this."""
 
 
@@ -404,11 +404,19 @@ class Conflict(Check):
     name = "conflict"
     description = "The same (or nearly the same) prompt has a materially different, less plausible answer elsewhere."
     scope = "dataset"
-    score_columns = {
-        "conflict_score": "how much this answer conflicts with its prompt group's representative answer "
-        "(0..1); higher = more conflicting; 0 = no conflict group",
-        "conflict_group": "group id: lowest row among rows with the same (nearly) prompt; null = not in a group",
+    scores = {
+        "conflict_score": Score(
+            "how much this answer conflicts with its prompt group's representative answer (0..1);"
+            " higher = more conflicting; 0 = no conflict group", 0, 1, worse="higher"),
+        "conflict_group": Score(
+            "group id: lowest row among rows with the same (nearly) prompt; null = not in a group"),
     }
+    default = True
+    order = 30
+    weight = 0.25
+    relation = "conflict"
+    threshold = Threshold("threshold", "conflict_score", ">=")
+    config_inputs = ("seed",)
     partner_column = "conflict_of"
     Params = ConflictParams
 

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import Check, CheckParams, Context, register, text_array
+from .base import Check, CheckParams, Context, Score, Threshold, decision, register, text_array
 
 SHINGLE = 5  # bytes: 5 x 8 bits + row index must fit in 63 bits
 _ROW_SHIFT = 8 * SHINGLE
@@ -37,13 +37,13 @@ _MAX_ROWS = 1 << (63 - _ROW_SHIFT)
 
 
 class EchoOutputParams(CheckParams):
-    threshold: float = 0.8
+    threshold: float = decision(0.8)
     """Flag when at least this share of the answer is copied from the prompt..."""
-    min_coverage: float = 0.8
+    min_coverage: float = decision(0.8)
     """...the copy covers at least this share of the prompt's payload..."""
-    max_novel: int = 4
+    max_novel: int = decision(4)
     """...the answer adds at most this many new shingles (about as many characters)..."""
-    min_words: int = 2
+    min_words: int = decision(2)
     """...and the answer has at least this many words."""
 
 
@@ -51,12 +51,19 @@ class EchoOutputParams(CheckParams):
 class EchoOutput(Check):
     name = "echo_output"
     description = "The answer repeats the prompt (verbatim or nearly) instead of answering it."
-    score_columns = {
-        "echo_output_similarity": "share of the answer copied from the prompt (0..1); higher is worse",
-        "echo_output_coverage": "share of the prompt's payload reproduced by the answer (0..1)",
-        "echo_output_novel": "answer shingles not found in the prompt: new content (0..inf)",
-        "echo_output_words": "words in the answer (0..inf)",
+    scores = {
+        "echo_output_similarity": Score(
+            "share of the answer copied from the prompt (0..1); higher is worse", 0, 1, worse="higher"),
+        "echo_output_coverage": Score(
+            "share of the prompt's payload reproduced by the answer (0..1)", 0, 1, worse="higher"),
+        "echo_output_novel": Score(
+            "answer shingles not found in the prompt: new content (0..inf)", 0, float("inf"), worse="lower"),
+        "echo_output_words": Score("words in the answer (0..inf)", 0, float("inf")),
     }
+    default = True
+    order = 70
+    weight = 0.9
+    threshold = Threshold("threshold", "echo_output_similarity", ">=")
     Params = EchoOutputParams
 
     def score(self, table: pa.Table, ctx: Context) -> pa.Table:

@@ -10,11 +10,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import Check, CheckParams, Context, register
+from .base import Check, CheckParams, Context, Score, Threshold, decision, register
 
 
 class EmptyOutputParams(CheckParams):
-    min_chars: int = 1
+    min_chars: int = decision(1)
     """Flag answers with fewer letters/digits than this."""
 
 
@@ -22,7 +22,14 @@ class EmptyOutputParams(CheckParams):
 class EmptyOutput(Check):
     name = "empty_output"
     description = "The answer is empty, whitespace or punctuation only."
-    score_columns = {"empty_output_chars": "letters+digits in the answer (0..inf); lower is worse"}
+    scores = {
+        "empty_output_chars": Score(
+            "letters+digits in the answer (0..inf); lower is worse", 0, float("inf"), worse="lower"),
+    }
+    default = True
+    order = 40
+    weight = 1.0
+    threshold = Threshold("min_chars", "empty_output_chars", "<")
     Params = EmptyOutputParams
 
     def score(self, table: pa.Table, ctx: Context) -> pa.Table:

@@ -27,11 +27,11 @@ import numpy as np
 import pyarrow as pa
 
 from ._groups import EXACT_FIELDS, exact_groups, nullable_int
-from .base import Check, CheckParams, Context, register
+from .base import Check, CheckParams, Context, Score, Threshold, decision, register
 
 
 class ExactDuplicateParams(CheckParams):
-    min_group_size: int = 2
+    min_group_size: int = decision(2)
     """Flag copies only in groups of at least this many rows (2 = every copy)."""
 
 
@@ -40,10 +40,16 @@ class ExactDuplicate(Check):
     name = "exact_duplicate"
     description = "Same system prompt, prompt and answer as an earlier row (after normalization)."
     scope = "dataset"
-    score_columns = {
-        "exact_duplicate_group_size": "rows sharing this row's normalized (system, prompt, output) (1..n); "
-        "1 = unique, higher = more copies",
+    scores = {
+        "exact_duplicate_group_size": Score(
+            "rows sharing this row's normalized (system, prompt, output) (1..n); 1 = unique, "
+            "higher = more copies", 1, None, worse="higher"),
     }
+    default = True
+    order = 10
+    weight = 0.0
+    relation = "duplicate"
+    threshold = Threshold("min_group_size", "exact_duplicate_group_size", ">=")
     partner_column = "exact_duplicate_of"
     Params = ExactDuplicateParams
 

@@ -43,18 +43,17 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field
 
 from ._groups import dense_ids, lowest_member, nullable_int, row_ids
-from .base import Check, CheckParams, Context, register
+from .base import Check, CheckParams, Context, Score, Threshold, decision, register
 
 
 class FormatOutlierParams(CheckParams):
-    min_dominant_share: float = Field(0.5, gt=0.0, le=1.0)
+    min_dominant_share: float = decision(0.5, gt=0.0, le=1.0)
     """A template is dominant when at least this share of rows uses it."""
-    max_relative_share: float = Field(0.25, gt=0.0, le=1.0)
+    max_relative_share: float = decision(0.25, gt=0.0, le=1.0)
     """Flag rows whose template's share is at most this fraction of the dominant share."""
-    min_rows: int = Field(10, ge=1)
+    min_rows: int = decision(10, ge=1)
     """Smaller datasets are too small to have a dominant style: nothing is flagged."""
 
 
@@ -83,14 +82,21 @@ class FormatOutlier(Check):
     name = "format_outlier"
     description = "The prompt breaks the dataset's dominant prompt template or style."
     scope = "dataset"
-    score_columns = {
-        "format_outlier_score": "1 - share of rows with this row's template key and end style (0..1); "
-        "higher = more unusual",
-        "format_outlier_dominant_share": "share of rows using the most common template key (0..1)",
-        "format_outlier_relative_share": "this row's template share / the dominant template's share; for rows of "
-        "the dominant template, its end style's share / the template's main end style's share (0..1); "
-        "lower = rarer",
+    scores = {
+        "format_outlier_score": Score(
+            "1 - share of rows with this row's template key and end style (0..1); higher = more "
+            "unusual", 0, 1, worse="higher"),
+        "format_outlier_dominant_share": Score("share of rows using the most common template key (0..1)", 0, 1),
+        "format_outlier_relative_share": Score(
+            "this row's template share / the dominant template's share; for rows of the dominant "
+            "template, its end style's share / the template's main end style's share (0..1); "
+            "lower = rarer", 0, 1, worse="lower"),
     }
+    default = True
+    order = 100
+    drop = False
+    weight = 0.15
+    threshold = Threshold("max_relative_share", "format_outlier_relative_share", "<=")
     partner_column = "format_outlier_of"
     Params = FormatOutlierParams
 

@@ -34,14 +34,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ConfigError, MissingDependencyError
-from .base import Check, CheckParams, Context, normalize_text, register
+from .base import Check, CheckParams, Context, Score, Threshold, decision, normalize_text, register
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 PARTS = ("prompt", "pair", "answer")
 
 
 class LeakageParams(CheckParams):
-    near_threshold: float = 0.8
+    near_threshold: float = decision(0.8, rescore_below=True)
     """Jaccard of word shingles at or above which two texts are near duplicates."""
     shingle: int = 3
     """Words per shingle (texts shorter than this are one shingle)."""
@@ -49,7 +49,7 @@ class LeakageParams(CheckParams):
     """MinHash permutations (more: fewer missed candidates, slower)."""
     semantic: bool | None = None
     """Compare embeddings too. None: on when embeddings are enabled (--with embeddings, curate's default)."""
-    semantic_threshold: float = 0.95
+    semantic_threshold: float = decision(0.95, rescore_below=True)
     """Cosine at or above which two texts are semantic duplicates."""
     backend: str | None = None
     """Embedding backend for semantic matching: static or sentence (default: the run's)."""
@@ -95,11 +95,18 @@ class Leakage(Check):
     description = "Duplicates a row of the evaluation set (--eval): prompt, prompt+answer or long answer."
     scope = "dataset"
     cost = "cheap"  # exact + MinHash; the optional semantic part reuses the run's embeddings model
-    score_columns = {
-        "leakage_jaccard": "best word-shingle Jaccard with an eval row (0..1, 1 = exact); higher is worse",
-        "leakage_cosine": "best min(prompt cosine, answer cosine) with an eval row (-1..1); null when off",
-        "leakage_match": "which part matched: prompt, pair or answer",
+    scores = {
+        "leakage_jaccard": Score(
+            "best word-shingle Jaccard with an eval row (0..1, 1 = exact); higher is worse", 0, 1, worse="higher"),
+        "leakage_cosine": Score(
+            "best min(prompt cosine, answer cosine) with an eval row (-1..1); null when off", -1, 1, worse="higher"),
+        "leakage_match": Score("which part matched: prompt, pair or answer"),
     }
+    group = "eval"
+    order = 170
+    weight = 1.0
+    threshold = Threshold("near_threshold", "leakage_jaccard", ">=")
+    config_inputs = ("embeddings", "with_models")
     partner_column = "leakage_of"
     Params = LeakageParams
 

@@ -33,11 +33,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import Check, CheckParams, Context, register
+from .base import Check, CheckParams, Context, Score, Threshold, decision, register
 
 
 class LMQualityParams(CheckParams):
-    max_ifd: float = 1.0
+    max_ifd: float = decision(1.0)
     """Flag rows whose IFD (answer loss with / without the prompt) is above this."""
     batch_size: int = 16
     """Sequences per forward pass."""
@@ -52,11 +52,21 @@ class LMQuality(Check):
     description = "A local language model finds the prompt does not make the answer more predictable (IFD > 1)."
     scope = "row"
     cost = "model"
-    score_columns = {
-        "lm_loss": "answer loss given the prompt, nats/token (0..inf; lower = more predictable)",
-        "lm_ppl": "answer perplexity given the prompt, exp(lm_loss) (1..inf; lower = more predictable)",
-        "lm_ifd": "instruction-following difficulty, loss with / without the prompt (0..inf; >1 = prompt does not help)",
+    scores = {
+        "lm_loss": Score(
+            "answer loss given the prompt, nats/token (0..inf; lower = more predictable)", 0, float("inf"), worse="higher"),
+        "lm_ppl": Score(
+            "answer perplexity given the prompt, exp(lm_loss) (1..inf; lower = more predictable)", 1, float("inf"), worse="higher"),
+        "lm_ifd": Score(
+            "instruction-following difficulty, loss with / without the prompt (0..inf; >1 = "
+            "prompt does not help)", 0, float("inf"), worse="higher"),
     }
+    group = "lm"
+    order = 150
+    drop = False
+    weight = 0.5
+    threshold = Threshold("max_ifd", "lm_ifd", ">")
+    config_inputs = ("model",)
     Params = LMQualityParams
 
     def score(self, table: pa.Table, ctx: Context) -> pa.Table:

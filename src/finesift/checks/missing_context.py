@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import Check, CheckParams, Context, register, text_array
+from .base import Check, CheckParams, Context, Score, Threshold, decision, register, text_array
 
 # Patterns use ASCII classes on purpose: the triggers are English words, and RE2 compiles Unicode
 # classes slowly (pyarrow recompiles per call, i.e. per batch: \pL-heavy patterns cost ~10 ms each).
@@ -66,7 +66,7 @@ LINK = (
 
 
 class MissingContextParams(CheckParams):
-    threshold: float = 0.5
+    threshold: float = decision(0.5)
     """Flag scores at least this."""
     min_content_words: int = 12
     """Words after the instruction that count as the referenced text being present (scoring knob)."""
@@ -76,9 +76,14 @@ class MissingContextParams(CheckParams):
 class MissingContext(Check):
     name = "missing_context"
     description = "The prompt needs something the model cannot see (an attachment, image, 'the text above', a URL)."
-    score_columns = {
-        "missing_context_score": "strength of the strongest missing-context evidence (0..1); higher is worse",
+    scores = {
+        "missing_context_score": Score(
+            "strength of the strongest missing-context evidence (0..1); higher is worse", 0, 1, worse="higher"),
     }
+    default = True
+    order = 110
+    weight = 0.5
+    threshold = Threshold("threshold", "missing_context_score", ">=")
     Params = MissingContextParams
 
     def score(self, table: pa.Table, ctx: Context) -> pa.Table:

@@ -67,8 +67,6 @@ Flagged: rows with a partner whose similarity is >= ``min_similarity`` (default 
 
 from __future__ import annotations
 
-import itertools
-from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -77,9 +75,11 @@ import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
 from . import _shingles as sh
+from ._minhash import (MinHashLSH, auto_bands, lsh_index, shingle_sets, similar_enough,  # noqa: F401
+                       verified_edges)
 from ._groups import (EXACT_FIELDS, column_ids, components, dense_ids, exact_groups, fields_sep_free, joined_key,
                       lowest_member, nullable_int, row_ids, seed_of, tuple_ids)
-from .base import Check, CheckParams, Context, register
+from .base import Check, CheckParams, Context, Score, Threshold, decision, register
 
 
 class NearDuplicateParams(CheckParams):
@@ -105,7 +105,7 @@ class NearDuplicateParams(CheckParams):
     grouping: Literal["union_find", "keep_first"] = "keep_first"
     """union_find: connected components of verified pairs (order-independent groups, transitive);
     keep_first: in row order, a row duplicates the most similar earlier kept row (no chains)."""
-    min_similarity: float = Field(0.0, ge=0.0, le=1.0)
+    min_similarity: float = decision(0.0, ge=0.0, le=1.0)
     """Decide: flag only members at least this similar to the kept member."""
 
     @field_validator("fields")
@@ -121,239 +121,6 @@ class NearDuplicateParams(CheckParams):
         if self.num_bands is not None and (self.num_bands < 1 or self.num_perm % self.num_bands):
             raise ValueError(f"num_bands ({self.num_bands}) must divide num_perm ({self.num_perm})")
         return self
-
-
-@lru_cache(maxsize=64)
-def auto_bands(num_perm: int, threshold: float, fn_weight: float = 0.8) -> int:
-    """LSH bands b (b*r = num_perm) minimizing weighted false-positive + false-negative area.
-
-    Candidates are verified exactly, so a false positive only costs time while a false
-    negative loses a duplicate: false negatives weigh 0.8 (datasketch's default is 0.5).
-    """
-    trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 only has trapz
-    s = np.linspace(0.0, 1.0, 1001)
-    best, best_err = 1, np.inf
-    for b in range(1, num_perm + 1):
-        if num_perm % b:
-            continue
-        p = 1.0 - (1.0 - s ** (num_perm // b)) ** b
-        fp = trapezoid(np.where(s < threshold, p, 0.0), s)
-        fn = trapezoid(np.where(s >= threshold, 1.0 - p, 0.0), s)
-        err = (1 - fn_weight) * fp + fn_weight * fn
-        if err < best_err - 1e-12:
-            best, best_err = b, err
-    return best
-
-
-def shingle_sets(texts, shingle_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Deduplicated hashed word-shingle sets per text (CSR); ``texts``: a list of str or an Arrow string array."""
-    return sh.word_sets(texts, shingle_size)
-
-
-def _token_sets(values: np.ndarray, offsets: np.ndarray, docs: np.ndarray) -> list[list[bytes]]:
-    """Sets ``docs`` as lists of 8-byte tokens (one C-level conversion, no per-shingle strings)."""
-    toks = values.view("S8").tolist()
-    return [toks[offsets[d]:offsets[d + 1]] for d in docs.tolist()]
-
-
-class MinHashLSH:
-    """Banded MinHash-LSH over CSR sets (keys 0..m-1 = the sets that have a candidate at all).
-
-    Signatures are rensa's ``RMinHash`` (``num_perm`` permutations, seeded). Candidates of a set
-    are the sets whose signatures agree on every row of at least one band (``num_bands`` bands of
-    ``num_perm / num_bands`` rows), exactly what an ``RMinHashLSH`` returns; but rensa only says
-    *whether* a set has a candidate (one Rust pass over a digest matrix), and the pairs themselves
-    are found with numpy on the signatures of those sets: no Python list per query. MinHash
-    estimates of candidate pairs come from the same signatures.
-    """
-
-    #: most candidate pairs expanded at once (memory bound)
-    PAIR_BUDGET = 1 << 22
-
-    def __init__(self, values: np.ndarray, offsets: np.ndarray, num_perm: int, num_bands: int, seed: int,
-                 threshold: float = 0.5):
-        from rensa import RMinHash, RMinHashLSH
-
-        docs = np.flatnonzero(np.diff(offsets) > 0)
-        self.num_bands = num_bands
-        self.docs = docs
-        self.sig = np.zeros((0, num_perm), dtype=np.uint32)
-        if len(docs) < 2:
-            self.docs = docs[:0]
-            return
-        sets = _token_sets(values, offsets, docs)
-        matrix = RMinHash.digest_matrix_from_token_byte_sets(sets, num_perm, seed)
-        flags = RMinHashLSH(threshold, num_perm, num_bands).query_duplicate_flags_matrix_one_shot(matrix)
-        keep = np.flatnonzero(np.asarray(flags, dtype=bool))
-        self.docs = docs[keep]
-        sigs = RMinHash.from_token_sets([sets[i] for i in keep.tolist()], num_perm, seed)
-        #: signatures, one row per key (row gathers for pair estimates are contiguous)
-        self.sig = np.fromiter(itertools.chain.from_iterable(m.digest() for m in sigs), dtype=np.uint32,
-                               count=len(keep) * num_perm).reshape(len(keep), num_perm)
-
-    def _band_members(self):
-        """Sets sharing a band value with another set, every band at once: (member set per slot,
-        and per later member of a group: its set, the slot of its group's first member, its rank)."""
-        m, num_perm = self.sig.shape
-        bands = self.num_bands
-        if m < 2:
-            return (np.zeros(0, np.int64),) * 4
-        rows = num_perm // bands
-        band = self.sig.reshape(m, bands, rows)
-        with np.errstate(over="ignore"):
-            key = band[:, :, 0].astype(np.uint64)
-            for r in range(1, rows):
-                key = key * sh._P ^ band[:, :, r]
-            key = np.ascontiguousarray(sh.mix64(key).T)  # (bands, m): a 64-bit hash per band value
-        low = np.uint64((1 << 24) - 1)
-        if m < 1 << 24:  # one uint64 sort per band: 40 bits of band hash, 24 bits of set id
-            s = np.sort((key & ~low) | np.arange(m, dtype=np.uint64), axis=1).ravel()
-            hk, doc = s >> np.uint64(24), (s & low).astype(np.int64)
-        else:
-            doc = np.argsort(key, axis=1, kind="stable")
-            hk = np.take_along_axis(key, doc, axis=1).ravel()
-            doc = doc.ravel()
-        new = np.empty(len(hk), dtype=bool)
-        new[0] = True
-        np.not_equal(hk[1:], hk[:-1], out=new[1:])
-        new[::m] = True  # a band's first slot starts a group
-        start = np.flatnonzero(new)
-        size = np.diff(np.r_[start, len(hk)])
-        multi = np.repeat(size >= 2, size)
-        doc, new = doc[multi], new[multi]
-        # groups must agree on the whole 64-bit hash (40 bits were sorted on): split any that do not
-        full = key.ravel()[np.flatnonzero(multi) // m * m + doc]
-        grp = np.cumsum(new)
-        order = np.lexsort((doc, full, grp))
-        doc, full, grp = doc[order], full[order], grp[order]
-        new = np.r_[True, (grp[1:] != grp[:-1]) | (full[1:] != full[:-1])]
-        size = np.diff(np.r_[np.flatnonzero(new), len(doc)])
-        multi = np.repeat(size >= 2, size)
-        doc, new = doc[multi], new[multi]
-        start = np.flatnonzero(new)
-        grp = np.repeat(start, np.diff(np.r_[start, len(doc)]))
-        pos = np.arange(len(doc))
-        later = pos > grp
-        return doc, doc[later], grp[later], (pos - grp)[later]
-
-    def pairs(self, max_candidates: int):
-        """Yield (a, b) candidate pairs as keys (a < b), each pair once; per later key b at most
-        ``max_candidates`` earlier candidates (the lowest keys), one batch of later keys at a time."""
-        members, later, first, rank = self._band_members()
-        if not len(later):
-            return
-        # within a band group the lowest ``max_candidates`` earlier members are enough: the lowest
-        # of the union over bands are among them
-        cnt = np.minimum(rank, max_candidates)
-        order = np.argsort(later, kind="stable")
-        later, first, cnt = later[order], first[order], cnt[order]
-        cum = np.cumsum(cnt)
-        m = np.int64(len(self.docs))
-        lo = 0
-        while lo < len(later):
-            base = cum[lo - 1] if lo else 0
-            hi = max(int(np.searchsorted(cum, base + self.PAIR_BUDGET, side="right")), lo + 1)
-            if hi < len(later):  # whole later keys per batch
-                hi = int(np.searchsorted(later, later[hi - 1], side="right"))
-            c = cnt[lo:hi]
-            off = np.repeat(np.cumsum(c) - c, c)
-            a = members[np.repeat(first[lo:hi], c) + (np.arange(len(off)) - off)]
-            key = np.sort(np.repeat(later[lo:hi], c) * m + a)  # (later, earlier), deduplicated over bands
-            key = key[np.r_[True, key[1:] != key[:-1]]]
-            kb, ka = key // m, key % m
-            new = np.flatnonzero(np.r_[True, kb[1:] != kb[:-1]])
-            rk = np.arange(len(kb)) - np.repeat(new, np.diff(np.r_[new, len(kb)]))
-            keep = rk < max_candidates
-            yield ka[keep], kb[keep]
-            lo = hi
-
-    def estimate(self, ka: np.ndarray, kb: np.ndarray, chunk: int = 4096) -> np.ndarray:
-        """MinHash estimate of the Jaccard similarity of each key pair (share of equal signature rows)."""
-        out = np.empty(len(ka), dtype=np.float64)
-        sig = self.sig
-        for lo in range(0, len(ka), chunk):
-            out[lo:lo + chunk] = np.count_nonzero(sig[ka[lo:lo + chunk]] == sig[kb[lo:lo + chunk]], axis=1)
-        return out / sig.shape[1]
-
-
-def lsh_index(values: np.ndarray, offsets: np.ndarray, num_perm: int, num_bands: int, threshold: float,
-              seed: int) -> MinHashLSH:
-    """The MinHash-LSH index of the non-empty sets (keys 0..m-1; ``index.docs[key]`` is the set).
-
-    The contract :meth:`NearDuplicate.index` implementations follow: ``docs``, ``pairs(max_candidates)``
-    (batches of unverified candidate key pairs, a < b) and ``estimate(a, b)`` (MinHash Jaccard estimates).
-    """
-    return MinHashLSH(values, offsets, num_perm, num_bands, seed, threshold)
-
-
-#: pairs with more shingles than this are decided by the MinHash estimate when it is clear-cut
-_SCREEN_ITEMS = 64
-#: margin below the threshold for that screen: >3 standard deviations of a 128-permutation estimate
-_SCREEN_MARGIN = 0.15
-
-
-def verified_edges(values: np.ndarray, offsets: np.ndarray, index, threshold: float,
-                   max_candidates: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Candidate pairs whose exact Jaccard is >= threshold: (a, b, jaccard), a < b as set ids.
-
-    ``index`` (see :func:`lsh_index`) yields candidate batches of keys (``index.docs[key]`` is the
-    set). Per later member at most ``max_candidates`` earlier candidates are verified (the lowest
-    keys): this bounds the work on huge clusters of near-identical texts. Candidates whose MinHash
-    estimate is more than ``_SCREEN_MARGIN`` below the threshold are dropped; the rest get the
-    exact Jaccard similarity.
-    """
-    sizes = np.diff(offsets)
-    docs = index.docs
-    out_a, out_b, out_j = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0)]
-    for ka, kb in index.pairs(max_candidates):
-        if len(ka) == 0:
-            continue
-        order = np.lexsort((ka, kb))
-        ka, kb = ka[order], kb[order]
-        first = np.flatnonzero(np.r_[True, kb[1:] != kb[:-1]])
-        rank = np.arange(len(kb)) - np.repeat(first, np.diff(np.r_[first, len(kb)]))
-        ka, kb = ka[rank < max_candidates], kb[rank < max_candidates]
-        # |A&B|/|A|B| <= min/max: sizes alone rule some pairs out
-        sa, sb = sizes[docs[ka]], sizes[docs[kb]]
-        ok = np.minimum(sa, sb) >= threshold * np.maximum(sa, sb)
-        # the MinHash estimate screens out candidates far below the threshold (most of them)
-        ok = np.flatnonzero(ok)
-        ok = ok[index.estimate(ka[ok], kb[ok]) >= threshold - _SCREEN_MARGIN]
-        a, b = docs[ka[ok]], docs[kb[ok]]
-        j = sh.jaccard(values, offsets, a, b)
-        keep = j >= threshold - 1e-9
-        out_a.append(a[keep])
-        out_b.append(b[keep])
-        out_j.append(j[keep])
-    return np.concatenate(out_a), np.concatenate(out_b), np.concatenate(out_j)
-
-
-def similar_enough(values: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np.ndarray, threshold: float,
-                   num_perm: int, seed: int) -> np.ndarray:
-    """Is the Jaccard similarity of each pair of sets >= threshold?
-
-    Pairs of large sets are decided by the MinHash estimate when it is more than
-    ``_SCREEN_MARGIN`` away from the threshold (>3 standard deviations); the others get
-    the exact similarity.
-    """
-    sizes = np.diff(offsets)
-    out = np.zeros(len(a), dtype=bool)
-    exact = np.ones(len(a), dtype=bool)
-    big = np.flatnonzero(sizes[a] + sizes[b] > _SCREEN_ITEMS)
-    if len(big):
-        from rensa import RMinHash
-
-        used, inv = np.unique(np.r_[a[big], b[big]], return_inverse=True)
-        toks = values.view("S8").tolist()
-        sigs = RMinHash.from_token_sets([toks[offsets[d]:offsets[d + 1]] for d in used.tolist()], num_perm, seed)
-        est = np.fromiter((sigs[x].jaccard(sigs[y]) for x, y in zip(inv[: len(big)].tolist(), inv[len(big):].tolist())),
-                          dtype=np.float64, count=len(big))
-        sure = np.abs(est - threshold) > _SCREEN_MARGIN
-        out[big[sure]] = est[sure] > threshold
-        exact[big[sure]] = False
-    idx = np.flatnonzero(exact)
-    out[idx] = sh.jaccard(values, offsets, a[idx], b[idx]) >= threshold - 1e-9
-    return out
 
 
 def keep_first(rank: np.ndarray, a: np.ndarray, b: np.ndarray, j: np.ndarray) -> np.ndarray:
@@ -422,10 +189,17 @@ class NearDuplicate(Check):
     name = "near_duplicate"
     description = "Nearly the same prompt and answer as an earlier row (MinHash-LSH, verified Jaccard)."
     scope = "dataset"
-    score_columns = {
-        "near_duplicate_similarity": "exact Jaccard of the compared fields' word-shingle sets with the row in "
-        "near_duplicate_of (0..1); higher = more similar; 0 = no near duplicate",
+    scores = {
+        "near_duplicate_similarity": Score(
+            "exact Jaccard of the compared fields' word-shingle sets with the row in "
+            "near_duplicate_of (0..1); higher = more similar; 0 = no near duplicate", 0, 1, worse="higher"),
     }
+    default = True
+    order = 20
+    weight = 0.0
+    relation = "duplicate"
+    threshold = Threshold("min_similarity", "near_duplicate_similarity", ">=")
+    config_inputs = ("seed",)
     partner_column = "near_duplicate_of"
     Params = NearDuplicateParams
     #: builds the MinHash-LSH index (the benchmark swaps in datasketch through this hook)
@@ -463,10 +237,12 @@ class NearDuplicate(Check):
         idx_sizes = np.where(sizes < p.min_shingles, 0, sizes)  # too short to judge by overlap
         idx_offsets = np.zeros_like(offsets)
         np.cumsum(idx_sizes, out=idx_offsets[1:])
-        idx_values = values[np.repeat(idx_sizes > 0, sizes)]
+        # the short sets' items dropped (no copy when there are none: 110 MB on 200k templated texts)
+        idx_values = values[np.repeat(idx_sizes > 0, sizes)] if (idx_sizes != sizes).any() else values
         index = self.index(idx_values, idx_offsets, p.num_perm, p.num_bands or auto_bands(p.num_perm, p.threshold),
                            p.threshold, seed)
         na, nb, nj = verified_edges(idx_values, idx_offsets, index, p.threshold, p.max_candidates)
+        del index  # its signatures (num_perm x 4 bytes per text) are not needed past verification
         if gate:
             if by_group:
                 pnode, n_prompts = tuple_ids(table, ("system", "prompt"), ctx)

@@ -35,16 +35,16 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from .base import Check, CheckParams, Context, register
+from .base import Check, CheckParams, Context, Score, Threshold, decision, register
 
 #: smallest MAD used for the z-score: a dataset of near-identical rows would otherwise flag any variation
 MIN_MAD = 0.01
 
 
 class OffTopicParams(CheckParams):
-    max_z: float = 4.5
+    max_z: float = decision(4.5)
     """Flag rows whose robust z-score of distance is at least this."""
-    min_distance: float = 0.55
+    min_distance: float = decision(0.55)
     """... and whose distance to the nearest task centroid is at least this (0..2)."""
     k: int | None = None
     """Clusters; default sqrt(rows)/2, between 2 and 100."""
@@ -62,10 +62,17 @@ class OffTopic(Check):
     description = "The row is far from every task (embedding cluster) of the dataset."
     scope = "dataset"
     cost = "model"
-    score_columns = {
-        "off_topic_distance": "1 - cosine to the nearest task centroid (0..2; higher = further from the tasks)",
-        "off_topic_z": "robust z-score of off_topic_distance in this dataset (higher = more unusual)",
+    scores = {
+        "off_topic_distance": Score(
+            "1 - cosine to the nearest task centroid (0..2; higher = further from the tasks)", 0, 2, worse="higher"),
+        "off_topic_z": Score(
+            "robust z-score of off_topic_distance in this dataset (higher = more unusual)", float("-inf"), float("inf"), worse="higher"),
     }
+    group = "embeddings"
+    order = 140
+    weight = 0.4
+    threshold = Threshold("max_z", "off_topic_z", ">=")
+    config_inputs = ("embeddings", "seed")
     Params = OffTopicParams
 
     def score(self, table: pa.Table, ctx: Context) -> pa.Table:

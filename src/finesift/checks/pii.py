@@ -14,7 +14,9 @@ Kinds found (both fields scanned):
   non-placeholder value (8+ characters, letters and digits)
 
 A cheap pyarrow regex gate selects candidate rows; only those are parsed in Python
-(Luhn, placeholder filters).
+(Luhn, placeholder filters), and in a candidate text only the finders whose own RE2 gate
+matches run: a 1 MB base64 blob or minified script that happens to hold ``AIza`` is
+scanned by the API-key finder alone, so the cost per byte stays near the gate's.
 
 Scores:
 
@@ -30,8 +32,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import Check, CheckParams, Context, register
+from .base import Check, CheckParams, Context, Score, Threshold, decision, register
 
+# RE2 gates per finder (pyarrow): a finder runs on a text only where its gate matches
+_KIND_GATES = {
+    "email": r"@",
+    "number": r"\d[\d\s().-]{7,}\d",
+    "token": r"AKIA|ASIA|sk-|sk_|rk_|pk_|gh[pousr]_|github_pat_|xox[abposr]-|AIza|hf_|eyJ|PRIVATE KEY",
+    "secret": r"(?i:key|secret|token|password|passwd|pwd)[\"']?\s*[:=]",
+}
 # RE2 gate (pyarrow): anything that could start a finding
 _GATE = (r"@|\d[\d\s().-]{7,}\d|AKIA|ASIA|sk-|sk_|rk_|gh[pousr]_|github_pat_|xox[abposr]-|AIza|hf_|eyJ|"
          r"PRIVATE KEY|(?i:key|secret|token|password|passwd|pwd)[\"']?\s*[:=]")
@@ -68,7 +77,7 @@ _SECRET_PLACEHOLDER = re.compile(
 
 
 class PiiParams(CheckParams):
-    min_hits: int = 1
+    min_hits: int = decision(1)
     """Flag rows with at least this many findings."""
 
 
@@ -76,10 +85,16 @@ class PiiParams(CheckParams):
 class Pii(Check):
     name = "pii"
     description = "Personal data or secrets: e-mails, phone numbers, card numbers, API keys, passwords."
-    score_columns = {
-        "pii_hits": "number of personal-data or secret findings in prompt + answer (0..inf); higher is worse",
-        "pii_kinds": "kinds found (email, phone, card, aws_key, api_key, private_key, secret)",
+    scores = {
+        "pii_hits": Score(
+            "number of personal-data or secret findings in prompt + answer (0..inf); higher is "
+            "worse", 0, float("inf"), worse="higher"),
+        "pii_kinds": Score("kinds found (email, phone, card, aws_key, api_key, private_key, secret)"),
     }
+    default = True
+    order = 120
+    weight = 0.4
+    threshold = Threshold("min_hits", "pii_hits", ">=")
     Params = PiiParams
 
     def score(self, table: pa.Table, ctx: Context) -> pa.Table:
@@ -92,9 +107,12 @@ class Pii(Check):
             gate |= pc.match_substring_regex(col, pattern=_GATE).to_numpy(zero_copy_only=False)
         rows = np.flatnonzero(gate)
         if len(rows):
-            texts = [col.take(pa.array(rows)).to_pylist() for col in fields]
+            sub = [col.take(pa.array(rows)) for col in fields]
+            gates = [{k: pc.match_substring_regex(c, pattern=g).to_numpy(zero_copy_only=False)
+                      for k, g in _KIND_GATES.items()} for c in sub]
+            texts = [c.to_pylist() for c in sub]
             for i, row in enumerate(rows):
-                found = _findings(texts[0][i]) + _findings(texts[1][i])
+                found = [f for t, g in zip(texts, gates) for f in _findings(t[i], {k: v[i] for k, v in g.items()})]
                 hits[row] = len(found)
                 kinds[row] = sorted(set(found))
         return pa.table({"pii_hits": pa.array(hits), "pii_kinds": pa.array(kinds, pa.list_(pa.string()))})
@@ -103,23 +121,24 @@ class Pii(Check):
         return scores["pii_hits"].to_numpy(zero_copy_only=False) >= self.params.min_hits
 
 
-def _findings(text: str) -> list[str]:
-    """One kind per finding in ``text``."""
+def _findings(text: str, gates: dict[str, bool] | None = None) -> list[str]:
+    """One kind per finding in ``text``; ``gates``: which finders can find anything (default: all)."""
     found: list[str] = []
-    for m in _EMAIL.finditer(text):
+    on = (lambda k: True) if gates is None else gates.__getitem__
+    for m in _EMAIL.finditer(text) if on("email") else ():
         if not _PLACEHOLDER_DOMAIN.search(m.group(1)):
             found.append("email")
-    for m in _PHONE.finditer(text):
+    for m in _PHONE.finditer(text) if on("number") else ():
         digits = re.sub(r"\D", "", m.group())
         if 9 <= len(digits) <= 15 and not _FICTIONAL.search(m.group()) and len(set(digits)) > 2:
             found.append("phone")
-    for m in _CARD.finditer(text):
+    for m in _CARD.finditer(text) if on("number") else ():
         digits = re.sub(r"\D", "", m.group())
         if 13 <= len(digits) <= 19 and _CARD_PREFIX.match(digits) and len(set(digits)) > 1 and luhn(digits):
             found.append("card")
-    for kind, rx in _TOKENS.items():
+    for kind, rx in _TOKENS.items() if on("token") else ():
         found.extend(kind for m in rx.finditer(text) if len(set(m.group())) > 8)
-    for m in _SECRET.finditer(text):
+    for m in _SECRET.finditer(text) if on("secret") else ():
         value = m.group(1)
         if (not _SECRET_PLACEHOLDER.search(value) and re.search(r"\d", value) and re.search(r"[A-Za-z]", value)
                 and not _TOKENS["api_key"].search(value) and not _TOKENS["aws_key"].search(value)):

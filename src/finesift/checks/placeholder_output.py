@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import Check, CheckParams, Context, register
+from .base import Check, CheckParams, Context, Score, Threshold, decision, register
 
 WHOLE = 1.0
 EMBEDDED = 0.6
@@ -52,7 +52,7 @@ _EMBEDDED = (
 
 
 class PlaceholderOutputParams(CheckParams):
-    threshold: float = 0.5
+    threshold: float = decision(0.5)
     """Flag scores at least this (1.0: whole-answer placeholder, 0.6: embedded fill-in marker)."""
 
 
@@ -60,10 +60,15 @@ class PlaceholderOutputParams(CheckParams):
 class PlaceholderOutput(Check):
     name = "placeholder_output"
     description = "The answer is a placeholder (N/A, <nooutput>, TODO, [insert ... here], lorem ipsum...)."
-    score_columns = {
-        "placeholder_output_score": "1 = the whole answer is a placeholder, 0.6 = contains a fill-in marker, "
-                                    "0 = neither (0..1); higher is worse",
+    scores = {
+        "placeholder_output_score": Score(
+            "1 = the whole answer is a placeholder, 0.6 = contains a fill-in marker, 0 = neither "
+            "(0..1); higher is worse", 0, 1, worse="higher"),
     }
+    default = True
+    order = 50
+    weight = 1.0
+    threshold = Threshold("threshold", "placeholder_output_score", ">=")
     Params = PlaceholderOutputParams
 
     def score(self, table: pa.Table, ctx: Context) -> pa.Table:

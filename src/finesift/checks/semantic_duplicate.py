@@ -45,14 +45,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import Check, CheckParams, Context, register
+from ._groups import components
+from .base import Check, CheckParams, Context, Score, Threshold, decision, register
 
 #: similarity-matrix cells computed at once (float32: 64 MiB); bounds peak memory
 BLOCK_CELLS = 1 << 24
 
 
 class SemanticDuplicateParams(CheckParams):
-    threshold: float = 0.95
+    threshold: float = decision(0.95)
     """Flag a row whose similarity to an earlier row is at least this (-1..1)."""
     compare: Literal["fields", "text"] = "fields"
     """'fields': min(prompt cosine, answer cosine); 'text': cosine of prompt + answer together."""
@@ -70,10 +71,17 @@ class SemanticDuplicate(Check):
     description = "The row repeats an earlier row in other words (embedding similarity over a threshold)."
     scope = "dataset"
     cost = "model"
-    score_columns = {
-        "semantic_duplicate_sim": "highest similarity to an earlier row (-1..1; higher = more alike; "
-        "null below the recording floor)",
+    scores = {
+        "semantic_duplicate_sim": Score(
+            "highest similarity to an earlier row (-1..1; higher = more alike; null below the "
+            "recording floor)", -1, 1, worse="higher"),
     }
+    group = "embeddings"
+    order = 25
+    weight = 0.0
+    relation = "duplicate"
+    threshold = Threshold("threshold", "semantic_duplicate_sim", ">=")
+    config_inputs = ("embeddings", "seed")
     partner_column = "semantic_duplicate_of"
     Params = SemanticDuplicateParams
 
@@ -144,36 +152,34 @@ def duplicate_groups(first: np.ndarray, second: np.ndarray | None, key: pa.Array
 
 
 class _Groups:
-    """Union-find whose root is always the lowest index of the group."""
+    """Groups of the pairs found so far: connected components (:func:`._groups.components`, the
+    package's one union-find); a group's root is its lowest index."""
 
     def __init__(self, n: int):
-        self.parent = np.arange(n, dtype=np.int64)
+        self.n = n
+        self._a: list[np.ndarray] = []
+        self._b: list[np.ndarray] = []
+        self._count = 0
 
     def add(self, qi: np.ndarray, kj: np.ndarray) -> None:
         if not len(qi):
             return
-        parent = self.parent
-        # parent is kept compressed, so most edges collapse to one (row, root) pair
-        pairs = np.unique(np.stack([qi, parent[kj]], axis=1), axis=0)
-        for a, b in pairs.tolist():
-            ra, rb = self._find(a), self._find(b)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-        self._compress()
+        self._a.append(np.asarray(qi, dtype=np.int64))
+        self._b.append(np.asarray(kj, dtype=np.int64))
+        self._count += len(qi)
+        if self._count > max(self.n, 1 << 20):  # bounded memory: keep one edge per grouped row
+            self._collapse()
 
-    def _find(self, x: int) -> int:
-        parent = self.parent
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = int(parent[x])
-        return x
+    def _collapse(self) -> np.ndarray:
+        root = components(self.n, np.concatenate(self._a), np.concatenate(self._b))
+        moved = np.flatnonzero(root != np.arange(self.n))
+        self._a, self._b, self._count = [moved], [root[moved]], len(moved)
+        return root
 
-    def _compress(self) -> None:
-        while True:
-            up = self.parent[self.parent]
-            if np.array_equal(up, self.parent):
-                return
-            self.parent = up
+    @property
+    def parent(self) -> np.ndarray:
+        """Root (lowest index of its group) per index."""
+        return self._collapse() if self._count else np.arange(self.n, dtype=np.int64)
 
 
 def _scan(q: np.ndarray, keys: np.ndarray, a: np.ndarray, b: np.ndarray | None, threshold: float,

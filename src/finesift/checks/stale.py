@@ -46,7 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ConfigError, MissingDependencyError
-from .base import Check, CheckParams, Context, register
+from .base import Check, CheckParams, Context, Score, Threshold, decision, register
 
 ERA_OLD, ERA_CURRENT, ERA_UNKNOWN = "old", "current", "unknown"
 _OPS = (">=", "<=", "==", "!=", ">", "<", "=")
@@ -54,12 +54,12 @@ _COND = re.compile(r"^\s*([^\s<>=!]+)\s*(>=|<=|==|!=|>|<|=)\s*(.*?)\s*$")
 
 
 class StaleParams(CheckParams):
-    threshold: float = 0.5
+    threshold: float = decision(0.5)
     """Flag rows whose probability of being old-era is at least this."""
-    max_pvalue: float = 0.05
+    max_pvalue: float = decision(0.05)
     """...and whose score is reached by at most this share of known-current rows: a row that 5% of the
     current era looks like is not unusual there (this is also the false-positive rate on current rows)."""
-    trust_metadata: bool = True
+    trust_metadata: bool = decision(True)
     """Never flag a row the --current condition marks current."""
     folds: int = 5
     """Cross-fitting folds: each labelled row is scored by a model trained on the others."""
@@ -188,12 +188,19 @@ class Stale(Check):
     description = "Looks like an old era of the data (old terms or style), per --current or --reference."
     scope = "dataset"
     cost = "cheap"  # a small model trained on the data itself; no packaged weights
-    score_columns = {
-        "stale_score": "probability the row is old-era (0..1); higher is staler; null = not scored",
-        "stale_pvalue": "share of known-current rows scoring at least as high (0..1); lower is staler",
-        "stale_era": "era the metadata gives: old, current or unknown",
-        "stale_terms": "evidence: the row's terms most typical of old rows (list of strings)",
+    scores = {
+        "stale_score": Score(
+            "probability the row is old-era (0..1); higher is staler; null = not scored", 0, 1, worse="higher"),
+        "stale_pvalue": Score(
+            "share of known-current rows scoring at least as high (0..1); lower is staler", 0, 1, worse="lower"),
+        "stale_era": Score("era the metadata gives: old, current or unknown"),
+        "stale_terms": Score("evidence: the row's terms most typical of old rows (list of strings)"),
     }
+    group = "current"
+    order = 160
+    weight = 0.5
+    threshold = Threshold("threshold", "stale_score", ">=")
+    config_inputs = ("seed",)
     Params = StaleParams
 
     def score(self, table: pa.Table, ctx: Context) -> pa.Table:

@@ -19,11 +19,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import Check, CheckParams, Context, register
+from .base import Check, CheckParams, Context, Score, Threshold, decision, register
 
 
 class TooLongParams(CheckParams):
-    max_tokens: int | None = None
+    max_tokens: int | None = decision(None)
     """Token budget for system + prompt + answer; None: ``config.max_tokens`` (2048)."""
 
 
@@ -35,11 +35,17 @@ class TooLong(Check):
     name = "too_long"
     description = "Prompt + answer are longer than the token budget of the target model."
     cost = "model"
-    score_columns = {
-        "too_long_prompt_tokens": "tokens in the prompt (0..inf)",
-        "too_long_output_tokens": "tokens in the answer (0..inf)",
-        "too_long_total_tokens": "tokens in system + prompt + answer (0..inf); flagged above max_tokens",
+    scores = {
+        "too_long_prompt_tokens": Score("tokens in the prompt (0..inf)", 0, float("inf"), worse="higher"),
+        "too_long_output_tokens": Score("tokens in the answer (0..inf)", 0, float("inf"), worse="higher"),
+        "too_long_total_tokens": Score(
+            "tokens in system + prompt + answer (0..inf); flagged above max_tokens", 0, float("inf"), worse="higher"),
     }
+    default = True
+    order = 130
+    weight = 0.3
+    threshold = Threshold("max_tokens", "too_long_total_tokens", ">")
+    config_inputs = ("tokenizer",)
     Params = TooLongParams
 
     #: an unset ``max_tokens`` takes ``AuditConfig.max_tokens`` (also when re-deciding stored scores)

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _lang
-from .base import Check, CheckParams, Context, register, text_array
+from .base import Check, CheckParams, Context, Score, Threshold, decision, register, text_array
 
 # Words that (almost) never end a sentence, in the languages of the bundled dictionaries. Words that
 # can end one in some language are left out: "a" ("il y en a"), "tu", "lo", "her", "to", and those
@@ -53,7 +53,7 @@ _CLOSERS = ")]}»”’>"
 
 
 class TruncatedOutputParams(CheckParams):
-    threshold: float = 0.5
+    threshold: float = decision(0.5)
     """Flag scores at least this."""
     norm_share: float = 0.9
     """Ending on a letter counts as evidence only if this share of the dataset's answers end with punctuation."""
@@ -68,9 +68,14 @@ class TruncatedOutput(Check):
     name = "truncated_output"
     description = "The answer was cut off mid-sentence or mid-word."
     scope = "dataset"
-    score_columns = {
-        "truncated_output_score": "evidence the answer was cut off, combined (0..1); higher is worse",
+    scores = {
+        "truncated_output_score": Score(
+            "evidence the answer was cut off, combined (0..1); higher is worse", 0, 1, worse="higher"),
     }
+    default = True
+    order = 60
+    weight = 0.7
+    threshold = Threshold("threshold", "truncated_output_score", ">=")
     Params = TruncatedOutputParams
 
     def score(self, table: pa.Table, ctx: Context) -> pa.Table:

@@ -15,6 +15,14 @@ A known capitalized word still counts as a checked word. French/Italian elisions
 hyphenated words pass when every part is known. In English, text-speak
 ("u", "ur", "pls") counts as misspelled even where the dictionary lists it.
 
+Bounded cost per row, whatever the text: only the first :data:`MAX_CHARS` characters of a field
+are checked (a word cut there is dropped), so a 5 MB answer costs what a 20,000-character one
+does and its rate is that of its beginning; and a letter run longer than :data:`MAX_WORD_CHARS`
+characters (a base64 blob, a hash, run-together or minified text: longer than any word of the
+bundled dictionaries, the longest being 46) is no word at all: it is not checked, neither a
+checked word nor a misspelling, like code and URLs -- and never reaches the edit-distance search,
+whose cost grows with the square of a word's length.
+
 Scores, per field (``prompt``, ``output``):
 
 * ``typos_<field>_rate`` (0..1, higher is worse): misspelled / checked words (0 when nothing was checked).
@@ -30,19 +38,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _lang
-from .base import Check, CheckParams, Context, register
+from .base import Check, CheckParams, Context, Score, Threshold, decision, register
 
 #: spellings that dictionaries accept as letters or rare words but that are text-speak in English prompts
 TEXTSPEAK = frozenset({"u", "ur", "r", "pls", "plz", "thx", "thnx", "cuz", "coz", "ppl", "wat", "wut",
                        "im", "ive", "dont", "didnt", "doesnt", "isnt", "youre", "thats", "whats", "gud", "luv"})
 
 _CHUNK = 65536  # rows tokenized at a time (bounded memory on 1M-row datasets)
+#: characters of a field that are spell-checked (its beginning): bounds the work per row
+MAX_CHARS = 20_000
+#: longer letter runs are not words (no dictionary word is longer): never looked up
+MAX_WORD_CHARS = 50
 
 
 class TyposParams(CheckParams):
-    max_rate: float = 0.3
+    max_rate: float = decision(0.3)
     """Flag a field whose misspelling rate is at least this (0.3: one word in three, not one in four)..."""
-    min_count: int = 1
+    min_count: int = decision(1)
     """...with at least this many misspelled words."""
     confident: float = 0.9
     """Detection probability (with >= ``confident_words`` words) needed to trust a field's detected language."""
@@ -63,12 +75,21 @@ class Typos(Check):
     description = "Many misspelled words in the prompt or the answer (in that field's language)."
     scope = "dataset"
     cost = "model"
-    score_columns = {
-        "typos_prompt_rate": "misspelled / checked words in the prompt (0..1); higher is worse",
-        "typos_output_rate": "misspelled / checked words in the answer (0..1); higher is worse",
-        "typos_prompt_count": "misspelled words in the prompt (0..inf); higher is worse",
-        "typos_output_count": "misspelled words in the answer (0..inf); higher is worse",
+    scores = {
+        "typos_prompt_rate": Score(
+            "misspelled / checked words in the prompt (0..1); higher is worse", 0, 1, worse="higher"),
+        "typos_output_rate": Score(
+            "misspelled / checked words in the answer (0..1); higher is worse", 0, 1, worse="higher"),
+        "typos_prompt_count": Score(
+            "misspelled words in the prompt (0..inf); higher is worse", 0, float("inf"), worse="higher"),
+        "typos_output_count": Score(
+            "misspelled words in the answer (0..inf); higher is worse", 0, float("inf"), worse="higher"),
     }
+    default = True
+    order = 90
+    drop = False
+    weight = 0.15
+    threshold = Threshold("max_rate", "typos_output_rate", ">=")
     Params = TyposParams
 
     def score(self, table: pa.Table, ctx: Context) -> pa.Table:
@@ -159,7 +180,8 @@ def _scan_chunk(col: pa.Array, langs: np.ndarray, ctx: Context) -> tuple[np.ndar
     """Checked words per text, and the (text index, lower-case word) of every dictionary miss."""
     n = len(col)
     none = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
-    text = pc.replace_substring_regex(col, pattern=_NOISE, replacement=" ")
+    text = prefix(col)
+    text = pc.replace_substring_regex(text, pattern=_NOISE, replacement=" ")
     lists = pc.utf8_split_whitespace(text)
     flat = pc.list_flatten(lists)
     if len(flat) == 0:
@@ -177,7 +199,9 @@ def _scan_chunk(col: pa.Array, langs: np.ndarray, ctx: Context) -> tuple[np.ndar
     lower = pc.utf8_lower(core)
     lower_list = np.asarray(lower.to_pylist(), dtype=object)
     wordlike = has(core, r"^[\pL\pM]+(?:['’-][\pL\pM]+)*$")  # RE2: \w and \d are ASCII-only
-    single = pc.utf8_length(core).to_numpy(zero_copy_only=False) < 2
+    length = pc.utf8_length(core).to_numpy(zero_copy_only=False)
+    single = length < 2
+    wordlike = wordlike & (length <= MAX_WORD_CHARS)
     # capitalized (names, acronyms) or camelCase (code, brands): not checked
     cased = has(core, r"^\p{Lu}|\p{Ll}\p{Lu}")
     textspeak = np.fromiter((w in TEXTSPEAK for w in lower_list), dtype=bool, count=len(lower_list))
@@ -206,6 +230,19 @@ def _scan_chunk(col: pa.Array, langs: np.ndarray, ctx: Context) -> tuple[np.ndar
         sel &= ~skip
         unknown[sel] = ~known[ids[sel]]
     return np.bincount(parents[tok_ok], minlength=n), parents[unknown], lower_list[ids[unknown]]
+
+
+def prefix(col: pa.Array) -> pa.Array:
+    """The first :data:`MAX_CHARS` characters of each text; a text cut inside a word loses that word."""
+    long = pc.greater(pc.utf8_length(col), MAX_CHARS)
+    if not pc.any(long).as_py():
+        return col
+    cut = pc.utf8_slice_codeunits(col, 0, MAX_CHARS)
+    # the character after the cut is not kept: a cut word is dropped unless the next character is a space
+    nxt = pc.utf8_slice_codeunits(col, MAX_CHARS, MAX_CHARS + 1)
+    inside = pc.and_(long, pc.invert(pc.utf8_is_space(nxt)))
+    dropped = pc.replace_substring_regex(cut, pattern=r"\S+$", replacement="")
+    return pc.if_else(inside, dropped, cut)
 
 
 def _uniq(a: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _lang
-from .base import Check, CheckParams, Context, register
+from .base import Check, CheckParams, Context, Score, Threshold, decision, register
 
 #: languages written in the Latin script (for the script-mismatch rule)
 _LATIN = frozenset({"en", "fr", "de", "es", "it", "pt", "nl", "pl", "tr", "sv"})
@@ -42,7 +42,7 @@ _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 
 
 class WrongLanguageParams(CheckParams):
-    threshold: float = 0.8
+    threshold: float = decision(0.8)
     """Flag rows whose score is at least this."""
     full_evidence_words: int = 3
     """Answers with fewer letter words than this get proportionally less confidence (scoring knob)."""
@@ -65,12 +65,18 @@ class WrongLanguage(Check):
     description = "The answer is not in the language the prompt asks for (or the dataset's language)."
     scope = "dataset"
     cost = "model"
-    score_columns = {
-        "wrong_language_score": "probability the answer is not in the expected language, discounted for "
-                                "very short answers (0..1); higher is worse",
-        "wrong_language_detected": "detected language of the answer (ISO 639-1)",
-        "wrong_language_expected": "language the answer should be in (ISO 639-1), null if unknown",
+    scores = {
+        "wrong_language_score": Score(
+            "probability the answer is not in the expected language, discounted for very short "
+            "answers (0..1); higher is worse", 0, 1, worse="higher"),
+        "wrong_language_detected": Score("detected language of the answer (ISO 639-1)"),
+        "wrong_language_expected": Score("language the answer should be in (ISO 639-1), null if unknown"),
     }
+    default = True
+    order = 80
+    weight = 0.9
+    threshold = Threshold("threshold", "wrong_language_score", ">=")
+    config_inputs = ("expected_language",)
     Params = WrongLanguageParams
 
     def score(self, table: pa.Table, ctx: Context) -> pa.Table:

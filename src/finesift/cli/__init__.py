@@ -39,16 +39,52 @@ for _mod in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{_mod.name}").register(app)
 
 
+#: printed on Ctrl-C; true because every output is written to a temporary name and renamed, and
+#: summary.json (the completion marker) is removed when a run starts and written last
+INTERRUPTED = "interrupted: no partial output was left in place"
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one clear line on stderr and exit code 2, never a traceback."""
-    from rich.console import Console
-    from rich.markup import escape
+    """Entry point: user errors become one clear line on stderr and exit code 2, never a traceback.
+
+    Click runs in non-standalone mode so that the outcome is handled here: Typer turns Ctrl-C
+    into exit code 130 itself, before a ``KeyboardInterrupt`` could reach an ``except``.
+    """
+    from ._common import console, safe_text
+
+    def fail(message: str, code: int) -> None:
+        console(stderr=True).print(message, soft_wrap=True)
+        sys.exit(code)
 
     try:
-        app(args=argv, standalone_mode=True)
+        rv = app(args=argv, standalone_mode=False)
     except FinesiftError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        sys.exit(2)
+        fail(f"[bold red]error:[/] {safe_text(exc)}", 2)
     except KeyboardInterrupt:
-        Console(stderr=True).print("[yellow]interrupted: no partial output was left in place[/]")
-        sys.exit(130)
+        fail(f"[yellow]{INTERRUPTED}[/]", 130)
+    except typer.Abort as exc:  # Ctrl-D (EOF) at a prompt, or an abort in a callback
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            fail(f"[yellow]{INTERRUPTED}[/]", 130)
+        fail("[yellow]aborted[/]", 1)
+    except typer.TyperException as exc:  # usage errors: shown as in Typer's standalone mode, exit 2
+        _show_usage_error(exc)
+        sys.exit(getattr(exc, "exit_code", 2))
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    else:
+        if rv == 130:  # Typer's translation of KeyboardInterrupt (commands never return 130 themselves)
+            fail(f"[yellow]{INTERRUPTED}[/]", 130)
+        sys.exit(rv if isinstance(rv, int) else 0)  # as click's standalone mode: main() always exits
+
+
+def _show_usage_error(exc: Exception) -> None:
+    try:
+        from typer import rich_utils
+
+        rich_utils.rich_format_error(exc)
+    except Exception:  # another Typer version: its plain rendering
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            typer.echo(f"Error: {exc}", err=True)

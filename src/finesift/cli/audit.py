@@ -9,13 +9,11 @@ from typing import Optional
 import orjson
 import typer
 from pydantic import ValidationError
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from ..config import PARTNER_PRECEDENCE, AuditConfig
 from ..errors import ConfigError
-from ._common import load_config_file, parse_list, parse_map
+from ._common import console, load_config_file, parse_list, parse_map, safe_text
 
 
 def register(app: typer.Typer) -> None:
@@ -37,7 +35,7 @@ def audit_cmd(
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for anything random."),
     with_: Optional[str] = typer.Option(None, "--with", help="Opt-in model-based checks: embeddings,lm."),
     model: Optional[str] = typer.Option(None, "--model", help="Local causal LM folder for --with lm (default: SmolLM2-135M-Instruct)."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps (default auto: cuda when available)."),
     current: Optional[str] = typer.Option(None, "--current", help="stale: current-era condition on a metadata column, e.g. 'date>=2024-01-01'."),
     reference: Optional[str] = typer.Option(None, "--reference", help="stale: a file of current-era rows."),
     eval_: Optional[str] = typer.Option(None, "--eval", help="leakage: evaluation file; training rows duplicating it are flagged."),
@@ -61,7 +59,7 @@ def audit_cmd(
         raise ConfigError(f"invalid configuration: {exc}") from exc
     if on_error not in ("raise", "skip"):
         raise ConfigError("--on-error must be 'raise' or 'skip'")
-    fail_codes = parse_list(fail_on) or []
+    fail_codes = check_fail_on(parse_list(fail_on) or [], config)
     if max_flag_rate is not None and not 0 <= max_flag_rate <= 1:
         raise ConfigError("--max-flag-rate must be between 0 and 1")
 
@@ -75,6 +73,9 @@ def audit_cmd(
             result = audit(data, config, out=out, field_map=parse_map(map_), fmt=fmt, on_error=on_error, progress=progress)
     else:
         result = audit(data, config, out=out, field_map=parse_map(map_), fmt=fmt, on_error=on_error)
+    from ..report import write_report
+
+    write_report(out, dataset=result.dataset)
 
     summary = result.summary
     if json_out:
@@ -89,23 +90,42 @@ def audit_cmd(
     if max_flag_rate is not None and summary["stats"]["flag_rate"] > max_flag_rate:
         failures.append(f"flag rate {summary['stats']['flag_rate']:.2%} > {max_flag_rate:.2%}")
     if failures:
-        Console(stderr=True).print(f"[bold red]quality gate failed:[/] {'; '.join(failures)}")
+        console(stderr=True).print(f"[bold red]quality gate failed:[/] {safe_text('; '.join(failures))}")
         raise typer.Exit(1)
 
 
+def check_fail_on(codes: list[str], config: AuditConfig) -> list[str]:
+    """``--fail-on`` codes, refused unless each is a known code whose check runs in this audit.
+
+    A typo or a code whose check is off would never be counted, and the gate would pass by accident.
+    """
+    from ..checks.base import registry
+
+    known = sorted(registry())
+    unknown = [c for c in codes if c not in known]
+    if unknown:
+        raise ConfigError(f"--fail-on: unknown issue code(s) {', '.join(unknown)}; known codes: {', '.join(known)}")
+    running = config.effective_checks()
+    idle = [c for c in codes if c not in running]
+    if idle:
+        raise ConfigError(f"--fail-on: {', '.join(idle)} not run by this audit, so the gate could never fail on "
+                          f"it; running: {', '.join(running)} (add it with --checks)")
+    return codes
+
+
 def print_summary(summary: dict, out: Path) -> None:
-    console = Console()
+    con = console()
     st = summary["stats"]
     ds = summary["dataset"]
-    console.print(
-        f"[bold]{ds['source']}[/] ({ds['format']}, {ds['shape']}): {st['rows']} rows, "
+    con.print(
+        f"[bold]{safe_text(ds['source'])}[/] ({safe_text(ds['format'])}, {safe_text(ds['shape'])}): {st['rows']} rows, "
         f"{st['unique_rows']} unique, effective size after dedup {st['effective_rows']}, "
         f"{st['flagged_rows']} flagged ({st['flag_rate']:.1%})"
     )
     for warning in ds.get("warnings") or []:
-        console.print(f"[yellow]warning: {escape(warning)}[/]")
+        con.print(f"[yellow]warning: {safe_text(warning)}[/]")
     if ds.get("skipped_records"):
-        console.print(f"[yellow]{ds['skipped_records']} malformed records skipped; see {out}/skipped.jsonl[/]")
+        con.print(f"[yellow]{ds['skipped_records']} malformed records skipped; see {safe_text(out / 'skipped.jsonl')}[/]")
     table = Table(title="Findings", show_lines=False)
     table.add_column("code")
     table.add_column("rows", justify="right")
@@ -113,19 +133,21 @@ def print_summary(summary: dict, out: Path) -> None:
     table.add_column("s", justify="right")
     for code, count in summary["counts"].items():
         style = "bold red" if count else "dim"
-        table.add_row(f"[{style}]{code}[/]", str(count), summary["checks"][code]["description"],
+        table.add_row(f"[{style}]{safe_text(code)}[/]", str(count), safe_text(summary["checks"][code]["description"]),
                       f"{summary['seconds']['checks'].get(code, 0):.2f}")
-    console.print(table)
+    con.print(table)
     for code, examples in summary["examples"].items():
         if not examples:
             continue
-        console.print(f"[bold]{code}[/] e.g.")
+        con.print(f"[bold]{safe_text(code)}[/] e.g.")
         for ex in examples:
             partner = ""
             if ex.get("partner") is not None:
                 # duplicates/conflicts name the row kept instead; other checks name an example to compare with
                 partner = f" -> row {ex['partner']}" if code in PARTNER_PRECEDENCE else f" (cf. row {ex['partner']})"
             scores = ", ".join(f"{k}={v}" for k, v in ex["scores"].items())
-            console.print(f"  row {ex['row']}{partner}: {ex['prompt']!r} => {ex['output']!r}  [dim]{scores}[/]",
-                          highlight=False, soft_wrap=True)
-    console.print(f"Wrote {out}/audit.parquet and {out}/summary.json")
+            # repr() quotes the text and escapes controls; safe_text then escapes markup and bidi
+            con.print(f"  row {ex['row']}{partner}: {safe_text(repr(ex['prompt']))} => {safe_text(repr(ex['output']))}"
+                      f"  [dim]{safe_text(scores)}[/]", soft_wrap=True)
+    con.print(f"Wrote {safe_text(out / 'audit.parquet')}, {safe_text(out / 'summary.json')} and "
+              f"{safe_text(out / 'report.html')} (open it in a browser)")

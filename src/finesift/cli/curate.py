@@ -9,8 +9,8 @@ from typing import Optional
 import orjson
 import typer
 
-from ..errors import ConfigError
-from ._common import parse_map
+from ..errors import ConfigError, OutputError
+from ._common import console, parse_map, safe_text, visible
 
 
 def register(app: typer.Typer) -> None:
@@ -30,7 +30,7 @@ def curate_cmd(
     reference: Optional[str] = typer.Option(None, "--reference", help="stale: a file of current-era rows."),
     eval_: Optional[str] = typer.Option(None, "--eval", help="leakage: evaluation file; training rows duplicating it are rejected."),
     model: Optional[str] = typer.Option(None, "--model", help="Local causal LM folder for LM scores (default: SmolLM2-135M-Instruct)."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps (default auto: cuda when available)."),
     no_models: bool = typer.Option(False, "--no-models", help="No embedding or LM models: rule checks only, lexical features for diversity."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Rows per batch for row-level checks (does not change the result)."),
     fmt: Optional[str] = typer.Option(None, "--format", help="Force the input format: jsonl, json, csv, tsv, parquet, hf."),
@@ -49,34 +49,37 @@ def curate_cmd(
                   current=current, reference=reference, eval_data=eval_, model=model, device=device,
                   no_models=no_models, batch_size=batch_size, field_map=parse_map(map_), fmt=fmt,
                   on_error=on_error)
+    from ..report import write_report
+
     if json_out:
         result = curate(data, out, **kwargs)
+        write_report(out, dataset=result.dataset)
         sys.stdout.write(orjson.dumps(result.summary, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
     from ..engine.progress import RichProgress
 
     with RichProgress() as progress:
         result = curate(data, out, progress=progress, **kwargs)
+    write_report(out, dataset=result.dataset)
     print_summary(result.summary, out)
 
 
 def print_summary(summary: dict, out: Path) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    con = console()
     c = summary["counts"]
     ds = summary["dataset"]
-    console.print(f"[bold]{ds['source']}[/] ({ds['format']}, {ds['shape']}): {c['input_rows']} rows -> "
-                  f"[bold green]{c['kept']} kept[/], {c['rejected']} rejected "
-                  f"({c['filtered']} by the recipe's filters, {c['not_selected']} not selected)")
+    con.print(f"[bold]{safe_text(ds['source'])}[/] ({safe_text(ds['format'])}, {safe_text(ds['shape'])}): "
+              f"{c['input_rows']} rows -> [bold green]{c['kept']} kept[/], {c['rejected']} rejected "
+              f"({c['filtered']} by the recipe's filters, {c['not_selected']} not selected)")
     if c["rejected_by_reason"]:
         table = Table(title="Rejected rows by reason (a row may have several)")
         table.add_column("reason")
         table.add_column("rows", justify="right")
         for code, count in sorted(c["rejected_by_reason"].items(), key=lambda kv: -kv[1]):
-            table.add_row(code, str(count))
-        console.print(table)
+            table.add_row(safe_text(code), str(count))
+        con.print(table)
     cov = summary["coverage"]
     if cov["clusters"]:
         table = Table(title=f"Coverage: {cov['clusters_kept']}/{cov['clusters_in_pool']} clusters of the candidate pool kept")
@@ -85,32 +88,50 @@ def print_summary(summary: dict, out: Path) -> None:
         for item in cov["clusters"][:20]:
             style = "bold red" if item["kept"] == 0 else ""
             table.add_row(str(item["cluster"]), str(item["pool"]), f"[{style}]{item['kept']}[/]" if style else str(item["kept"]),
-                          item.get("example", ""))
-        console.print(table)
+                          safe_text(item.get("example", "")))
+        con.print(table)
     sec = summary["seconds"]
-    console.print("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in sec.items()), highlight=False)
-    files = ", ".join(f"{out}/{name}" for name in summary["files"].values())
-    console.print(f"Wrote {files} and {out}/summary.json")
+    con.print("seconds: " + ", ".join(f"{safe_text(k)} {v:.2f}" for k, v in sec.items()))
+    files = ", ".join(safe_text(out / name) for name in summary["files"].values())
+    con.print(f"Wrote {files}, {safe_text(out / 'summary.json')} and {safe_text(out / 'report.html')}")
+    con.print(f"Validate the kept rows in your browser: finesift review {safe_text(out)}")
 
 
 def recipe_cmd(
     path: Optional[Path] = typer.Argument(None, help="With --init: where to write (default: recipe.yaml). "
                                           "Without: a recipe to check and print resolved."),
     init: bool = typer.Option(False, "--init", help="Write the default recipe, with a comment on every field."),
-    force: bool = typer.Option(False, "--force", help="With --init: overwrite an existing file."),
+    force: bool = typer.Option(False, "--force", help="With --init or --from-review: overwrite an existing file."),
+    from_review: Optional[Path] = typer.Option(
+        None, "--from-review", help="A curate folder reviewed with 'finesift review': write a recipe whose thresholds "
+        "match the decisions made there (where enough exist) and say what changed and by how much."),
 ) -> None:
-    """Write the default curate recipe (--init), or check a recipe file and print it resolved."""
+    """Write the default curate recipe (--init), one tuned to your review (--from-review), or check a recipe file."""
     from ..curate.recipe import Recipe, load_recipe, recipe_yaml
     from ..io.atomic import atomic_open
 
-    if init:
+    if init and from_review is not None:
+        raise ConfigError("give either --init or --from-review, not both")
+    if from_review is not None:
+        from .review import recipe_cmd as review_recipe
+
         target = path or Path("recipe.yaml")
+        if target.exists() and not target.is_dir() and not force:
+            raise ConfigError(f"{target} exists; use --force to overwrite it")
+        review_recipe(from_review, target)
+        return
+    if init:
+        from ..pipeline import writing
+
+        target = path or Path("recipe.yaml")
+        if target.is_dir():
+            raise OutputError(f"{target} is a folder; give the recipe file's path, e.g. {target / 'recipe.yaml'}")
         if target.exists() and not force:
             raise ConfigError(f"{target} exists; use --force to overwrite it")
-        with atomic_open(target, "w", encoding="utf-8") as fh:
+        with writing(target), atomic_open(target, "w", encoding="utf-8") as fh:
             fh.write(recipe_yaml(Recipe(), header="finesift curate recipe. Use with: finesift curate DATA -o OUTDIR "
                                                    "--recipe " + target.name))
-        typer.echo(f"Wrote {target}")
+        typer.echo(f"Wrote {visible(target)}")
         return
     if path is None:
         sys.stdout.write(recipe_yaml(Recipe()))

@@ -8,11 +8,12 @@ from typing import Any, Optional
 
 import orjson
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from ..config import check_device
 from ..errors import ConfigError
-from ._common import load_config_file, parse_list, parse_map
+from ._common import console as make_console
+from ._common import load_config_file, parse_list, parse_map, safe_text
 
 
 def register(app: typer.Typer) -> None:
@@ -40,7 +41,7 @@ def train_cmd(
     max_length: Optional[int] = typer.Option(None, "--max-length", help="Tokens per example (default 512)."),
     eval_: Optional[str] = typer.Option(None, "--eval", help="Eval file for eval loss and early stopping (default: hold out 5%)."),
     lora_r: Optional[int] = typer.Option(None, "--lora-r", help="LoRA rank (default 16)."),
-    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N (default auto: cuda when available)."),
     precision: Optional[str] = typer.Option(None, "--precision", help="auto, bf16 or fp32 (default auto: bf16 where supported)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
     fmt: Optional[str] = typer.Option(None, "--format", help="Force the input format."),
@@ -54,6 +55,7 @@ def train_cmd(
 
     if epochs is not None and max_steps is not None:
         raise ConfigError("give --epochs or --max-steps, not both")
+    device = check_device(device)
     fields = load_config_file(config_file)
     _set(fields, (("model", model), ("epochs", epochs), ("max_steps", max_steps), ("seed", seed),
                   ("learning_rate", lr), ("batch_size", batch_size), ("micro_batch_size", micro_batch_size),
@@ -66,7 +68,7 @@ def train_cmd(
     if json_out:
         sys.stdout.write(orjson.dumps(s, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
-    console = Console()
+    console = make_console()
     loss = s["loss"]
     fmt_f = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
     console.print(f"[bold]{s['status']}[/]: {s['steps']} steps on {s['data']['examples']} examples "
@@ -75,8 +77,8 @@ def train_cmd(
     console.print(f"train loss {fmt_f(loss['first'])} -> {fmt_f(loss['last'])}; eval loss of the saved adapter "
                   f"{fmt_f(loss['final_eval'])} (best during training {fmt_f(loss['best_eval'])})")
     for ev in s["events"]:
-        console.print(f"[yellow]{ev['kind']}[/] at step {ev['step']}: {ev['message']}", highlight=False)
-    console.print(f"Wrote {out}/adapter, summary.json, metrics.jsonl, loss_curve.png")
+        console.print(f"[yellow]{safe_text(ev['kind'])}[/] at step {ev['step']}: {safe_text(ev['message'])}")
+    console.print(f"Wrote {safe_text(out / 'adapter')}, summary.json, metrics.jsonl, loss_curve.png")
 
 
 def compare_cmd(
@@ -91,6 +93,9 @@ def compare_cmd(
     max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="--budget tokens: training tokens per run."),
     sizes: Optional[str] = typer.Option(None, "--sizes", help="Learning curve over curated subset sizes, e.g. 50,100,250,500."),
     arm: Optional[list[str]] = typer.Option(None, "--arm", help="Extra arm NAME=PATH (repeatable), e.g. random=random.jsonl."),
+    baselines: Optional[str] = typer.Option(
+        None, "--baselines", help="Selection baselines drawn from RAW at the curated size, trained as arms: "
+        "random, longest (the rows with the longest answers), e.g. --baselines random,longest."),
     max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="Generation length limit (default 64)."),
     max_eval_items: Optional[int] = typer.Option(None, "--max-eval-items", help="Evaluate on at most N prompts."),
     baseline: bool = typer.Option(False, "--baseline", help="Also evaluate the untrained model."),
@@ -105,6 +110,7 @@ def compare_cmd(
     from ..train import compare
 
     fields = load_config_file(config_file)
+    device = check_device(device)
     size_list = None
     if sizes:
         try:
@@ -115,6 +121,8 @@ def compare_cmd(
                   ("sizes", size_list), ("max_new_tokens", max_new_tokens), ("max_eval_items", max_eval_items)))
     if baseline:
         fields["baseline"] = True
+    if baselines:
+        fields["baselines"] = parse_list(baselines)
     train_fields = dict(fields.pop("train", {}) or {})
     _set(train_fields, (("model", model), ("seed", seed), ("learning_rate", lr), ("batch_size", batch_size),
                         ("device", device)))
@@ -127,6 +135,9 @@ def compare_cmd(
             raise ConfigError(f"--arm {spec}: expected NAME=PATH, e.g. random=random.jsonl")
         extra[name.strip()] = path.strip()
     result = compare(raw, curated, eval_, out, fields, arms=extra, progress=not json_out)
+    from ..report import write_report
+
+    write_report(result.out)
     rep = result.report
     if json_out:
         sys.stdout.write(orjson.dumps(rep, option=orjson.OPT_INDENT_2).decode() + "\n")
@@ -147,25 +158,29 @@ _LABELS = {"chrf": "chrF", "bleu": "BLEU", "exact_match": "EM %", "eval_loss": "
 
 
 def print_compare(rep: dict[str, Any], out: Path) -> None:
-    console = Console()
+    console = make_console()
     metrics = list(next(iter(rep["arms"].values()))["metrics"])
     table = Table(title=f"compare: mean ±95% interval over {rep['config']['seeds']} seed(s)")
-    for col in ["arm", "rows", *[_LABELS.get(m, m) for m in metrics], "tokens", "train s"]:
+    for col in ["arm", "rows", *[_LABELS.get(m, m) for m in metrics], "tokens", "train s", "gen tok/answer",
+                "gen ms/answer"]:
         table.add_column(col, justify="left" if col == "arm" else "right")
     for name, a in rep["arms"].items():
-        table.add_row(name, str(a["rows"]), *[_cell(a["metrics"][m], m) for m in metrics],
-                      f"{a['tokens']['mean']:,.0f}", f"{a['seconds']['mean']:.0f}")
+        inf = a.get("inference") or {}
+        tok = f"{inf['tokens_per_answer']['mean']:.1f}" if "tokens_per_answer" in inf else "-"
+        ms = f"{1000 * inf['seconds_per_answer']['mean']:.0f}" if "seconds_per_answer" in inf else "-"
+        table.add_row(safe_text(name), str(a["rows"]), *[_cell(a["metrics"][m], m) for m in metrics],
+                      f"{a['tokens']['mean']:,.0f}", f"{a['seconds']['mean']:.0f}", tok, ms)
     console.print(table)
     diff = Table(title="paired differences (by seed)")
     diff.add_column("comparison")
     for m in metrics:
         diff.add_column(_LABELS.get(m, m), justify="right")
     for name, d in rep["differences"].items():
-        diff.add_row(name, *[_cell(d[m], m) for m in metrics])
+        diff.add_row(safe_text(name), *[_cell(d[m], m) for m in metrics])
     console.print(diff)
-    console.print(f"[bold]{rep['verdict']['text']}[/]", highlight=False)
+    console.print(f"[bold]{safe_text(rep['verdict']['text'])}[/]")
     if rep.get("learning_curve"):
         lc = rep["learning_curve"]
         console.print(f"learning curve ({lc['metric']}): best at {lc['best_size']} rows; "
                       f"recommended size {lc['recommended_size']} ({lc['rule']})")
-    console.print(f"Wrote {out}/compare.json, loss_curves.png, metrics.png")
+    console.print(f"Wrote {safe_text(out / 'compare.json')}, loss_curves.png, metrics.png, report.html")

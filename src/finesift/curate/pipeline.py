@@ -3,10 +3,11 @@
 Stages (each timed in ``summary.json``):
 
 1. **read** the data once (``finesift.io.read``).
-2. **audit**: reuse ``--audit DIR/audit.parquet`` (verified against the data; checks it lacks
-   are scored now; thresholds re-decided from the recipe) or run the audit with the recipe's
-   checks, model checks included. The scored audit is checkpointed in the output folder, so
-   re-running an interrupted curate skips it.
+2. **audit**: reuse ``--audit DIR/audit.parquet`` (verified against the data by the content
+   fingerprint its summary.json records; checks it lacks are scored now; thresholds re-decided
+   from the recipe) or run the audit with the recipe's checks, model checks included. The scored
+   audit is checkpointed in the output folder under the same fingerprint, so re-running an
+   interrupted curate on the same content skips it.
 3. **quality**: one score per row in [0, 1] (``finesift.curate.quality.quality_score``).
 4. **grouping**: duplicate and conflict groups keep their best member (:mod:`.grouping`).
 5. **filter**: rows with a code the recipe drops are rejected with those codes as reasons.
@@ -42,18 +43,23 @@ from ..config import AuditConfig
 from ..engine.progress import NullProgress
 from ..errors import ConfigError, InputError
 from ..io.atomic import atomic_open, atomic_path
-from ..pipeline import audit_dataset, build_checks, decide_all, resolved_config, score_all
+from ..pipeline import (SUMMARY, _temp_pattern, audit_dataset, build_checks, check_reusable, content_fingerprint,
+                        decide_all,
+                        prepare_output_dir, resolved_config, score_all, validate_current, writing)
 from ..records import Dataset
 from .grouping import partner_column, regroup, resolve_kept_instead
 from .recipe import DEFAULT_DROP, NOT_SELECTED, Recipe, load_recipe, parse_recipe, recipe_yaml
 from .select import cluster_labels, cover_clusters, coverage, lexical_embeddings, select
 
 #: columns curate adds to audit.parquet (stripped again when such a file is reused with --audit)
-CURATE_COLUMNS = ("audit_flags", "quality", "decision", "reasons", "kept_instead", "cluster")
-#: the folder-level completion marker: written last, removed first
-SUMMARY = "summary.json"
+#: prefix of the audit's own values that curate replaced (flags, partner columns), kept beside them
+AUDIT_PREFIX = "audit_"
+CURATE_COLUMNS = ("audit_flags", "quality", "decision", "reasons", "kept_instead", "cluster", "map_x", "map_y")
 CHECKPOINT_DIR = ".finesift-checkpoint"
 _OUTPUT_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
+#: files curate writes into its output folder (summary.json, the completion marker, last)
+CURATE_FILES = (*(f"{name}{suffix}" for name in ("kept", "rejected") for suffix in _OUTPUT_SUFFIXES),
+                "audit.parquet", "skipped.jsonl", "recipe.yaml", SUMMARY)
 
 
 @dataclass
@@ -108,29 +114,38 @@ def curate(data: str | Path, out: str | Path, recipe: Recipe | dict | str | Path
     to reuse. ``current``/``reference`` turn on ``stale``, ``eval_data`` turns on ``leakage``.
     ``no_models``: no embedding or LM checks (lexical features drive the selection).
     """
+    from ..api import require_device
+
     t_start = time.perf_counter()
     stages = _Stages(progress)
     rec = _resolve_recipe(recipe, target, keep_fraction, seed, model, device)
     rec.validate_codes(set(registry()) | set(DEFAULT_DROP))
-    outdir = Path(out)
-    outdir.mkdir(parents=True, exist_ok=True)
-    (outdir / SUMMARY).unlink(missing_ok=True)  # from here on the folder reads as unfinished
+    # every option is checked before the output folder is touched or any data read
+    config = rec.audit_config(current=current, reference=_str(reference), eval_data=_str(eval_data),
+                              batch_size=batch_size, no_models=no_models)
+    build_checks(config)
+    require_device(config.device)
+    # from here on the folder reads as unfinished: summary.json and skipped.jsonl are gone
+    outdir = prepare_output_dir(out, CURATE_FILES)
+    _clean_checkpoint_temps(outdir)
 
     with stages("read"):
         from ..io import read
 
         dataset = read(str(data), fmt=fmt, field_map=field_map, on_error=on_error)
     n = len(dataset)
-    if not np.array_equal(dataset.table["row"].to_numpy(), np.arange(n)):
-        # io.read numbers the records it returns 0..n-1; positions and `row` values are the same
-        raise RuntimeError("curate expects rows numbered 0..n-1 in input order")
-    config = rec.audit_config(current=current, reference=_str(reference), eval_data=_str(eval_data),
-                              batch_size=batch_size, no_models=no_models)
+    # `row` is the input position; records skipped with --on-error skip leave gaps. Curate works on
+    # table positions 0..n-1 inside and speaks `row` values in everything it writes or returns.
+    rowvals = np.asarray(dataset.table["row"].to_numpy(zero_copy_only=False), dtype=np.int64)
+    gapped = not np.array_equal(rowvals, np.arange(n))
+    validate_current(dataset, config)
+    fingerprint = content_fingerprint(dataset.table)
     ctx = Context(config=config)
 
     with stages("audit", n):
-        audit, audit_info = _audit_stage(dataset, config, ctx, outdir, audit_dir, data, fmt, field_map, on_error,
-                                         stages.progress)
+        audit, audit_info = _audit_stage(dataset, config, ctx, outdir, audit_dir, fingerprint, fmt, field_map,
+                                         on_error, stages.progress)
+    positional = _relations(audit, lambda v: np.searchsorted(rowvals, v)) if gapped else audit
     with stages("quality", n):
         quality = _quality(audit, rec)
     with stages("grouping", n):
@@ -138,7 +153,7 @@ def curate(data: str | Path, out: str | Path, recipe: Recipe | dict | str | Path
         content_key = pc.binary_join_element_wise(
             normalize_text(dataset.table["system"]), normalize_text(dataset.table["prompt"]),
             normalize_text(dataset.table["output"]), "\x1f").to_pylist()
-        groups = regroup(audit, quality, rec.drop, rec.conflict_policy, answer_key=answer_key,
+        groups = regroup(positional, quality, rec.drop, rec.conflict_policy, answer_key=answer_key,
                          content_key=content_key)
     drop = set(rec.drop)
     reasons = [[c for c in f if c in drop] for f in groups.flags]
@@ -172,21 +187,33 @@ def curate(data: str | Path, out: str | Path, recipe: Recipe | dict | str | Path
 
     duplicate_of = groups.duplicate_of()
     kept_instead = resolve_kept_instead(duplicate_of, kept_mask)
-    kept_rows = np.flatnonzero(kept_mask)
-    rejected_rows = np.flatnonzero(~kept_mask)
-    out_audit = _final_audit(audit, groups, quality, kept_mask, reasons, duplicate_of, kept_instead, labels)
+    kept_pos = np.flatnonzero(kept_mask)
+    rejected_pos = np.flatnonzero(~kept_mask)
+    out_audit = _final_audit(positional, groups, quality, kept_mask, reasons, duplicate_of, kept_instead, labels)
+    # a 2-D map of the embeddings for the report (cheap: a PCA fitted on a sample)
+    from ..report import project_2d
+
+    xy = project_2d(emb, seed=rec.seed)
+    out_audit = _set(_set(out_audit, "map_x", pa.array(xy[:, 0], pa.float32())), "map_y", pa.array(xy[:, 1], pa.float32()))
+    if gapped:  # back to `row` values for everything written or returned
+        out_audit = _relations(out_audit, lambda p: rowvals[p])
+        duplicate_of = np.where(duplicate_of >= 0, rowvals[np.maximum(duplicate_of, 0)], -1)
+        kept_instead = np.where(kept_instead >= 0, rowvals[np.maximum(kept_instead, 0)], -1)
+    kept_rows, rejected_rows = rowvals[kept_pos], rowvals[rejected_pos]
 
     with stages("write", n):
-        files = _write_outputs(dataset, outdir, out_audit, kept_rows, rejected_rows, reasons, quality,
+        files = _write_outputs(dataset, outdir, out_audit, kept_pos, rejected_pos, rowvals, reasons, quality,
                                duplicate_of, kept_instead, rec)
     summary = _summary(dataset, rec, config, audit_info, groups, reasons, kept_mask, pool, k, quality,
                        cover, diversity, stages.seconds, sel_seconds, files, t_start, ctx)
     summary["selection"]["cluster_floor_swaps"] = floor_swaps
-    with atomic_open(outdir / SUMMARY, "wb") as fh:  # last: its presence marks the folder complete
+    summary["dataset"]["fingerprint"] = fingerprint
+    # last: its presence marks the folder complete
+    with writing(outdir / SUMMARY), atomic_open(outdir / SUMMARY, "wb") as fh:
         fh.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
     shutil.rmtree(outdir / CHECKPOINT_DIR, ignore_errors=True)
     return CurateResult(outdir=outdir, kept_rows=kept_rows, rejected_rows=rejected_rows,
-                        reasons={int(r): reasons[r] for r in rejected_rows}, audit=out_audit, summary=summary,
+                        reasons={int(rowvals[p]): reasons[p] for p in rejected_pos}, audit=out_audit, summary=summary,
                         recipe=rec, dataset=dataset, files=files)
 
 
@@ -217,26 +244,30 @@ def _str(v) -> str | None:
 
 # --- audit stage ----------------------------------------------------------------------------------
 
-def _audit_stage(dataset: Dataset, config: AuditConfig, ctx: Context, outdir: Path, audit_dir, data, fmt,
-                 field_map, on_error, progress) -> tuple[pa.Table, dict[str, Any]]:
+def _audit_stage(dataset: Dataset, config: AuditConfig, ctx: Context, outdir: Path, audit_dir, fingerprint: str,
+                 fmt, field_map, on_error, progress) -> tuple[pa.Table, dict[str, Any]]:
     if audit_dir is not None:
-        return _reuse_audit(Path(audit_dir), dataset, config, ctx, progress)
-    key = _checkpoint_key(data, fmt, field_map, on_error, config)
+        return _reuse_audit(Path(audit_dir), dataset, config, ctx, progress, fingerprint)
+    key = _checkpoint_key(fingerprint, fmt, field_map, on_error, config)
     cached = _load_checkpoint(outdir, key, dataset)
     if cached is not None:
         table = _strip(cached)
         flags, duplicate_of, counts = decide_all(table, build_checks(config))
         table = _set(_set(table, "flags", flags), "duplicate_of", duplicate_of)
         return table, {"source": "checkpoint", "counts": counts}
-    result = audit_dataset(dataset, config, progress=progress, ctx=ctx)
+    result = audit_dataset(dataset, config, progress=progress, ctx=ctx, fingerprint=fingerprint)
     _save_checkpoint(outdir, key, result.table)
     return result.table, {"source": "run", "counts": result.summary["counts"],
                           "seconds": result.summary["seconds"], "stats": result.summary["stats"]}
 
 
 def _reuse_audit(audit_dir: Path, dataset: Dataset, config: AuditConfig, ctx: Context,
-                 progress) -> tuple[pa.Table, dict[str, Any]]:
-    """Load an audit of this same data, score the checks it lacks, re-decide with this config."""
+                 progress, fingerprint: str) -> tuple[pa.Table, dict[str, Any]]:
+    """Load an audit of this same data, score the checks it lacks, re-decide with this config.
+
+    "This same data" is the content fingerprint its summary.json records, not the path, the
+    row count or the ids (rows 0..n-1 of other content would have the same ids).
+    """
     path = audit_dir / "audit.parquet" if audit_dir.is_dir() else audit_dir
     if not path.exists():
         raise ConfigError(f"--audit {audit_dir}: no audit.parquet there (run 'finesift audit DATA -o DIR' first)")
@@ -257,9 +288,12 @@ def _reuse_audit(audit_dir: Path, dataset: Dataset, config: AuditConfig, ctx: Co
         first = next((i for i, (a, b) in enumerate(zip(ids, mine)) if a != b), 0)
         raise InputError(str(path), f"row {first} has id {ids[first]!r} in the audit but {mine[first]!r} in "
                          f"{dataset.source}: the audit was made from different data", row=first)
+    folder = audit_dir if audit_dir.is_dir() else audit_dir.parent
+    _check_fingerprint(folder, path, dataset, fingerprint)
     table = _strip(table)
     checks = build_checks(config)
-    previous = _previous_config(audit_dir if audit_dir.is_dir() else audit_dir.parent)
+    previous = _previous_config(folder)
+    check_reusable(previous, config, checks)  # a changed scoring knob needs re-scoring: refuse, never ignore
     missing = []
     for check in checks:
         cols = list(check.score_columns) + ([check.partner_column] if check.partner_column else [])
@@ -278,6 +312,24 @@ def _reuse_audit(audit_dir: Path, dataset: Dataset, config: AuditConfig, ctx: Co
     return table, {"source": str(path), "scored_now": [c.name for c in missing], "counts": counts}
 
 
+def _check_fingerprint(folder: Path, path: Path, dataset: Dataset, fingerprint: str) -> None:
+    try:
+        summary = orjson.loads((folder / SUMMARY).read_bytes())
+    except FileNotFoundError:
+        raise InputError(str(path), f"no {SUMMARY} beside it: that audit is unfinished or was interrupted "
+                         "(re-run 'finesift audit DATA -o DIR', or drop --audit)") from None
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise InputError(str(folder / SUMMARY), f"cannot read the audit's summary: {exc}") from None
+    recorded = (summary.get("dataset") or {}).get("fingerprint") if isinstance(summary, dict) else None
+    if recorded is None:
+        raise InputError(str(path), "the audit records no content fingerprint (made by an older finesift), so it "
+                         "cannot be matched to this data: re-run 'finesift audit', or drop --audit")
+    if recorded != fingerprint:
+        raise InputError(str(path), f"the audit was made from different content than {dataset.source} "
+                         f"(fingerprint {recorded} vs {fingerprint}), though rows and ids match: re-run the audit "
+                         "on this data, or drop --audit")
+
+
 def _previous_config(folder: Path) -> dict[str, Any]:
     try:
         summary = orjson.loads((folder / SUMMARY).read_bytes())
@@ -288,6 +340,11 @@ def _previous_config(folder: Path) -> dict[str, Any]:
 
 
 def _strip(table: pa.Table) -> pa.Table:
+    """The plain audit inside a curate folder's audit.parquet: curate's columns dropped, and the flags and
+    partner columns the checks gave (kept as ``audit_<column>`` where curate regrouped them) put back, so
+    re-deciding from a curate folder gives what re-deciding from the audit would."""
+    for col in [c for c in table.column_names if c.startswith(AUDIT_PREFIX)]:
+        table = _set(table.drop([col]), col[len(AUDIT_PREFIX):], table[col])
     return table.drop([c for c in CURATE_COLUMNS if c in table.column_names])
 
 
@@ -307,8 +364,9 @@ def _file_stamp(path: str | Path | None) -> list[Any] | None:
     return [str(Path(path).resolve()), st.st_size, st.st_mtime_ns]
 
 
-def _checkpoint_key(data, fmt, field_map, on_error, config: AuditConfig) -> dict[str, Any]:
-    return {"finesift": __version__, "data": _file_stamp(data), "fmt": fmt, "field_map": field_map,
+def _checkpoint_key(fingerprint: str, fmt, field_map, on_error, config: AuditConfig) -> dict[str, Any]:
+    # the input's content, not its path: stdin ("-") or an edited file with the same ids is other data
+    return {"finesift": __version__, "content": fingerprint, "fmt": fmt, "field_map": field_map,
             "on_error": on_error, "config": config.model_dump(), "reference": _file_stamp(config.reference),
             "eval": _file_stamp(config.eval_data)}
 
@@ -328,12 +386,24 @@ def _load_checkpoint(outdir: Path, key: dict[str, Any], dataset: Dataset) -> pa.
 
 def _save_checkpoint(outdir: Path, key: dict[str, Any], table: pa.Table) -> None:
     folder = outdir / CHECKPOINT_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "key.json").unlink(missing_ok=True)  # the key goes last: it vouches for the table
-    with atomic_path(folder / "audit.parquet") as tmp:
-        pq.write_table(table, tmp)
-    with atomic_open(folder / "key.json", "wb") as fh:
-        fh.write(orjson.dumps(key))
+    with writing(folder / "audit.parquet"):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "key.json").unlink(missing_ok=True)  # the key goes last: it vouches for the table
+        with atomic_path(folder / "audit.parquet") as tmp:
+            pq.write_table(table, tmp)
+        with atomic_open(folder / "key.json", "wb") as fh:
+            fh.write(orjson.dumps(key))
+
+
+def _clean_checkpoint_temps(outdir: Path) -> None:
+    """Delete the temporary files a run killed while checkpointing left (finesift's own names only)."""
+    folder = outdir / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return
+    pattern = _temp_pattern(("audit.parquet", "key.json"))
+    for entry in folder.iterdir():
+        if entry.is_file() and pattern.fullmatch(entry.name):
+            entry.unlink(missing_ok=True)
 
 
 # --- scores ---------------------------------------------------------------------------------------
@@ -405,6 +475,8 @@ def _final_audit(audit: pa.Table, groups, quality, kept_mask, reasons, duplicate
     for code, part in groups.partners.items():
         col = partner_column(code)
         if col in t.column_names or (part >= 0).any():
+            if col in t.column_names:  # the check's own partner, which its decision reads: kept for --audit reuse
+                t = _set(t, AUDIT_PREFIX + col, t[col])
             t = _set(t, col, pa.array(part, mask=part < 0, type=pa.int64()))
     t = _set(t, "quality", pa.array(quality, type=pa.float64()))
     t = _set(t, "decision", pa.array(np.where(kept_mask, "kept", "rejected").tolist(), type=pa.string()))
@@ -414,9 +486,27 @@ def _final_audit(audit: pa.Table, groups, quality, kept_mask, reasons, duplicate
     return t
 
 
+def _relations(table: pa.Table, convert) -> pa.Table:
+    """``table`` with every column that names another row of this dataset passed through ``convert``.
+
+    (``leakage_of`` names a row of the evaluation file, so it is left alone.)
+    """
+    cols = {"duplicate_of", "conflict_group", "kept_instead"}
+    cols |= {cls.partner_column for name, cls in registry().items() if cls.partner_column and name != "leakage"}
+    cols |= {AUDIT_PREFIX + c for c in cols}
+    for col in sorted(cols & set(table.column_names)):
+        arr = table[col].combine_chunks() if isinstance(table[col], pa.ChunkedArray) else table[col]
+        vals = np.asarray(pc.fill_null(arr.cast(pa.int64()), -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        valid = vals >= 0
+        out = np.full(len(vals), -1, dtype=np.int64)
+        out[valid] = convert(vals[valid])
+        table = _set(table, col, pa.array(out, mask=~valid, type=pa.int64()))
+    return table
+
+
 def _rejected_extra(out_audit: pa.Table, rows: np.ndarray, reasons, quality, duplicate_of,
                     kept_instead) -> dict[str, list]:
-    """Per rejected row: reasons, quality, the row kept instead, and the scores behind each reason."""
+    """Per rejected row (``rows``: table positions): reasons, quality, the row kept instead, the scores behind each reason."""
     idx = pa.array(rows, type=pa.int64())
     extra: dict[str, list] = {
         "reasons": [reasons[r] for r in rows],
@@ -444,33 +534,34 @@ def _round(v):
     return round(v, 6) if isinstance(v, float) else v
 
 
-def _write_outputs(dataset: Dataset, outdir: Path, out_audit: pa.Table, kept_rows, rejected_rows, reasons,
+def _write_outputs(dataset: Dataset, outdir: Path, out_audit: pa.Table, kept_pos, rejected_pos, rowvals, reasons,
                    quality, duplicate_of, kept_instead, rec: Recipe) -> dict[str, Path]:
+    """Write the outputs; ``*_pos`` are table positions, ``rowvals`` their ``row`` values."""
     from ..io import default_extension, write_records
 
     ext = default_extension(dataset)
-    for name in ("kept", "rejected"):  # an earlier run on another format left kept.<other ext>
-        for suffix in _OUTPUT_SUFFIXES:
-            if suffix != ext:
-                (outdir / f"{name}{suffix}").unlink(missing_ok=True)
-    files = {
-        "kept": Path(write_records(dataset, kept_rows.tolist(), outdir / f"kept{ext}")),
-        "rejected": Path(write_records(
-            dataset, rejected_rows.tolist(), outdir / f"rejected{ext}",
-            extra=_rejected_extra(out_audit, rejected_rows, reasons, quality, duplicate_of, kept_instead))),
-    }
-    with atomic_path(outdir / "audit.parquet") as tmp:
+    with writing(outdir):
+        for name in ("kept", "rejected"):  # an earlier run on another format left kept.<other ext>
+            for suffix in _OUTPUT_SUFFIXES:
+                if suffix != ext:
+                    (outdir / f"{name}{suffix}").unlink(missing_ok=True)
+    files: dict[str, Path] = {}
+    with writing(outdir / f"kept{ext}"):
+        files["kept"] = Path(write_records(dataset, rowvals[kept_pos].tolist(), outdir / f"kept{ext}"))
+    extra = _rejected_extra(out_audit, rejected_pos, reasons, quality, duplicate_of, kept_instead)
+    with writing(outdir / f"rejected{ext}"):
+        files["rejected"] = Path(write_records(dataset, rowvals[rejected_pos].tolist(), outdir / f"rejected{ext}",
+                                               extra=extra))
+    with writing(outdir / "audit.parquet"), atomic_path(outdir / "audit.parquet") as tmp:
         pq.write_table(out_audit, tmp)
     files["audit"] = outdir / "audit.parquet"
     skipped = outdir / "skipped.jsonl"
     if dataset.errors:  # malformed records (--on-error skip) cannot be written back in the input's shape
-        with atomic_open(skipped, "wb") as fh:
+        with writing(skipped), atomic_open(skipped, "wb") as fh:
             for err in dataset.errors:
                 fh.write(orjson.dumps(err, default=str) + b"\n")
         files["skipped"] = skipped
-    else:
-        skipped.unlink(missing_ok=True)
-    with atomic_open(outdir / "recipe.yaml", "w", encoding="utf-8") as fh:
+    with writing(outdir / "recipe.yaml"), atomic_open(outdir / "recipe.yaml", "w", encoding="utf-8") as fh:
         fh.write(recipe_yaml(rec, header=f"finesift {__version__} curate recipe, as resolved for this run.\n"
                                          "Re-run with: finesift curate DATA -o OUTDIR --recipe recipe.yaml"))
     files["recipe"] = outdir / "recipe.yaml"

@@ -5,7 +5,7 @@ Quality, in [0, 1], higher = better, deterministic, computed from ``audit.parque
     quality = issues * soft * (1 - lm_share + lm_share * lm)
 
 * ``issues`` = product over the row's flags of ``(1 - weight[code])``. Weights
-  (:data:`DEFAULT_WEIGHTS`) say how much an issue ruins a training example:
+  (each check's ``weight``, collected by :func:`default_weights`) say how much an issue ruins a training example:
   1.0 unusable (empty, placeholder, leaked eval data), 0.7-0.9 almost
   (wrong language, echo, truncated), 0.25-0.5 doubtful (conflict, prompt and
   answer unrelated per the LM, missing context, stale, off-topic, PII),
@@ -38,33 +38,23 @@ import pyarrow as pa
 
 from ..errors import ConfigError
 
-DEFAULT_WEIGHTS: dict[str, float] = {
-    # unusable as a training target
-    "empty_output": 1.0,
-    "placeholder_output": 1.0,
-    "leakage": 1.0,
-    "wrong_language": 0.9,
-    "echo_output": 0.9,
-    "truncated_output": 0.7,
-    # doubtful
-    "lm_quality": 0.5,
-    "missing_context": 0.5,
-    "stale": 0.5,
-    "off_topic": 0.4,
-    "pii": 0.4,
-    "conflict": 0.25,  # several valid answers (translations) are common: a mild penalty
-    # cosmetic
-    "too_long": 0.3,
-    "format_outlier": 0.15,
-    "typos": 0.15,
-    # a copy is as good as its original: the selection drops copies, quality picks the member kept
-    "exact_duplicate": 0.0,
-    "near_duplicate": 0.0,
-    "semantic_duplicate": 0.0,
-    # not codes: the LM's share of the score, and the weight of the misspelling rate
-    "lm_share": 0.5,
-    "typos_rate": 0.5,
-}
+#: not codes: the LM's share of the score, and the weight of the misspelling rate
+SIGNAL_WEIGHTS: dict[str, float] = {"lm_share": 0.5, "typos_rate": 0.5}
+
+
+def default_weights() -> dict[str, float]:
+    """Every check's declared ``weight`` (``Check.weight``) plus :data:`SIGNAL_WEIGHTS`."""
+    from ..checks.base import default_weights as check_weights
+
+    return {**check_weights(), **SIGNAL_WEIGHTS}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DEFAULT_WEIGHTS":  # derived from the checks' metadata on first use
+        return default_weights()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 UNKNOWN_WEIGHT = 0.3
 _IFD_SHARE = 0.7
 
@@ -92,7 +82,7 @@ def quality_score(audit_table: pa.Table, weights: dict[str, float] | None = None
 
 
 def _weights(overrides: dict[str, float] | None) -> dict[str, float]:
-    w = dict(DEFAULT_WEIGHTS)
+    w = default_weights()
     for key, value in (overrides or {}).items():
         try:
             value = float(value)

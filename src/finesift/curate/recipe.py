@@ -12,37 +12,37 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..config import DEFAULT_CHECKS, AuditConfig
+from ..config import AuditConfig, _default_checks
 from ..errors import ConfigError
 
-#: Relations whose groups keep one best member (the others point at it).
-DEDUP_CODES = ("exact_duplicate", "near_duplicate", "semantic_duplicate")
-CONFLICT_CODE = "conflict"
 #: Reason given to rows that passed every filter but were cut by the target size.
 NOT_SELECTED = "not_selected"
 
-#: Codes that reject a row by default. ``typos``, ``format_outlier`` and ``lm_quality`` only
-#: lower the quality score: they describe rows that are usable, just less good.
-DEFAULT_DROP = (
-    "exact_duplicate",
-    "near_duplicate",
-    "semantic_duplicate",
-    "conflict",
-    "empty_output",
-    "placeholder_output",
-    "truncated_output",
-    "echo_output",
-    "wrong_language",
-    "missing_context",
-    "pii",
-    "too_long",
-    "off_topic",
-    "stale",
-    "leakage",
-)
+# Derived from the checks' metadata (``relation``, ``drop``) on first use:
+#   DEDUP_CODES: relations whose groups keep one best member (the others point at it);
+#   CONFLICT_CODE: the conflict relation; DEFAULT_DROP: codes that reject a row by default
+#   (``typos``, ``format_outlier`` and ``lm_quality`` only lower the quality score: they
+#   describe rows that are usable, just less good).
 
+
+def __getattr__(name: str) -> Any:
+    from ..checks import base
+
+    if name == "DEDUP_CODES":
+        return base.relation_codes("duplicate")
+    if name == "CONFLICT_CODE":
+        return base.relation_codes("conflict")[0]
+    if name == "DEFAULT_DROP":
+        return base.default_drop()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _default_drop() -> list[str]:
+    from ..checks.base import default_drop
+
+    return list(default_drop())
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -60,7 +60,14 @@ class ModelsRecipe(_Model):
         "auto", description="Score every answer with a local causal LM (perplexity, instruction-following "
         "difficulty): true, false, or auto = only when a CUDA GPU is present (on CPU it runs ~10-15 rows/s).")
     model: str | None = Field(None, description="Local Hugging Face folder of the causal LM (default: SmolLM2-135M-Instruct).")
-    device: str | None = Field(None, description="cpu or cuda (default: cuda when available).")
+    device: str | None = Field(None, description="auto, cpu, cuda, cuda:N or mps (default auto: cuda when available).")
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str | None) -> str | None:
+        from ..config import check_device
+
+        return check_device(v, "models.device")
 
 
 class SelectionRecipe(_Model):
@@ -104,7 +111,7 @@ class Recipe(_Model):
     """Everything that decides which rows curate keeps. Defaults are the documented behaviour."""
 
     drop: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_DROP),
+        default_factory=_default_drop,
         description="Issue codes that reject a row. Other codes only lower its quality score.",
     )
     checks: list[str] | None = Field(
@@ -114,7 +121,9 @@ class Recipe(_Model):
     )
     thresholds: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
-        description="Per-check parameter overrides, as in audit's config, e.g. {near_duplicate: {threshold: 0.7}}.",
+        description="Per-check parameter overrides, as in audit's config, e.g. {near_duplicate: {min_similarity: "
+        "0.7}}. Every check's parameters, their defaults and help are listed below this field (and by "
+        "'finesift checks'): decision thresholds re-decide a reused --audit, scoring knobs need a new audit.",
     )
     conflict_policy: Literal["keep_best", "drop_group"] = Field(
         "keep_best",
@@ -165,7 +174,7 @@ class Recipe(_Model):
                 with_models.append("lm")
         params = {k: dict(v) for k, v in self.thresholds.items()}
         fields: dict[str, Any] = {
-            "checks": list(self.checks) if self.checks is not None else list(DEFAULT_CHECKS),
+            "checks": list(self.checks) if self.checks is not None else _default_checks(),
             "params": params,
             "seed": self.seed,
             "max_tokens": self.max_tokens,
@@ -275,6 +284,8 @@ def _emit(model: BaseModel, lines: list[str], indent: int) -> None:
             lines.extend(pad + ln for ln in dumped.splitlines())
         else:
             lines.append(f"{pad}{name}: {_scalar(value)}")
+        if indent == 0 and name == "thresholds":
+            lines.extend(_params_comment())
         if indent == 0:
             lines.append("")
 
@@ -296,3 +307,23 @@ def _wrap(text: str, width: int = 96) -> list[str]:
     if line:
         out.append(line)
     return out
+
+
+def _params_comment() -> list[str]:
+    """Every check's parameters as commented-out YAML under ``thresholds`` (uncomment to override).
+
+    Comments, not values: the written recipe stays the default one (``thresholds: {}``), and the
+    defaults of a later finesift still apply to parameters the user never chose.
+    """
+    from ..checks.base import ordered, param_help
+
+    lines = ["#   To override: write 'thresholds:' and uncomment a check and the parameters to change.",
+             "#   Each: default value; decision = re-decides stored scores, knob = needs re-scoring.",
+             "#   (these comment lines are regenerated from the checks' metadata)"]
+    for cls in ordered():
+        lines.append(f"#   {cls.name}:")
+        for p in param_help(cls):
+            lines.append(f"#     {p['name']}: {_scalar(p['default'])}")
+            for chunk in _wrap(f"{p['role']}: {p['help']}", 88):
+                lines.append(f"#       # {chunk}")
+    return lines

@@ -2,14 +2,15 @@
 
 * :func:`read` — JSONL, JSON, CSV/TSV, Parquet, Hugging Face folders or ``-`` (stdin), in the
   Alpaca, prompt/completion, OpenAI ``messages`` or ShareGPT shape -> :class:`~finesift.records.Dataset`.
-* :func:`write_records` — chosen rows back in the input's own format and shape, with annotations.
+* :func:`write_records` — chosen rows back in the input's own format and shape, with annotations
+  (under :func:`annotation_key`, which never collides with a field of the input).
 """
 
 from .atomic import atomic_open, atomic_path
 from .formats import FORMATS, detect_format
 from .readers import read
-from .shapes import MAP_NAMES
-from .writers import default_extension, output_format, write_records
+from .shapes import MAP_NAMES, ROLE_ALIASES, ROLES
+from .writers import annotation_key, default_extension, output_format, write_records
 
-__all__ = ["read", "write_records", "default_extension", "output_format", "detect_format", "FORMATS",
-           "MAP_NAMES", "atomic_open", "atomic_path"]
+__all__ = ["read", "write_records", "annotation_key", "default_extension", "output_format", "detect_format",
+           "FORMATS", "MAP_NAMES", "ROLES", "ROLE_ALIASES", "atomic_open", "atomic_path"]

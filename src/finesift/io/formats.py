@@ -7,7 +7,10 @@ Problems with the whole file (missing, unreadable, not JSON at all) raise
 :class:`~finesift.errors.InputError` at once.
 
 Text is read as UTF-8 (a BOM is dropped); text that is not valid UTF-8 is read as
-cp1252 (Windows "latin-1"), which maps almost every byte, and a warning says so.
+cp1252 (Windows "latin-1"), which maps almost every byte, and a warning says so. UTF-16
+and UTF-32 text (with a byte-order mark, or recognized by its zero bytes) is an error that
+says so: read as cp1252 it would be noise reported as invalid JSON or an unknown shape.
+Integers beyond 64 bits in JSON keep their exact value (see :mod:`.jsonutil`).
 TSV files have no quoting (fields cannot hold tabs or line breaks, as in the IANA
 definition and the Tatoeba/GLUE files); CSV follows RFC 4180 quoting.
 """
@@ -25,6 +28,8 @@ from typing import IO, Any
 import orjson
 
 from ..errors import ConfigError, InputError, MissingDependencyError
+from .jsonutil import _DIGITS, _RUN
+from .jsonutil import loads as exact_loads
 from .shapes import record_text
 
 #: Formats ``--format`` accepts.
@@ -61,6 +66,9 @@ class Source:
     warnings: list[str] = field(default_factory=list)
     #: container details: JSON wrapper key, CSV columns/delimiter, Arrow schema
     options: dict[str, Any] = field(default_factory=dict)
+    #: the records' values all have an exact JSON form (JSON, CSV); False for Arrow inputs,
+    #: whose bytes, NaN, decimals and timestamps JSON cannot hold (see ``jsonutil.encode_raw``)
+    exact_json: bool = True
 
 
 # --------------------------------------------------------------------------- opening
@@ -117,6 +125,7 @@ def detect_format(path: str, fmt: str | None = None) -> str:
         return "json" if head.removeprefix(BOM).lstrip()[:1] == b"[" else "jsonl"
     if head.startswith(b"PAR1"):
         return "parquet"
+    check_not_wide(head, path)
     start = head.removeprefix(BOM).lstrip()[:1]
     if start == b"[":
         return "json"
@@ -149,6 +158,40 @@ def open_source(path: str, fmt: str | None = None) -> Source:
 
 
 # --------------------------------------------------------------------------- text decoding
+
+_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32", "little-endian"), (b"\x00\x00\xfe\xff", "UTF-32", "big-endian"),
+              (b"\xff\xfe", "UTF-16", "little-endian"), (b"\xfe\xff", "UTF-16", "big-endian"))
+
+
+def wide_encoding(head: bytes) -> tuple[str, str] | None:
+    """("UTF-16 (little-endian, with a byte-order mark)", iconv's name for it) when ``head`` (the
+    first bytes of a text file) is UTF-16 or UTF-32 text, else None.
+
+    Without a mark, the zero bytes tell: JSON and CSV text is mostly ASCII, which UTF-16 writes
+    with a zero byte beside each character; UTF-8 text never holds a raw zero byte (JSON cannot).
+    """
+    for bom, enc, order in _WIDE_BOMS:
+        if head.startswith(bom):
+            return f"{enc} ({order}, with a byte-order mark)", enc
+    head = head[:4096]
+    if len(head) < 4 or b"\x00" not in head:
+        return None
+    even, odd = head[0::2].count(0) / len(head[0::2]), head[1::2].count(0) / len(head[1::2])
+    if even > 0.3 and odd > 0.3:
+        return "UTF-32 (no byte-order mark)", "UTF-32"
+    if odd > 0.3 and even < 0.05:
+        return "UTF-16 (little-endian, no byte-order mark)", "UTF-16LE"
+    if even > 0.3 and odd < 0.05:
+        return "UTF-16 (big-endian, no byte-order mark)", "UTF-16BE"
+    return None
+
+
+def check_not_wide(head: bytes, name: str) -> None:
+    """Raise :class:`InputError` when ``head`` is UTF-16/UTF-32 text (see :func:`wide_encoding`)."""
+    found = wide_encoding(head)
+    if found is not None:
+        raise InputError(name, f"the text is {found[0]}, not UTF-8",
+                         expected=f"UTF-8 text; convert it, e.g. iconv -f {found[1]} -t UTF-8 IN > OUT")
 
 
 def text_encoding(data: bytes, name: str, warnings: list[str]) -> str:
@@ -196,14 +239,19 @@ def _iter_jsonl(fh: IO[bytes], name: str, warnings: list[str], close: bool) -> I
     bad_encoding = 0  # lines read as cp1252
     first_bad = 0
     lineno = 0
+    digits, run = _DIGITS, _RUN  # jsonutil.has_long_digits, inlined (hot loop)
     try:
         for lineno, line in enumerate(fh, 1):
-            if lineno == 1 and line.startswith(BOM):
-                line = line[3:]
+            if lineno == 1:
+                check_not_wide(line, name)
+                if line.startswith(BOM):
+                    line = line[3:]
             if line.isspace() or not line:
                 continue
             try:
                 rec = loads(line)
+                if run in line.translate(digits):  # maybe an integer orjson turned into a float
+                    rec = exact_loads(line)
             except JSONDecodeError as exc:
                 try:
                     line.decode("utf-8")
@@ -212,7 +260,7 @@ def _iter_jsonl(fh: IO[bytes], name: str, warnings: list[str], close: bool) -> I
                     bad_encoding += 1
                     first_bad = first_bad or lineno
                     try:
-                        rec = loads(decode_text(line, name, []))
+                        rec = exact_loads(decode_text(line, name, []))
                     except JSONDecodeError as exc2:
                         yield lineno, Bad(_json_error(exc2, not line.endswith(b"\n")), "one JSON object per line",
                                           line.decode("cp1252", "replace").rstrip("\r\n"))
@@ -240,13 +288,14 @@ def _iter_jsonl(fh: IO[bytes], name: str, warnings: list[str], close: bool) -> I
 
 def _json_source(data: bytes, name: str) -> Source:
     warnings: list[str] = []
+    check_not_wide(data[:4096], name)
     data = data.removeprefix(BOM)
     try:
-        doc = orjson.loads(data)
+        doc = exact_loads(data)
     except orjson.JSONDecodeError as exc:
         if "UTF-8" in exc.msg:
             try:
-                doc = orjson.loads(decode_text(data, name, warnings))
+                doc = exact_loads(decode_text(data, name, warnings))
             except orjson.JSONDecodeError as exc2:
                 raise _bad_json_file(name, exc2) from None
         elif exc.msg.startswith("unexpected content after document") and _looks_like_jsonl(data):
@@ -290,9 +339,12 @@ def _bad_json_file(name: str, exc: orjson.JSONDecodeError) -> InputError:
 
 
 def _looks_like_jsonl(data: bytes) -> bool:
+    """The first line is a whole JSON value (an object, or a record that is not one: ``[...]``
+    on a line of its own, then more lines, is JSON Lines, not a broken array)."""
     first = data.lstrip().split(b"\n", 1)[0]
     try:
-        return isinstance(orjson.loads(first), dict)
+        orjson.loads(first)
+        return True
     except orjson.JSONDecodeError:
         return False
 
@@ -302,6 +354,7 @@ def _looks_like_jsonl(data: bytes) -> bool:
 
 def _csv_source(data: bytes, name: str, fmt: str) -> Source:
     warnings: list[str] = []
+    check_not_wide(data[:4096], name)
     # decoded while parsing: a str copy of a large file (or a StringIO of it) costs 1-4x its size
     stream = io.TextIOWrapper(io.BytesIO(data), encoding=text_encoding(data, name, warnings), newline="")
     delimiter = "\t" if fmt == "tsv" else ","
@@ -374,39 +427,76 @@ def _truncated_hint(line_num: int, data: bytes, ends_with_newline: bool) -> str:
 # --------------------------------------------------------------------------- Parquet / Hugging Face
 
 
-def _arrow_items(batches: Iterator[Any]) -> Iterator[tuple[int, Any]]:
-    i = 0
-    for batch in batches:
-        for rec in batch.to_pylist():
-            yield i, rec
-            i += 1
-
-
 def _parquet_source(path: Path, name: str) -> Source:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(path)
+        # pages written with a checksum are verified, so damaged data is an error rather than noise
+        pf = pq.ParquetFile(path, page_checksum_verification=True)
     except OSError as exc:
         raise _cannot_read(name, exc) from None
     except (pa.ArrowException, ValueError) as exc:
         raise InputError(name, f"not a valid Parquet file: {exc}", expected="a Parquet file") from None
     schema = pf.schema_arrow
-    return Source(name=name, format="parquet", unit="record",
-                  items=_guard_arrow(_arrow_items(pf.iter_batches(batch_size=BATCH_ROWS)), name),
-                  options={"arrow_schema": schema})
+    return Source(name=name, format="parquet", unit="record", items=_parquet_items(pf, name),
+                  options={"arrow_schema": schema}, exact_json=False)
 
 
-def _guard_arrow(items: Iterator[tuple[int, Any]], name: str) -> Iterator[tuple[int, Any]]:
+def _parquet_items(pf: Any, name: str) -> Iterator[tuple[int, Any]]:
+    """Records row group by row group, so a damaged one is named (with its column, when one is)."""
     import pyarrow as pa
 
-    i = -1
+    meta = pf.metadata
+    groups = meta.num_row_groups
+    i = 0
+    for g in range(groups):
+        start = i
+        try:
+            for batch in pf.iter_batches(batch_size=BATCH_ROWS, row_groups=[g], use_threads=False):
+                for rec in batch.to_pylist():
+                    yield i, rec
+                    i += 1
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            n = meta.row_group(g).num_rows
+            where = f"row group {g} of {groups} (numbered from 0; records {start}-{start + n - 1})"
+            bad_cols = _damaged_columns(pf, g)
+            if bad_cols:
+                where += f", column {', '.join(map(repr, bad_cols))}"
+            raise InputError(name, f"the Parquet data is damaged: cannot read {where}: {_one_line(exc)}",
+                             expected="an intact Parquet file (write it again from its source)") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _damaged_columns(pf: Any, group: int) -> list[str]:
+    """The columns of ``group`` that cannot be read (on the error path only: each is read alone)."""
+    import pyarrow as pa
+
+    bad = []
+    for col in pf.schema_arrow.names:
+        try:
+            pf.read_row_group(group, columns=[col], use_threads=False)
+        except (pa.ArrowException, OSError, ValueError):
+            bad.append(col)
+    return bad
+
+
+def _guard_arrow(batches: Iterator[Any], name: str) -> Iterator[tuple[int, Any]]:
+    import pyarrow as pa
+
+    i = 0
     try:
-        for i, rec in items:
-            yield i, rec
-    except (pa.ArrowException, OSError) as exc:
-        raise InputError(name, f"cannot read the data after record {i}: {exc}", expected="a readable file") from None
+        for batch in batches:
+            for rec in batch.to_pylist():
+                yield i, rec
+                i += 1
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        # i records were read: the damage is in the batch that starts at record i
+        raise InputError(name, f"the data is damaged: cannot read the records from record {i} on: {_one_line(exc)}",
+                         expected="an intact dataset folder (save it again with save_to_disk)") from None
 
 
 def _hf_source(path: Path, name: str) -> Source:
@@ -434,7 +524,10 @@ def _hf_source(path: Path, name: str) -> Source:
         raise InputError(name, f"cannot load the Hugging Face dataset: {exc}",
                          expected="a folder written by save_to_disk") from None
     batches = (t for t in ds.with_format("arrow").iter(batch_size=BATCH_ROWS))
-    return Source(name=name, format="hf", unit="record", items=_guard_arrow(_arrow_items(batches), name))
+    # the Arrow schema (with the features datasets keeps in its metadata) lets HF rows be
+    # written back as Parquet with their own types
+    return Source(name=name, format="hf", unit="record", items=_guard_arrow(batches, name),
+                  options={"arrow_schema": ds.data.schema}, exact_json=False)
 
 
 
@@ -467,4 +560,4 @@ def options_of(table: Any) -> dict[str, Any]:
 
 
 __all__ = ["FORMATS", "Bad", "Source", "detect_format", "open_source", "decode_text", "text_encoding",
-           "attach_options", "options_of"]
+           "wide_encoding", "check_not_wide", "attach_options", "options_of"]

@@ -20,9 +20,9 @@ import xxhash
 from ..errors import ConfigError, InputError
 from ..records import SCHEMA, TURN, Dataset
 from .formats import Bad, Source, attach_options, open_source
-from .jsonutil import DUMP_OPTIONS, dumps, json_default
+from .jsonutil import DUMP_OPTIONS, dumps, encode_raw, json_default
 from .shapes import (SAMPLE_SIZE, USER_ASSISTANT, Normalized, RecordError, detect_shape, make_normalizer,
-                     record_text)
+                     record_text, split_role_map)
 
 #: rows per Arrow chunk (small enough that a chunk's Python objects stay in cache), and the raw
 #: bytes after which a chunk is cut earlier (huge records)
@@ -37,12 +37,18 @@ _TURNS_TYPE = SCHEMA.field("turns").type
 class TableBuilder:
     """Accumulates normalized rows column by column; ids are made unique as rows arrive.
 
-    A row without an input id gets the xxhash64 of its raw JSON. A repeated id (given
-    or hashed) gets ``-2``, ``-3`` … appended, so ``id`` is unique within the file.
+    Every record the reader yields (well-formed or not) takes the next input position, and
+    a row's ``row`` is its position: records skipped with ``--on-error skip`` leave gaps
+    rather than renumbering the rows after them.
+
+    A row without an input id gets the xxhash64 of its JSON. A repeated id (given or
+    hashed) gets ``-2``, ``-3`` … appended, so ``id`` is unique within the file.
     """
 
     def __init__(self) -> None:
         self.rows = 0
+        #: input positions taken, skipped records included
+        self.positions = 0
         #: per chunk: (columns but turns, turns or None when they are the prompt/answer pairs)
         self._chunks: list[tuple[list[pa.Array], pa.Array | None]] = []
         self._seen: dict[str, int] = {}
@@ -52,8 +58,9 @@ class TableBuilder:
         self._start = self.rows
         self._ids: list[str] = []
         self._norms: list[Normalized] = []
-        # raw JSON goes into one buffer + offsets: keeping a million small orjson bytes
-        # objects alive costs ~10x more (each holds an oversized allocation)
+        self._rows: list[int] = []
+        # raw records go into one buffer + offsets: keeping a million small bytes objects
+        # alive costs ~10x more (each holds an oversized allocation)
         self._raw = bytearray()
         self._raw_offsets: list[int] = [0]
 
@@ -72,46 +79,34 @@ class TableBuilder:
         seen[cand] = 1
         return cand
 
-    def add(self, norm: Normalized, raw: bytes) -> None:
-        rid = norm[0]
-        if rid is None:
-            rid = xxhash.xxh64_hexdigest(raw)
-        seen = self._seen
-        if rid in seen:
-            rid = self._unique(rid)
-        else:  # the common case, inlined (hot loop)
-            seen[rid] = 1
-        self._ids.append(rid)
-        self._norms.append(norm)
-        buf = self._raw
-        buf += raw
-        self._raw_offsets.append(len(buf))
-        self.rows += 1
-        if self.rows - self._start >= CHUNK_ROWS or len(buf) >= CHUNK_BYTES:
-            self.flush()
-
-    def consume(self, items, normalize, bad) -> None:
-        """:meth:`add` every record of ``items`` ((location, record) pairs); a record that is not a dict
-        or does not fit the shape goes to ``bad(location, Bad)``. The hot loop of :func:`read`, with
-        ``add`` inlined."""
+    def consume(self, items, normalize, bad, *, exact_json: bool = True) -> None:
+        """Add every record of ``items`` ((location, record) pairs); a record that is not a dict
+        or does not fit the shape goes to ``bad(location, Bad, position)``. The hot loop of
+        :func:`read`. ``exact_json``: the records' values all have an exact JSON form, so
+        ``raw`` is their JSON (else it is :func:`~.jsonutil.encode_raw`'s pickle)."""
         dumps_, default, option = orjson.dumps, json_default, DUMP_OPTIONS
         hexdigest = xxhash.xxh64_hexdigest
         seen, unique = self._seen, self._unique
-        ids, norms, buf, offsets = self._ids, self._norms, self._raw, self._raw_offsets
+        ids, norms, rows, buf, offsets = self._ids, self._norms, self._rows, self._raw, self._raw_offsets
         chunk_rows, chunk_bytes = CHUNK_ROWS, CHUNK_BYTES
+        pos = self.positions
         for loc, item in items:
+            pos += 1
             if type(item) is not dict:
-                bad(loc, item)
+                bad(loc, item, pos - 1)
                 continue
             try:
                 norm = normalize(item)
             except RecordError as exc:
-                bad(loc, Bad(exc.reason, exc.expected, record_text(item)))
+                bad(loc, Bad(exc.reason, exc.expected, record_text(item)), pos - 1)
                 continue
-            raw = dumps_(item, default=default, option=option)
+            try:
+                text = dumps_(item, default=default, option=option)
+            except TypeError:  # an integer beyond 64 bits: written with its exact digits
+                text = dumps(item)
             rid = norm[0]
             if rid is None:
-                rid = hexdigest(raw)
+                rid = hexdigest(text)  # of the JSON, whatever ``raw`` holds: ids do not depend on the format
             k = seen.get(rid)
             if k is None:
                 seen[rid] = 1
@@ -125,13 +120,15 @@ class TableBuilder:
                 rid = cand
             ids.append(rid)
             norms.append(norm)
-            buf += raw
+            rows.append(pos - 1)
+            buf += text if exact_json else encode_raw(item, exact_json=False)
             offsets.append(len(buf))
             if len(ids) >= chunk_rows or len(buf) >= chunk_bytes:
                 self.rows += len(ids)
                 self.flush()
-                ids, norms, buf, offsets = self._ids, self._norms, self._raw, self._raw_offsets
+                ids, norms, rows, buf, offsets = self._ids, self._norms, self._rows, self._raw, self._raw_offsets
         self.rows += len(ids)
+        self.positions = pos
 
     def flush(self) -> None:
         n = self.rows - self._start
@@ -170,7 +167,7 @@ class TableBuilder:
             pa.large_binary(), n, [None, pa.py_buffer(np.asarray(self._raw_offsets, dtype=np.int64)),
                                    pa.py_buffer(self._raw)])
         self._chunks.append(([
-            pa.array(np.arange(self._start, self.rows, dtype=np.int64)),
+            pa.array(np.asarray(self._rows, dtype=np.int64)),
             pa.array(self._ids, pa.string()),
             pa.array(systems, pa.string()),
             prompt_arr,
@@ -219,28 +216,35 @@ def _pair_turns(prompts: pa.Array, outputs: pa.Array) -> pa.Array:
 
 
 def read(path: str, *, fmt: str | None = None, field_map: dict[str, str] | None = None,
-         on_error: str = "raise") -> Dataset:
+         on_error: str = "raise", roles: dict[str, str] | None = None) -> Dataset:
     """Read a dataset file (or folder, or ``-`` for JSONL on stdin) into the normalized table.
 
     ``fmt`` forces the format (jsonl, json, csv, tsv, parquet, hf); ``field_map`` maps
     normalized names (instruction, input, output, prompt, completion, messages,
-    conversations, system, id) to the input's fields and overrides shape detection.
+    conversations, system, id) to the input's fields and overrides shape detection; it may
+    also hold ``role.ROLE=NAME`` entries, as ``--map`` gives them (see ``roles``).
+    ``roles`` maps chat role names of the input to system, user, assistant or tool
+    (``{"bot": "assistant"}``), on top of the known aliases
+    (:data:`~finesift.io.shapes.ROLE_ALIASES`); any other role name is an error.
     With ``on_error="raise"`` the first malformed record raises
     :class:`~finesift.errors.InputError` naming the file and line (or record index);
-    with ``"skip"`` malformed records are left out and listed in ``Dataset.errors``.
+    with ``"skip"`` malformed records are left out and listed in ``Dataset.errors``
+    (``{"line" or "record": where, "row": its input position, "reason": ..., "text": ...}``).
+    Either way ``row`` is a record's 0-based position in the input, skipped records counted.
     Encoding fallbacks are listed in ``Dataset.warnings``.
     """
     if on_error not in ("raise", "skip"):
         raise ConfigError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+    field_map, role_map = split_role_map(field_map, roles)
     src = open_source(path, fmt)
     errors: list[dict[str, Any]] = []
     skip = on_error == "skip"
 
-    def bad(loc: int, b: Bad) -> None:
+    def bad(loc: int, b: Bad, pos: int) -> None:
         if not skip:
             raise InputError(src.name, b.reason, expected=b.expected,
                              **({"line": loc} if src.unit == "line" else {"row": loc}))
-        err: dict[str, Any] = {src.unit: loc, "reason": b.reason}
+        err: dict[str, Any] = {src.unit: loc, "row": pos, "reason": b.reason}
         if b.text is not None:
             err["text"] = b.text
         errors.append(err)
@@ -258,9 +262,9 @@ def read(path: str, *, fmt: str | None = None, field_map: dict[str, str] | None 
             break
     if not sample:
         if buffered and not skip:
-            bad(*buffered[0])
+            bad(*buffered[0], 0)
         _no_records(src, buffered)
-    spec = detect_shape(sample, field_map, src.name)
+    spec = detect_shape(sample, field_map, src.name, roles=role_map)
     normalize = make_normalizer(spec)
     builder = TableBuilder()
     # no cyclic garbage is made here, but a million live records make every automatic collection
@@ -268,7 +272,7 @@ def read(path: str, *, fmt: str | None = None, field_map: dict[str, str] | None 
     collecting = gc.isenabled()
     gc.disable()
     try:
-        builder.consume(chain(buffered, items), normalize, bad)
+        builder.consume(chain(buffered, items), normalize, bad, exact_json=src.exact_json)
     finally:
         if collecting:
             gc.enable()
@@ -276,7 +280,7 @@ def read(path: str, *, fmt: str | None = None, field_map: dict[str, str] | None 
         _no_records(src, [(e[src.unit], e) for e in errors])
     table = attach_options(builder.table(), src.options)
     dataset = Dataset(table=table, source=src.name, format=src.format, shape=spec.shape,
-                      field_map=dict(spec.reported), errors=errors, input_rows=builder.rows + len(errors),
+                      field_map=dict(spec.reported), errors=errors, input_rows=builder.positions,
                       warnings=list(src.warnings))
     return dataset
 

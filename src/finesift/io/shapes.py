@@ -20,9 +20,26 @@ Value rules:
   their decimal text (arithmetic datasets store answers like ``4``). Booleans, lists and
   objects are errors: they are almost always a wrong ``--map``.
 * chat messages accept ``role``/``content`` and ShareGPT ``from``/``value`` in either
-  shape; roles are lower-cased and ``human`` → ``user``, ``gpt``/``model``/``chatgpt`` →
-  ``assistant``. Content may be a list of OpenAI content parts (their text parts are
-  joined); a whole message list may be JSON text, as a CSV cell must hold it.
+  shape. Content may be a list of OpenAI content parts (their text parts are joined); a
+  whole message list may be JSON text, as a CSV cell must hold it.
+* roles: a role name is trimmed and lower-cased ("Assistant " is ``assistant``), then
+  read through :data:`ROLE_ALIASES` to one of ``system``, ``user``, ``assistant``, ``tool``:
+
+  ========== ===================================================================
+  role       names accepted
+  ========== ===================================================================
+  system     system, developer (OpenAI)
+  user       user, human (ShareGPT), prompter (OpenAssistant)
+  assistant  assistant, gpt (ShareGPT), chatgpt, bard, bing, model (Gemini/Gemma),
+             bot, ai (LangChain), function_call (LLaMA-Factory's tool calls)
+  tool       tool, function (OpenAI, legacy), ipython (Llama 3), observation
+             (LLaMA-Factory's tool results)
+  ========== ===================================================================
+
+  Any other name is an error naming it and the record: read as some role it would hide
+  the answer (a ``bot`` answer taken for a prompt line leaves the row with an empty
+  answer). Other names are mapped with ``read(..., roles={"bot": "assistant"})`` or
+  ``--map role.assistant=bot`` (several names: ``role.assistant=bot|ai``).
 * ids: the ``id`` field (a string or number), else the xxhash64 of the raw record;
   repeats get ``-2``, ``-3`` … so ids are unique within a file.
 * leading system messages go to ``system`` (not to ``turns`` nor ``prompt``); later
@@ -65,9 +82,20 @@ DEFAULT_FIELDS["output"] = ("output", "response")
 SHAPE_HELP = ("alpaca (instruction, output[, input]), prompt_completion (prompt, completion), "
               "messages (messages: [{role, content}]), sharegpt (conversations: [{from, value}])")
 
-ROLE_ALIASES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-                "chatgpt": "assistant", "bard": "assistant", "bing": "assistant", "model": "assistant",
-                "system": "system"}
+#: The roles of ``turns``.
+ROLES = ("system", "user", "assistant", "tool")
+
+#: Role names read without a mapping (trimmed, lower-cased) -> role; see the module docstring.
+ROLE_ALIASES = {
+    "system": "system", "developer": "system",
+    "user": "user", "human": "user", "prompter": "user",
+    "assistant": "assistant", "gpt": "assistant", "chatgpt": "assistant", "bard": "assistant",
+    "bing": "assistant", "model": "assistant", "bot": "assistant", "ai": "assistant",
+    "function_call": "assistant",
+    "tool": "tool", "function": "tool", "ipython": "tool", "observation": "tool",
+}
+#: ``--map`` entries ``role.ROLE=NAME[|NAME...]`` map role names rather than fields.
+ROLE_PREFIX = "role."
 
 #: How many records shape detection looks at.
 SAMPLE_SIZE = 100
@@ -86,27 +114,73 @@ class ShapeSpec:
     """The detected (or mapped) shape and the input field behind each normalized name."""
 
     shape: str
-    #: every active normalized name -> input field name (optional ones included)
-    fields: dict[str, str]
+    #: every active normalized name -> input field name (optional ones included; None when
+    #: the default field is mapped to another name, so none is read)
+    fields: dict[str, str | None]
     #: the subset reported in ``Dataset.field_map``: required, mapped, or seen in the first records
     reported: dict[str, str] = field(default_factory=dict)
+    #: role name (trimmed, lower-cased) -> role: :data:`ROLE_ALIASES` plus the mapped ones
+    roles: dict[str, str] = field(default_factory=lambda: dict(ROLE_ALIASES))
 
     @property
     def used(self) -> frozenset[str]:
         """Input fields the shape consumes; every other field goes to ``metadata``."""
-        return frozenset(self.fields.values())
+        return frozenset(f for f in self.fields.values() if f is not None)
 
 
 # --------------------------------------------------------------------------- detection
+
+
+def role_key(name: str) -> str:
+    """How role names are compared: trimmed and lower-cased."""
+    return name.strip().lower()
+
+
+def split_role_map(field_map: dict[str, str] | None,
+                   roles: dict[str, str] | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """(field map, role map): ``role.ROLE=NAME[|NAME...]`` entries of ``field_map`` (as ``--map``
+    gives them) join ``roles`` (input role name -> role). Raises :class:`ConfigError` for a
+    role that is not one of :data:`ROLES`."""
+    fields: dict[str, str] = {}
+    role_map: dict[str, str] = {}
+    for key, value in (field_map or {}).items():
+        if not (isinstance(key, str) and key.startswith(ROLE_PREFIX)):
+            fields[key] = value
+            continue
+        role = role_key(key[len(ROLE_PREFIX):])
+        if role not in ROLES:
+            raise ConfigError(f"--map {key}={value}: '{role}' is not a role; roles are: {', '.join(ROLES)} "
+                              f"(e.g. --map role.assistant=bot)")
+        names = [role_key(n) for n in str(value).split("|")] if isinstance(value, str) else []
+        if not names or not all(names):
+            raise ConfigError(f"--map {key}: give the input's role name(s), e.g. --map {ROLE_PREFIX}{role}=bot")
+        for n in names:
+            role_map[n] = role
+    for name, role in (roles or {}).items():
+        r = role_key(role) if isinstance(role, str) else role
+        if not isinstance(name, str) or not role_key(name) or r not in ROLES:
+            raise ConfigError(f"roles: {name!r} -> {role!r}: map an input role name to one of {', '.join(ROLES)}")
+        role_map[role_key(name)] = r
+    return fields, role_map
 
 
 def _validate_map(field_map: dict[str, str] | None) -> dict[str, str]:
     fm = dict(field_map or {})
     for name, value in fm.items():
         if name not in MAP_NAMES:
-            raise ConfigError(f"--map: unknown name '{name}'; names are: {', '.join(MAP_NAMES)}")
+            raise ConfigError(f"--map: unknown name '{name}'; names are: {', '.join(MAP_NAMES)}, "
+                              f"and {ROLE_PREFIX}ROLE for role names")
         if not isinstance(value, str) or not value:
             raise ConfigError(f"--map: '{name}' must name a field of the input")
+    by_field: dict[str, list[str]] = {}
+    for name, value in fm.items():
+        by_field.setdefault(value, []).append(name)
+    for value, names in by_field.items():
+        if len(names) > 1:
+            # one field read as two parts (prompt and answer alike) is never what was meant
+            raise ConfigError(f"--map: {' and '.join(names)} {'both' if len(names) == 2 else 'all'} name the field "
+                              f"'{value}' "
+                              f"({','.join(f'{n}={value}' for n in names)}); each field can be one part only")
     shapes = sorted({SHAPE_OF[n] for n in fm if n in SHAPE_OF})
     if len(shapes) > 1:
         raise ConfigError(f"--map names fields of different shapes ({', '.join(shapes)}): "
@@ -125,23 +199,29 @@ def _map_suggestion(counts: Counter) -> str:
     return "--map instruction=QUESTION_FIELD,output=ANSWER_FIELD"
 
 
-def detect_shape(sample: list[dict[str, Any]], field_map: dict[str, str] | None, source: str) -> ShapeSpec:
+def detect_shape(sample: list[dict[str, Any]], field_map: dict[str, str] | None, source: str, *,
+                 roles: dict[str, str] | None = None) -> ShapeSpec:
     """Pick the shape that fits most of the ``sample`` records (ties: :data:`SHAPES` order).
 
     Fields named in ``field_map`` win over default names, and a map naming any
-    shape-specific field fixes the shape. Raises :class:`InputError` when no shape
-    fits or a mapped field is in none of the records.
+    shape-specific field fixes the shape; a field the map gives one name is never taken
+    for another by default (``--map instruction=input`` leaves no ``input``), and two names
+    mapped to one field are a :class:`ConfigError`. ``roles``: extra role names (see
+    :func:`split_role_map`). Raises :class:`InputError` when no shape fits or a mapped field
+    is in none of the records.
     """
     fm = _validate_map(field_map)
     counts: Counter = Counter(k for rec in sample for k in rec)
+    claimed = set(fm.values())
 
-    def resolve(name: str) -> str:
+    def resolve(name: str) -> str | None:
         if name in fm:
             return fm[name]
         for cand in DEFAULT_FIELDS[name]:
-            if cand in counts:
+            if cand in counts and cand not in claimed:
                 return cand
-        return DEFAULT_FIELDS[name][0]
+        default = DEFAULT_FIELDS[name][0]
+        return None if default in claimed else default  # None: a field no record has
 
     for name, fld in fm.items():
         if fld not in counts:
@@ -152,6 +232,13 @@ def detect_shape(sample: list[dict[str, Any]], field_map: dict[str, str] | None,
     if implied:
         shape = implied.pop()
         required = SHAPE_FIELDS[shape][0]
+        for n in required:
+            if resolve(n) is None:
+                fld = DEFAULT_FIELDS[n][0]
+                other = next(k for k, v in fm.items() if v == fld)
+                raise ConfigError(f"--map {other}={fld}: '{fld}' is the field {shape} reads as {n} by default, "
+                                  f"and one field can be one part only; name the {n} field too "
+                                  f"(--map {n}=FIELD,{other}={fld})")
         missing = [resolve(n) for n in required if resolve(n) not in counts]
         if missing:
             raise InputError(source, f"--map gives a {shape} shape but field(s) {', '.join(map(repr, missing))} "
@@ -168,7 +255,12 @@ def detect_shape(sample: list[dict[str, Any]], field_map: dict[str, str] | None,
     required, optional = SHAPE_FIELDS[shape]
     fields = {n: resolve(n) for n in required + optional + COMMON_OPTIONAL}
     reported = {n: f for n, f in fields.items() if n in required or n in fm or f in counts}
-    return ShapeSpec(shape=shape, fields=fields, reported=reported)
+    role_map = dict(roles or {})
+    for role in ROLES:
+        names = sorted(k for k, v in role_map.items() if v == role)
+        if names:
+            reported[ROLE_PREFIX + role] = "|".join(names)
+    return ShapeSpec(shape=shape, fields=fields, reported=reported, roles={**ROLE_ALIASES, **role_map})
 
 
 # --------------------------------------------------------------------------- value rules
@@ -249,11 +341,16 @@ def _missing(fld: str, shape: str) -> RecordError:
                                 f"use --map if this file names them differently")
 
 
-def chat_parts(msgs: Any, fld: str) -> tuple[str | None, list[str], list[str]]:
+def chat_parts(msgs: Any, fld: str, role_names: dict[str, str] | None = None
+               ) -> tuple[str | None, list[str], list[str]]:
     """Split a message list into (leading system text, roles, texts).
 
-    A message list stored as JSON text (as a CSV/TSV cell must be) is decoded.
+    A message list stored as JSON text (as a CSV/TSV cell must be) is decoded. Role names
+    are read through ``role_names`` (default :data:`ROLE_ALIASES`; keys trimmed and lower-cased);
+    a name it lacks raises :class:`RecordError` naming every such name of the record.
     """
+    aliases = ROLE_ALIASES if role_names is None else role_names
+    unknown: list[str] = []
     if isinstance(msgs, str) and msgs.lstrip().startswith("["):
         try:
             msgs = orjson.loads(msgs)
@@ -280,13 +377,22 @@ def chat_parts(msgs: Any, fld: str) -> tuple[str | None, list[str], list[str]]:
         else:
             raise RecordError(f"message {i} of '{fld}' has no 'content'", expected="'content' (or ShareGPT 'value')")
         text = _content_text(content, f"content of message {i} of '{fld}'")
-        role = role.lower()
-        role = ROLE_ALIASES.get(role, role)
+        name = role
+        role = aliases.get(name) or aliases.get(role_key(name))
+        if role is None:
+            if name not in unknown:
+                unknown.append(name)
+            continue
         if role == "system" and not roles:
             system = text if system is None else system + "\n\n" + text
             continue
         roles.append(role)
         texts.append(text)
+    if unknown:
+        raise RecordError(
+            f"'{fld}' has unknown role name(s) {', '.join(map(repr, unknown))}",
+            expected=f"roles {', '.join(ROLES)} or a known alias ({', '.join(sorted(ROLE_ALIASES))}); "
+                     f"map others with --map {ROLE_PREFIX}assistant=NAME (or {ROLE_PREFIX}user=NAME ...)")
     return system, roles, texts
 
 
@@ -311,6 +417,7 @@ def make_normalizer(spec: ShapeSpec) -> Callable[[dict[str, Any]], Normalized]:
     used = spec.used
     shape = spec.shape
     f_id, f_sys = f["id"], f["system"]
+    role_names = spec.roles
 
     def common(rec: dict[str, Any]) -> tuple[str | None, str | None, dict[str, Any] | None]:
         rid = _id_text(rec.get(f_id), f_id) if f_id in rec else None
@@ -354,7 +461,7 @@ def make_normalizer(spec: ShapeSpec) -> Callable[[dict[str, Any]], Normalized]:
             if isinstance(p, list) or isinstance(c, list):  # TRL's conversational prompt-completion
                 msgs = (p if isinstance(p, list) else [{"role": "user", "content": p}]) + \
                        (c if isinstance(c, list) else [{"role": "assistant", "content": c}])
-                sys2, roles, texts = chat_parts(msgs, f"{f_p}+{f_c}")
+                sys2, roles, texts = chat_parts(msgs, f"{f_p}+{f_c}", role_names)
                 prompt, out = flatten_chat(roles, texts)
                 return rid, sys2 or system, roles, texts, prompt, out, meta
             if type(p) is not str:
@@ -372,7 +479,7 @@ def make_normalizer(spec: ShapeSpec) -> Callable[[dict[str, Any]], Normalized]:
             msgs = rec[f_msgs]
         except KeyError:
             raise _missing(f_msgs, shape) from None
-        sys2, roles, texts = chat_parts(msgs, f_msgs)
+        sys2, roles, texts = chat_parts(msgs, f_msgs, role_names)
         prompt, out = flatten_chat(roles, texts)
         rid, system, meta = common(rec)
         return rid, sys2 or system, roles, texts, prompt, out, meta
@@ -385,5 +492,5 @@ def record_text(rec: Any) -> str:
     return dumps(rec).decode()
 
 
-__all__ = ["MAP_NAMES", "SHAPE_FIELDS", "ShapeSpec", "RecordError", "detect_shape", "make_normalizer",
-           "chat_parts", "flatten_chat", "as_text", "record_text"]
+__all__ = ["MAP_NAMES", "SHAPE_FIELDS", "ROLES", "ROLE_ALIASES", "ShapeSpec", "RecordError", "detect_shape",
+           "make_normalizer", "split_role_map", "chat_parts", "flatten_chat", "as_text", "record_text"]

@@ -1,14 +1,27 @@
 """Write chosen rows back in the input's own format and shape, from the ``raw`` column.
 
-Records come back exactly as they were read (every field, metadata and unknown ones
-included); only annotation columns are added: under a ``_finesift`` key for JSON/JSONL,
-as ``finesift_<name>`` columns for CSV/TSV/Parquet (JSON-encoded when not scalar).
+Records come back exactly as they were read, every field (metadata and unknown ones
+included) with its value: integers beyond 64 bits keep their digits; a Parquet or Hugging
+Face row keeps its Arrow types and values (bytes, NaN, decimals, timestamps, the schema and
+its metadata). Only annotations are added, and never over a field of the input:
 
-Stdin input and Hugging Face folders are written as JSONL. A JSON input that held its
-records under a key (``{"data": [...]}``) is written with that key; its other top-level
-fields are not kept. CSV/TSV are written as UTF-8 whatever the input's encoding: CSV with
-RFC 4180 quoting and CRLF line ends, TSV unquoted with ``\\n``. Parquet columns get their
-input types back where the JSON values convert (timestamps, dates, integers …).
+* JSON/JSONL: under one key, ``_finesift``; when an input record already has that key (a
+  ``rejected.jsonl`` curated again, say), under ``_finesift_1`` (then ``_finesift_2`` …): the
+  first such key no input record has.
+* CSV/TSV/Parquet: as ``finesift_<name>`` columns (JSON-encoded when not scalar); when an
+  input column already starts with ``finesift_``, as ``finesift_1_<name>`` (then
+  ``finesift_2_`` …): the first prefix no input column starts with.
+
+:func:`annotation_key` says which key or prefix a dataset's annotations get.
+
+Stdin input is written as JSONL; a Hugging Face folder as Parquet (its Arrow types and
+``datasets`` features kept: ``datasets.Dataset.from_parquet`` reads it back), since JSON
+cannot hold bytes, NaN or timestamps. A JSON input that held its records under a key
+(``{"data": [...]}``) is written with that key; its other top-level fields are not kept.
+CSV/TSV are written as UTF-8 whatever the input's encoding: CSV with RFC 4180 quoting and
+CRLF line ends, TSV unquoted with ``\\n``. Rows written in another format than the input's
+(``fmt``) keep what that format can hold: a Parquet row written as JSON has its bytes as text
+(base64 when not UTF-8), NaN as null, decimals and timestamps as text.
 """
 
 from __future__ import annotations
@@ -19,15 +32,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import ConfigError
 from ..records import Dataset
 from .atomic import atomic_open, atomic_path
 from .formats import options_of
-from .jsonutil import DUMP_OPTIONS, dumps, json_default
+from .jsonutil import decode_raw, dumps
 
 #: Formats ``write_records`` writes, and their extensions.
 EXTENSIONS = {"jsonl": ".jsonl", "json": ".json", "csv": ".csv", "tsv": ".tsv", "parquet": ".parquet"}
@@ -37,9 +50,9 @@ EXTRA_PREFIX = "finesift_"
 
 
 def output_format(dataset: Dataset, fmt: str | None = None) -> str:
-    """The format rows of ``dataset`` are written in: ``fmt``, else the input's (HF folders, stdin: JSONL)."""
+    """The format rows of ``dataset`` are written in: ``fmt``, else the input's (stdin: JSONL, HF folders: Parquet)."""
     f = (fmt or dataset.format or "jsonl").lower().lstrip(".")
-    f = {"ndjson": "jsonl", "pq": "parquet", "hf": "jsonl"}.get(f, f)
+    f = {"ndjson": "jsonl", "pq": "parquet", "hf": "parquet"}.get(f, f)
     if f not in EXTENSIONS:
         raise ConfigError(f"cannot write format '{f}'; formats are: {', '.join(EXTENSIONS)}")
     return f
@@ -54,8 +67,8 @@ def write_records(dataset: Dataset, rows: Sequence[int] | np.ndarray, path: str 
                   extra: dict[str, Sequence[Any]] | None = None, fmt: str | None = None) -> Path:
     """Write the records whose ``row`` is in ``rows`` (in that order) to ``path``, atomically.
 
-    ``extra`` maps annotation names to one value per written row (``{"flags": [...]}``).
-    Returns ``path``.
+    ``extra`` maps annotation names to one value per written row (``{"flags": [...]}``); they
+    go under :func:`annotation_key` (see the module docstring). Returns ``path``.
     """
     path = Path(path)
     f = output_format(dataset, fmt)
@@ -63,15 +76,51 @@ def write_records(dataset: Dataset, rows: Sequence[int] | np.ndarray, path: str 
     extras = _extras(extra, len(idx))
     raws = dataset.table["raw"].take(pa.array(idx, pa.int64())).to_pylist() if len(idx) else []
     options = options_of(dataset.table)
+    key = annotation_key(dataset, f) if extras else ""
     if f == "jsonl":
-        _write_jsonl(path, raws, extras)
+        _write_jsonl(path, raws, extras, key)
     elif f == "json":
-        _write_json(path, raws, extras, options.get("json_key") if dataset.format == "json" else None)
+        _write_json(path, raws, extras, key, options.get("json_key") if dataset.format == "json" else None)
     elif f in ("csv", "tsv"):
-        _write_csv(path, raws, extras, f, options.get("columns") if dataset.format == f else None)
+        _write_csv(path, raws, extras, key, f, options.get("columns") if dataset.format == f else None)
     else:
-        _write_parquet(path, raws, extras, options.get("arrow_schema"))
+        _write_parquet(path, raws, extras, key, options.get("arrow_schema"))
     return path
+
+
+def annotation_key(dataset: Dataset, fmt: str | None = None) -> str:
+    """Where annotations of rows of ``dataset`` written as ``fmt`` go: the JSON key (``_finesift``,
+    else ``_finesift_1`` …) or the column prefix (``finesift_``, else ``finesift_1_`` …) that
+    collides with no field of the input."""
+    nested = output_format(dataset, fmt) in ("jsonl", "json")
+    names = _input_fields(dataset, EXTRA_KEY if nested else EXTRA_PREFIX)
+    k = 0
+    while True:
+        if nested:
+            cand = EXTRA_KEY if k == 0 else f"{EXTRA_KEY}_{k}"
+            if cand not in names:
+                return cand
+        else:
+            cand = EXTRA_PREFIX if k == 0 else f"{EXTRA_PREFIX}{k}_"
+            if not any(n.startswith(cand) for n in names):
+                return cand
+        k += 1
+
+
+def _input_fields(dataset: Dataset, start: str) -> set[str]:
+    """The input's top-level field names that start with ``start`` (all records looked at)."""
+    options = options_of(dataset.table)
+    if options.get("arrow_schema") is not None:
+        return {n for n in options["arrow_schema"].names if n.startswith(start)}
+    if options.get("columns") is not None and dataset.format in ("csv", "tsv"):
+        return {n for n in options["columns"] if n.startswith(start)}
+    # JSON records: the few whose text holds the name at all are decoded
+    raw = dataset.table["raw"]
+    hits = pc.match_substring(raw, '"' + start)
+    names: set[str] = set()
+    for data in pc.filter(raw, hits).to_pylist():
+        names.update(k for k in decode_raw(data) if k.startswith(start))
+    return names
 
 
 # --------------------------------------------------------------------------- helpers
@@ -104,34 +153,35 @@ def _extras(extra: dict[str, Sequence[Any]] | None, n: int) -> dict[str, list[An
     return out
 
 
-def _records(raws: list[bytes], extras: dict[str, list[Any]], *, nested: bool) -> list[dict[str, Any]]:
-    recs = [orjson.loads(r) for r in raws]
-    for name, vals in extras.items():
-        for rec, v in zip(recs, vals):
-            if nested:
-                rec.setdefault(EXTRA_KEY, {})
-                if not isinstance(rec[EXTRA_KEY], dict):
-                    rec[EXTRA_KEY] = {}
-                rec[EXTRA_KEY][name] = v
-            else:
-                rec[EXTRA_PREFIX + name] = v
+def _records(raws: list[bytes], extras: dict[str, list[Any]], key: str, *, nested: bool) -> list[dict[str, Any]]:
+    recs = [decode_raw(r) for r in raws]
+    if not extras:
+        return recs
+    if nested:
+        for i, rec in enumerate(recs):
+            rec[key] = {name: vals[i] for name, vals in extras.items()}
+    else:
+        for name, vals in extras.items():
+            col = key + name
+            for rec, v in zip(recs, vals):
+                rec[col] = v
     return recs
 
 
-def _write_jsonl(path: Path, raws: list[bytes], extras: dict[str, list[Any]]) -> None:
+def _write_jsonl(path: Path, raws: list[bytes], extras: dict[str, list[Any]], key: str) -> None:
     with atomic_open(path, "wb") as fh:
-        if not extras:  # the raw JSON is already one line per record
+        if not extras and all(r[:1] == b"{" for r in raws):  # JSON raw is already one line per record
             fh.writelines(r + b"\n" for r in raws)
             return
-        for rec in _records(raws, extras, nested=True):
+        for rec in _records(raws, extras, key, nested=True):
             fh.write(dumps(rec) + b"\n")
 
 
-def _write_json(path: Path, raws: list[bytes], extras: dict[str, list[Any]], key: str | None) -> None:
-    recs = _records(raws, extras, nested=True)
-    doc: Any = {key: recs} if key else recs
+def _write_json(path: Path, raws: list[bytes], extras: dict[str, list[Any]], key: str, json_key: str | None) -> None:
+    recs = _records(raws, extras, key, nested=True)
+    doc: Any = {json_key: recs} if json_key else recs
     with atomic_open(path, "wb") as fh:
-        fh.write(orjson.dumps(doc, default=json_default, option=DUMP_OPTIONS | orjson.OPT_INDENT_2))
+        fh.write(dumps(doc, indent=True))
         fh.write(b"\n")
 
 
@@ -153,9 +203,9 @@ def _columns(recs: list[dict[str, Any]], first: list[str] | None) -> list[str]:
     return list(cols)
 
 
-def _write_csv(path: Path, raws: list[bytes], extras: dict[str, list[Any]], fmt: str,
+def _write_csv(path: Path, raws: list[bytes], extras: dict[str, list[Any]], key: str, fmt: str,
                header: list[str] | None) -> None:
-    recs = _records(raws, extras, nested=False)
+    recs = _records(raws, extras, key, nested=False)
     cols = _columns(recs, header)
     if fmt == "tsv":
         for i, rec in enumerate(recs):
@@ -176,19 +226,26 @@ def _write_csv(path: Path, raws: list[bytes], extras: dict[str, list[Any]], fmt:
         w.writerows([_cell(rec.get(c)) for c in cols] for rec in recs)
 
 
-def _write_parquet(path: Path, raws: list[bytes], extras: dict[str, list[Any]],
+def _write_parquet(path: Path, raws: list[bytes], extras: dict[str, list[Any]], key: str,
                    schema: pa.Schema | None) -> None:
-    recs = [orjson.loads(r) for r in raws]
+    recs = [decode_raw(r) for r in raws]
     cols = _columns(recs, schema.names if schema is not None else None)
-    arrays: dict[str, pa.Array] = {}
+    fields: list[pa.Field] = []
+    arrays: list[pa.Array] = []
     for c in cols:
-        want = schema.field(c).type if schema is not None and c in schema.names else None
-        arrays[c] = _arrow_column([rec.get(c) for rec in recs], want)
+        want = schema.field(c) if schema is not None and c in schema.names else None
+        arr = _arrow_column([rec.get(c) for rec in recs], want.type if want is not None else None)
+        # the input's field (type, nullability, field metadata) when the values kept its type
+        fields.append(want if want is not None and arr.type == want.type and (want.nullable or not arr.null_count)
+                      else pa.field(c, arr.type))
+        arrays.append(arr)
     for name, vals in extras.items():
         scalar = all(v is None or isinstance(v, (str, int, float, bool)) for v in vals)
-        arrays[EXTRA_PREFIX + name] = _arrow_column(vals if scalar else [None if v is None else dumps(v).decode()
-                                                                          for v in vals], None)
-    table = pa.table(arrays) if arrays else pa.table({})
+        arr = _arrow_column(vals if scalar else [None if v is None else dumps(v).decode() for v in vals], None)
+        fields.append(pa.field(key + name, arr.type))
+        arrays.append(arr)
+    # the input schema's metadata (pandas index, datasets features) goes back with its columns
+    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=schema.metadata if schema else None))
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
 
@@ -198,12 +255,13 @@ def _arrow_column(values: list[Any], want: pa.DataType | None) -> pa.Array:
     if want is not None:
         try:
             return pa.array(values, type=want)
-        except (pa.ArrowException, TypeError, ValueError):
-            try:  # e.g. ISO timestamp strings -> timestamp
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            try:  # e.g. ISO timestamp strings -> timestamp (rows read from JSON, written as Parquet)
                 return pa.array(values).cast(want)
-            except (pa.ArrowException, TypeError, ValueError):
+            except (pa.ArrowException, TypeError, ValueError, OverflowError):
                 pass
     try:
         return pa.array(values)
-    except (pa.ArrowException, TypeError, ValueError):  # mixed types (from a JSON input): keep them as JSON
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        # mixed types or integers beyond 64 bits (from a JSON input): kept as JSON text
         return pa.array([None if v is None else dumps(v).decode() for v in values], pa.string())

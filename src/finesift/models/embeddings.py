@@ -102,10 +102,9 @@ def _load(backend: str, device: str | None):
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
             raise MissingDependencyError("sentence-transformers", "Sentence embeddings", "models") from exc
-        if device is None:
-            from .loading import pick_device
+        from .loading import resolve_device
 
-            device = pick_device()
+        device = resolve_device(device)
         model = SentenceTransformer(str(path), device=device)
     else:
         raise ConfigError(f"unknown embedding backend {backend!r}; choose from {', '.join(BACKENDS)}")

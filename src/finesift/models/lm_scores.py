@@ -59,14 +59,14 @@ class LMScorer:
 
     def __init__(self, model: str | Path | None = None, device: str | None = None, batch_size: int = 16,
                  max_length: int = 512):
-        from .loading import _require_transformers, load_causal_lm, pick_device
+        from .loading import _require_transformers, load_causal_lm, resolve_device
 
         if batch_size < 1 or max_length < 2:
             raise ConfigError("LMScorer: batch_size must be >= 1 and max_length >= 2")
         _require_transformers()  # a MissingDependencyError naming the extra, not an ImportError
         import torch
 
-        self.device = device or pick_device()
+        self.device = resolve_device(device)
         dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
         self.model, self.tokenizer = load_causal_lm(model, self.device, dtype=dtype)
         self.model.eval()

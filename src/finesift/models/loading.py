@@ -76,7 +76,7 @@ def load_causal_lm(model: str | Path | None = None, device: str | None = None, d
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = resolve_model_dir(model)
-    device = device or pick_device()
+    device = resolve_device(device)
     tok = AutoTokenizer.from_pretrained(path)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
@@ -88,6 +88,34 @@ def pick_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_device(device: str | None) -> str:
+    """The torch device to run on: ``device`` if this machine has it, the best one when None.
+
+    Asking for cuda (or mps) where there is none is a :class:`ConfigError`: a silent CPU run
+    would be slow and would record a device it never used.
+    """
+    from ..config import check_device
+
+    device = check_device(device)
+    if device is None:
+        return pick_device()
+    if device == "cpu":
+        return device
+    _require_transformers()
+    import torch
+
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {device}: no CUDA GPU is available here (torch sees none); "
+                              "use --device cpu, or leave --device out to pick one")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("--device mps: Apple MPS is not available here; use --device cpu")
+    return device
 
 
 def save_tiny_llama(folder: str | Path, *, hidden_size: int = 32, layers: int = 2, max_positions: int = 1024,

@@ -17,19 +17,28 @@ compared *paired* by seed. Every run is evaluated on the same EVAL prompts.
                         {"mean": float, "ci95": [lo, hi]|null, "std": float|null, "n": int, "values": [per seed]}},
           "tokens": {...same shape: training tokens per run...},
           "seconds": {...same shape: training wall time per run...},
+          "inference": {"tokens_per_answer"|"seconds_per_answer"|"capped_share": {...same shape...}},
           "runs": [{"seed", "run_dir", "status", "steps", "tokens", "seconds", "eval_seconds", "metrics", "events"}]
         }},
-      "differences": {"curated-raw": {"<metric>": {"mean", "ci95", "p_value", "excludes_zero", "method",
-                                                   "values"}}, "curated-<other arm>": {...}},
+      "differences": {"curated-raw": {"<metric>"|"tokens_per_answer"|"seconds_per_answer":
+                                      {"mean", "ci95", "p_value", "excludes_zero", "method", "values"}},
+                      "curated-<other arm>": {...}},
       "verdict": {"metric": "chrf", "curated_vs_raw": "better"|"worse"|"no significant difference", "text": str},
       "budget": {"kind": "steps"|"tokens"|"epochs", "max_steps": {arm: n}, "max_tokens": int|null},
-      "eval": {"source", "items", "rows", "references_per_item", "max_new_tokens"},
+      "eval": {"source", "items", "rows", "references_per_item", "max_new_tokens",
+               "overlap": {arm: eval prompts also in the arm's training prompts}},
       "baseline": {"metrics": {...}, "seconds": float}|null,   # untrained model, with --baseline
       "learning_curve": {"metric", "points": [{"size", "arm", "mean", "ci95", "values"}], "best_size",
                          "recommended_size", "rule"}|null,
       "charts": {"loss_curves": "loss_curves.png", "metrics": "metrics.png", "learning_curve": str|null},
       "config": {...resolved CompareConfig...}, "versions": {...}, "seconds": {"total": float}
     }
+
+``inference`` is what an arm's model costs to use: greedy tokens generated per eval answer (up to and
+including the end-of-turn token; ``capped_share`` is the share that hit ``max_new_tokens``) and generation
+seconds per answer. Noisy data teaches chatty, echoing answers, and that cost is paid at every inference.
+Extra arms come from ``arms=`` and from ``baselines`` (``random`` and ``longest``: k rows of the raw set, k =
+the curated set's size).
 
 ``ci95`` is a Student-t interval over seeds (null with one seed; differences then fall back
 on a bootstrap over eval items, and ``method`` says so). Metric scale: chrF and BLEU 0-100,
@@ -59,6 +68,8 @@ from .callbacks import read_metrics
 from .config import METRICS, CompareConfig, TrainConfig, build_config
 
 PRIMARY_ARMS = ("raw", "curated")
+#: inference-cost figures per run (lower is cheaper); paired differences are reported for the first two
+INFERENCE = ("tokens_per_answer", "seconds_per_answer", "capped_share")
 
 
 @dataclass
@@ -93,7 +104,8 @@ def _prepare_out(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"-o {out}: exists and is not a folder")
     if out.exists():
-        allowed = {"runs", "compare.json", "loss_curves.png", "metrics.png", "learning_curve.png", "baseline.json"}
+        allowed = {"runs", "compare.json", "loss_curves.png", "metrics.png", "learning_curve.png", "baseline.json",
+                   "report.html"}
         foreign = [p.name for p in out.iterdir() if p.name not in allowed and not p.name.startswith(".")]
         if foreign:
             raise ConfigError(f"-o {out}: the folder holds files that are not from finesift compare "
@@ -141,7 +153,37 @@ def _aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "metrics": {m: stats.mean_ci([r["metrics"][m] for r in runs]) for m in METRICS},
         "tokens": stats.mean_ci([r["tokens"] for r in runs]),
         "seconds": stats.mean_ci([r["seconds"] for r in runs]),
+        "inference": {k: stats.mean_ci([r["inference"][k] for r in runs]) for k in INFERENCE
+                      if all(k in r.get("inference", {}) for r in runs)},
     }
+
+
+def baseline_rows(ds: Dataset, examples: list[D.Example], kind: str, k: int, seed: int) -> list[int]:
+    """Rows of a selection baseline of size ``k`` drawn from ``ds`` (sorted, so input order is kept).
+
+    ``random``: a seeded uniform sample. ``longest``: the ``k`` rows with the longest answers in characters
+    (ties: lowest row), the "Long Is More for Alignment" baseline. Rows without an answer are never "longest".
+    """
+    k = min(k, len(ds))
+    if kind == "random":
+        return sorted(random.Random(seed).sample(range(len(ds)), k))
+    if kind == "longest":
+        ranked = sorted(examples, key=lambda e: (-len(e.answer), e.row))
+        return sorted(e.row for e in ranked[:k])
+    raise ConfigError(f"unknown baseline '{kind}' (known: random, longest)")
+
+
+def _prompt_key(messages: list[dict[str, str]]) -> str:
+    """What makes two prompts "the same" for the overlap check: the user turns, case and spacing ignored."""
+    from .evaluate import normalize
+
+    return "\x1f".join(normalize(m["content"]).lower() for m in messages if m["role"] == "user")
+
+
+def eval_overlap(items: list[D.EvalItem], arm: "_Arm") -> int:
+    """Eval prompts that are also training prompts of ``arm``."""
+    train = {_prompt_key(e.messages) for e in arm.examples}
+    return sum(_prompt_key(it.messages) in train for it in items)
 
 
 def _difference(a_runs: list[dict], b_runs: list[dict], metric: str, seed: int) -> dict[str, Any]:
@@ -233,6 +275,16 @@ def _compare(raw, curated, eval, out, config, *, arms, progress, console, callba
             raise ConfigError(f"arm name '{name}' is reserved; choose another")
     all_arms = [make_arm("raw", raw), make_arm("curated", curated)] + [make_arm(n, d) for n, d in extra.items()]
     cur = all_arms[1]
+    raw_arm = all_arms[0]
+    for kind in dict.fromkeys(cfg.baselines):
+        if kind in extra:
+            raise ConfigError(f"arm '{kind}' is given twice (as an arm and as a baseline)")
+        rows = baseline_rows(raw_arm.dataset, raw_arm.examples, kind, len(cur.dataset), tcfg.seed)
+        sub = D.subset(raw_arm.dataset, rows, source=f"{raw_arm.dataset.source}#{kind}{len(rows)}")
+        ex, _ = D.to_examples(sub, tcfg.system_prompt)
+        if not ex:
+            raise InputError(raw_arm.dataset.source, f"baseline '{kind}': no selected row has a non-empty answer")
+        all_arms.append(_Arm(kind, sub, ex, formatter.tokenize(ex)))
 
     # learning-curve arms: nested seeded subsets of the curated set
     curve_arms: list[_Arm] = []
@@ -253,6 +305,12 @@ def _compare(raw, curated, eval, out, config, *, arms, progress, console, callba
     if not eval_ex:
         raise InputError(eval_ds.source, "the eval set has no row with an answer")
     items = _select_items(D.eval_items(eval_ex), cfg.max_eval_items, tcfg.seed)
+    overlap = {a.name: eval_overlap(items, a) for a in all_arms}
+    if any(overlap.values()) and not cfg.allow_eval_overlap:
+        worst = max(overlap, key=overlap.get)
+        raise ConfigError(f"{overlap[worst]} of {len(items)} eval prompts also appear in the training data of arm "
+                          f"'{worst}' (per arm: {overlap}); remove them from the eval set, or pass "
+                          "allow_eval_overlap=True to measure anyway")
     kept_rows = {r for it in items for r in it.rows}
     eval_tok = formatter.tokenize([e for e in eval_ex if e.row in kept_rows])
     eval_fp = _key(eval_tok.input_ids, eval_tok.labels, [it.references for it in items])
@@ -307,7 +365,7 @@ def _compare(raw, curated, eval, out, config, *, arms, progress, console, callba
                 "key": key, "arm": arm.name, "seed": seed, "run_dir": str(run_dir), "status": tr.summary["status"],
                 "steps": tr.summary["steps"], "tokens": tr.summary["tokens"],
                 "seconds": tr.summary["seconds"]["train"], "eval_seconds": res.seconds,
-                "metrics": res.metrics, "per_item": res.per_item,
+                "metrics": res.metrics, "per_item": res.per_item, "inference": res.inference,
                 "events": [e["kind"] for e in tr.summary["events"]],
             }
             with atomic_open(run_dir / "predictions.jsonl", "wb") as fh:
@@ -337,6 +395,10 @@ def _compare(raw, curated, eval, out, config, *, arms, progress, console, callba
     for other in [a.name for a in all_arms if a.name != "curated"]:
         differences[f"curated-{other}"] = {
             m: _difference(runs["curated"], runs[other], m, tcfg.seed) for m in METRICS}
+        for k in INFERENCE[:2]:
+            if k in report_arms["curated"]["inference"] and k in report_arms[other]["inference"]:
+                differences[f"curated-{other}"][k] = stats.paired_difference(
+                    [r["inference"][k] for r in runs["curated"]], [r["inference"][k] for r in runs[other]])
     verdict = _verdict(differences["curated-raw"][cfg.primary_metric], cfg.primary_metric)
     for other in [a.name for a in all_arms if a.name not in PRIMARY_ARMS]:
         v = _verdict(differences[f"curated-{other}"][cfg.primary_metric], cfg.primary_metric, other)
@@ -370,7 +432,7 @@ def _compare(raw, curated, eval, out, config, *, arms, progress, console, callba
         "budget": budget,
         "eval": {"source": eval_ds.source, "items": len(items), "rows": len(eval_tok),
                  "references_per_item": round(sum(len(i.references) for i in items) / max(len(items), 1), 2),
-                 "max_new_tokens": cfg.max_new_tokens, "dtype": eval_dtype},
+                 "max_new_tokens": cfg.max_new_tokens, "dtype": eval_dtype, "overlap": overlap},
         "baseline": {k: v for k, v in baseline.items() if k != "key"} if baseline else None,
         "learning_curve": curve,
         "charts": charts,

@@ -158,6 +158,16 @@ class CompareConfig(BaseModel):
         "auto", description="Weights for evaluation: auto = bf16 where supported (faster generation), else fp32.",
     )
     baseline: bool = Field(False, description="Also evaluate the untrained base model once, for reference.")
+    baselines: list[Literal["random", "longest"]] = Field(
+        default_factory=list,
+        description="Selection baselines drawn from the raw set at the curated set's size, each trained as an arm: "
+        "random (a seeded random k rows) and longest (the k rows with the longest answers, 'Long Is More for "
+        "Alignment', a baseline that beats many quality filters).",
+    )
+    allow_eval_overlap: bool = Field(
+        False, description="Allow eval prompts that also appear in an arm's training data (refused by default: "
+        "an overlapping eval set measures memorisation, not generalisation).",
+    )
     primary_metric: str = Field("chrf", description="Metric for the verdict and the learning-curve recommendation.")
     keep_adapters: bool = Field(True, description="Keep each run's adapter under OUTDIR/runs/.")
 

@@ -25,6 +25,8 @@ class EvalResult:
     predictions: list[str]
     per_item: dict[str, list[float]] = field(default_factory=dict)  # sentence chrF, exact match: for bootstraps
     seconds: dict[str, float] = field(default_factory=dict)
+    #: inference cost on the eval prompts: generated tokens and generation seconds per answer
+    inference: dict[str, float] = field(default_factory=dict)
 
 
 def normalize(text: str) -> str:
@@ -69,8 +71,12 @@ def eval_loss(model, data: Tokenized, pad_id: int, batch_size: int = 16, autocas
 
 
 def generate(model, tokenizer, formatter: ChatFormatter, items: list[EvalItem], *, max_new_tokens: int = 64,
-             batch_size: int = 16, progress=None) -> list[str]:
-    """Greedy answers for every item, in item order."""
+             batch_size: int = 16, progress=None, token_counts: list[int] | None = None) -> list[str]:
+    """Greedy answers for every item, in item order.
+
+    ``token_counts``, when given, receives per item the number of tokens generated up to and including the first
+    end-of-turn token (what the answer costs at inference; padding after it is not counted).
+    """
     import torch
     from transformers import GenerationConfig
 
@@ -85,6 +91,8 @@ def generate(model, tokenizer, formatter: ChatFormatter, items: list[EvalItem], 
     gcfg = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, pad_token_id=pad_id,
                             eos_token_id=sorted(eos), use_cache=True)
     out: list[str] = [""] * len(items)
+    counts = [0] * len(items)
+    eos_ids = torch.tensor(sorted(eos), dtype=torch.long) if eos else None
     was_training = model.training
     model.eval()
     with torch.no_grad():
@@ -98,12 +106,26 @@ def generate(model, tokenizer, formatter: ChatFormatter, items: list[EvalItem], 
                 ids[r, width - n:] = torch.tensor(prompts[i])
                 mask[r, width - n:] = 1
             gen = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), generation_config=gcfg)
+            new = gen[:, width:].cpu()
             for r, i in enumerate(idx):
-                out[i] = tokenizer.decode(gen[r, width:], skip_special_tokens=True).strip()
+                out[i] = tokenizer.decode(new[r], skip_special_tokens=True).strip()
+                counts[i] = _generated_length(new[r], eos_ids)
             if progress is not None:
                 progress(len(idx))
     model.train(was_training)
+    if token_counts is not None:
+        token_counts[:] = counts
     return out
+
+
+def _generated_length(new_tokens, eos_ids) -> int:
+    """Tokens up to and including the first end-of-sequence token (all of them when it never came)."""
+    if eos_ids is None or len(new_tokens) == 0:
+        return int(len(new_tokens))
+    import torch
+
+    hits = torch.nonzero(torch.isin(new_tokens, eos_ids), as_tuple=False)
+    return int(hits[0, 0]) + 1 if len(hits) else int(len(new_tokens))
 
 
 def score(predictions: list[str], items: list[EvalItem]) -> tuple[dict[str, float], dict[str, list[float]]]:
@@ -144,12 +166,17 @@ def evaluate(model, tokenizer, formatter: ChatFormatter, items: list[EvalItem], 
     t0 = time.perf_counter()
     loss = eval_loss(model, loss_data, pad_id, loss_batch_size)
     t1 = time.perf_counter()
+    counts: list[int] = []
     preds = generate(model, tokenizer, formatter, items, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                     progress=progress)
+                     progress=progress, token_counts=counts)
     t2 = time.perf_counter()
     metrics, per_item = score(preds, items)
     metrics["eval_loss"] = loss
-    return EvalResult(metrics, preds, per_item, {"eval_loss": round(t1 - t0, 2), "generation": round(t2 - t1, 2)})
+    n = max(len(items), 1)
+    inference = {"tokens_per_answer": sum(counts) / n, "seconds_per_answer": (t2 - t1) / n,
+                 "capped_share": sum(c >= max_new_tokens for c in counts) / n}
+    return EvalResult(metrics, preds, per_item, {"eval_loss": round(t1 - t0, 2), "generation": round(t2 - t1, 2)},
+                      inference)
 
 
 def predictions_records(items: list[EvalItem], preds: list[str], per_item: dict[str, list[float]]) -> list[dict[str, Any]]:
