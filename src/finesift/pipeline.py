@@ -29,8 +29,6 @@ from . import __version__
 from .checks.base import (DECISION, TRIGGERS, Check, Context, check_info, get_check, normalized, param_role,
                           partner_precedence, relation_codes, rescores_below)
 from .config import AuditConfig
-from .engine.batches import iter_batches
-from .engine.progress import NullProgress
 from .errors import ConfigError, OutputError
 from .io.atomic import atomic_open, atomic_path
 from .records import Dataset, has_flag
@@ -133,33 +131,32 @@ def build_checks(config: AuditConfig) -> list[Check]:
 
 
 def score_all(dataset: Dataset, checks: list[Check], config: AuditConfig, ctx: Context | None = None,
-              progress=None) -> tuple[pa.Table, dict[str, float]]:
-    """Run every check's ``score``; return the concatenated score columns and seconds per check."""
-    progress = progress or NullProgress()
+              progress=None, existing: pa.Table | None = None) -> tuple[pa.Table, dict[str, float]]:
+    """Run every check (through the local engine); return the score columns and seconds per check.
+
+    ``existing``: score columns already known (a reused audit) that checks reading them can see.
+    Dataset-level facts the checks report land in ``ctx.facts``.
+    """
+    from .engine.local import run_checks
+
     ctx = ctx or Context(config=config)
-    table = dataset.table
-    n = table.num_rows
-    columns: dict[str, pa.Array] = {}
-    seconds: dict[str, float] = {}
+    res = run_checks(dataset.table, checks, config, inputs=load_inputs(checks, config), progress=progress,
+                     existing=existing, ctx=ctx)
+    ctx.facts.update({k: v for k, v in res.facts.items() if v})
+    return res.scores, res.seconds
+
+
+def load_inputs(checks: list[Check], config: AuditConfig) -> dict[str, Any]:
+    """The external datasets the checks compare against (``Check.inputs``), each read once."""
+    from .io import read
+
+    out: dict[str, Any] = {}
     for check in checks:
-        t0 = time.perf_counter()
-        with progress.stage(check.name, n) as advance:
-            if check.scope == "row":
-                parts = []
-                size = min(config.batch_size, check.batch_rows or config.batch_size)
-                for batch in iter_batches(table, size):
-                    parts.append(check.score(batch, ctx))
-                    advance(batch.num_rows)
-                scores = pa.concat_tables(parts) if parts else check.score(table, ctx)
-            else:
-                scores = check.score(table, ctx)
-                advance(n)
-        seconds[check.name] = round(time.perf_counter() - t0, 4)
-        if scores.num_rows != n:
-            raise RuntimeError(f"check {check.name} returned {scores.num_rows} rows for {n}")
-        for col in scores.column_names:
-            columns[col] = scores[col].combine_chunks() if isinstance(scores[col], pa.ChunkedArray) else scores[col]
-    return pa.table(columns) if columns else pa.table({"_": pa.nulls(n)}).drop(["_"]), seconds
+        for fld in check.inputs:
+            path = getattr(config, fld, None)
+            if path is not None and fld not in out:
+                out[fld] = read(str(path))
+    return out
 
 
 def decide_all(scores: pa.Table, checks: list[Check], row_ids: pa.Array | None = None) -> tuple[pa.Array, pa.Array, dict[str, int]]:

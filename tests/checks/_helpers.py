@@ -2,7 +2,7 @@
 
 import pyarrow as pa
 
-from finesift.checks.base import Context
+from finesift.engine.local import score_table
 
 
 def records_table(prompts, outputs, systems=None, rows=None) -> pa.Table:
@@ -16,8 +16,8 @@ def records_table(prompts, outputs, systems=None, rows=None) -> pa.Table:
     })
 
 
-def run_check(cls, table: pa.Table, params=None):
-    """Score ``table`` with a fresh ``cls(params)`` and decide: returns (scores, mask)."""
+def run_check(cls, table: pa.Table, params=None, config=None, inputs=None):
+    """Score ``table`` with a fresh ``cls(params)`` through the engine and decide: returns (scores, mask)."""
     check = cls(params)
-    scores = check.score(table, Context())
+    scores = score_table(check, table, config, inputs)
     return scores, check.decide(scores)

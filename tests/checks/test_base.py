@@ -185,9 +185,11 @@ def test_decide_reads_decision_parameters_only(tmp_path):
 
 def test_scoring_reads_no_decision_parameter(tmp_path):
     """A decision parameter read while scoring would make re-deciding from stored scores wrong."""
-    from finesift.checks.base import Context, rescores_below
+    from finesift.checks.base import rescores_below
     from finesift.config import AuditConfig
+    from finesift.engine.local import score_table
     from finesift.io import read
+    from finesift.pipeline import load_inputs
 
     cfg = AuditConfig(checks=[], max_tokens=256, **_trigger_inputs(tmp_path))
     table = read(str(_EXAMPLE)).table
@@ -195,7 +197,8 @@ def test_scoring_reads_no_decision_parameter(tmp_path):
         if name in _MODEL_CHECKS:
             continue
         check = cls()
-        _, seen = _read_by(check, lambda: check.score(table, Context(config=cfg)))
+        inputs = load_inputs([check], cfg)
+        _, seen = _read_by(check, lambda: score_table(check, table, cfg, inputs))
         bad = {f for f in seen if param_role(cls.Params, f) == DECISION and not rescores_below(cls.Params, f)}
         assert not bad, f"{name}.score reads decision parameters {bad}"
 

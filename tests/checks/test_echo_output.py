@@ -3,9 +3,9 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from finesift.checks.base import Context
 from finesift.checks.echo_output import EchoOutput
 from finesift.config import AuditConfig
+from finesift.engine.local import score_table
 from finesift.pipeline import score_all
 from finesift.records import Dataset
 
@@ -13,7 +13,7 @@ from finesift.records import Dataset
 def _score(pairs, params=None):
     table = pa.table({"prompt": [p for p, _ in pairs], "output": pa.array([o for _, o in pairs], pa.string())})
     check = EchoOutput(params)
-    scores = check.score(table, Context())
+    scores = score_table(check, table)
     return check, scores
 
 

@@ -1,6 +1,6 @@
 import pyarrow as pa
 
-from finesift.checks.base import Context
+from finesift.engine.local import score_table
 from finesift.checks.empty_output import EmptyOutput
 
 
@@ -10,11 +10,11 @@ def _table(outputs):
 
 def test_fires_on_empty_whitespace_punctuation_and_null():
     check = EmptyOutput()
-    scores = check.score(_table(["", "   ", "...", None]), Context())
+    scores = score_table(check, _table(["", "   ", "...", None]))
     assert check.decide(scores).tolist() == [True, True, True, True]
 
 
 def test_quiet_on_real_answers():
     check = EmptyOutput()
-    scores = check.score(_table(["Bonjour", "42", "Oui."]), Context())
+    scores = score_table(check, _table(["Bonjour", "42", "Oui."]))
     assert not check.decide(scores).any()

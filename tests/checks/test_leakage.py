@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from finesift.checks.base import Context
-from finesift.checks.leakage import Leakage, _bands, _jaccard, _shingles
+from finesift.checks.leakage import MAX_CANDIDATES, Leakage
 from finesift.config import AuditConfig
 from finesift.errors import ConfigError
 from finesift.io import read
@@ -105,10 +105,28 @@ def test_semantic_matching_needs_prompt_and_answer(tmp_path, monkeypatch):
     assert scores["leakage_jaccard"][0].as_py() < 0.8
 
 
-def test_shingles_and_bands():
-    assert _shingles("a b", 3) == frozenset(["a b"])
-    assert len(_shingles("a b c d", 3)) == 2
-    assert _jaccard(frozenset(), frozenset(["x"])) == 0.0
-    b = _bands(128, 0.8)
-    r = 128 // b
-    assert 128 % b == 0 and (1 / b) ** (1 / r) < 0.8  # candidates are found a bit below the threshold
+def test_templated_eval_set_costs_a_bounded_number_of_candidates(tmp_path, monkeypatch):
+    """An eval set of one template: every eval row is a candidate of every training row. Each
+    training row verifies at most MAX_CANDIDATES of them (it verified all: quadratic), and the
+    best match is still found (ties: the lowest eval index)."""
+    import finesift.checks._shingles as sh
+
+    body = "{w} premium red product is built to last and designed for everyday use at home item {i}"
+    evals = [{"instruction": f"Describe item {i}.", "output": body.format(w="this", i=i)} for i in range(600)]
+    train = [{"instruction": f"Describe product {i}.", "output": body.format(w="our", i=i)} for i in range(600)]
+    eval_path = _write(tmp_path, "eval.jsonl", evals)
+    ds = read(str(_write(tmp_path, "train.jsonl", train)))
+    import finesift.checks.leakage as leakage
+
+    verified = []  # pairs whose exact Jaccard is computed
+    jaccard = sh.jaccard
+    monkeypatch.setattr(sh, "jaccard", lambda v, o, a, b: verified.append(len(a)) or jaccard(v, o, a, b))
+    one = getattr(leakage, "_jaccard", None)  # a per-pair Python verification counts too
+    if one is not None:
+        monkeypatch.setattr(leakage, "_jaccard", lambda a, b: verified.append(1) or one(a, b))
+    check = Leakage({"compare_answers": True, "near_threshold": 0.7})
+    scores = check.score(ds.table, Context(config=AuditConfig(checks=[], eval_data=str(eval_path))))
+    assert sum(verified) <= 3 * len(train) * MAX_CANDIDATES
+    assert sum(verified) < len(train) * len(evals) / 4
+    assert check.decide(scores).all()  # every answer is one word from an eval answer
+    assert min(scores["leakage_jaccard"].to_pylist()) >= 0.7

@@ -9,9 +9,10 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from finesift.checks.base import Context  # noqa: E402
+from finesift.checks import lm_quality  # noqa: E402
 from finesift.checks.lm_quality import LMQuality  # noqa: E402
 from finesift.config import AuditConfig  # noqa: E402
+from finesift.engine.local import score_table  # noqa: E402
 from tests.models.conftest import tiny_lm_dir  # noqa: E402,F401  (session fixture)
 
 
@@ -28,13 +29,13 @@ ROWS = [("Translate to French: Hello.", "Bonjour."), ("Name a colour.", "Blue.")
 
 
 @pytest.fixture
-def ctx(tiny_lm_dir):  # noqa: F811
-    return Context(config=AuditConfig(model=str(tiny_lm_dir), device="cpu"))
+def config(tiny_lm_dir):  # noqa: F811
+    return AuditConfig(model=str(tiny_lm_dir), device="cpu")
 
 
-def test_scores_are_consistent_and_empty_answers_are_null(ctx):
+def test_scores_are_consistent_and_empty_answers_are_null(config):
     check = LMQuality()
-    scores = check.score(_table(ROWS, system=[None, "Be brief.", None, None]), ctx)
+    scores = score_table(check, _table(ROWS, system=[None, "Be brief.", None, None]), config)
     assert scores.column_names == ["lm_loss", "lm_ppl", "lm_ifd"]
     loss = scores["lm_loss"].to_numpy(zero_copy_only=False)
     ppl = scores["lm_ppl"].to_numpy(zero_copy_only=False)
@@ -50,13 +51,14 @@ def test_decide_flags_ifd_above_the_threshold():
     assert LMQuality({"max_ifd": 0.4}).decide(scores).tolist() == [True, True, False]
 
 
-def test_batches_give_the_same_scores_and_share_one_model(ctx):
-    check = LMQuality({"batch_size": 1})
-    whole = check.score(_table(ROWS), ctx)
-    parts = pa.concat_tables([check.score(_table(ROWS)[:2], ctx), check.score(_table(ROWS)[2:], ctx)])
+def test_batches_give_the_same_scores_and_share_one_model(config):
+    lm_quality._scorer.cache_clear()
+    whole = score_table(LMQuality({"batch_size": 1}), _table(ROWS), config)
+    parts = score_table(LMQuality({"batch_size": 1}), _table(ROWS), config, batch_size=2)
     np.testing.assert_allclose(np.nan_to_num(whole["lm_ifd"].to_numpy(zero_copy_only=False)),
                                np.nan_to_num(parts["lm_ifd"].to_numpy(zero_copy_only=False)), rtol=1e-5)
-    assert sum(1 for k in ctx._cache if k[0] == "lm_scorer") == 1
+    # every batch of both audits scored with the one model loaded first
+    assert lm_quality._scorer.cache_info().misses == 1
 
 
 def test_audit_with_lm_runs_the_check(tiny_lm_dir, write_jsonl):  # noqa: F811

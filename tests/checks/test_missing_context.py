@@ -1,13 +1,13 @@
 import pyarrow as pa
 
-from finesift.checks.base import Context
 from finesift.checks.missing_context import MissingContext
+from finesift.engine.local import score_table
 
 
 def _decide(prompts):
     check = MissingContext()
     table = pa.table({"prompt": pa.array(prompts, pa.string()), "output": ["ok"] * len(prompts)})
-    scores = check.score(table, Context())
+    scores = score_table(check, table)
     return check.decide(scores).tolist(), scores["missing_context_score"].to_pylist()
 
 

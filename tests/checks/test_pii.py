@@ -4,15 +4,15 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from finesift.checks.base import Context
 from finesift.checks.pii import Pii, luhn
+from finesift.engine.local import score_table
 
 
 def _score(outputs, prompts=None):
     prompts = prompts or ["q"] * len(outputs)
     check = Pii()
-    scores = check.score(pa.table({"prompt": pa.array(prompts, pa.string()),
-                                   "output": pa.array(outputs, pa.string())}), Context())
+    scores = score_table(check, pa.table({"prompt": pa.array(prompts, pa.string()),
+                                          "output": pa.array(outputs, pa.string())}))
     return check, scores
 
 

@@ -2,14 +2,14 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from finesift.checks.base import Context
 from finesift.checks.placeholder_output import PlaceholderOutput
+from finesift.engine.local import score_table
 
 
 def _scores(outputs):
     table = pa.table({"prompt": ["q"] * len(outputs), "output": pa.array(outputs, pa.string())})
     check = PlaceholderOutput()
-    scores = check.score(table, Context())
+    scores = score_table(check, table)
     return check, scores, scores["placeholder_output_score"].to_pylist()
 
 

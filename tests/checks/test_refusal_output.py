@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from finesift.checks.base import Context
 from finesift.checks.refusal_output import RefusalOutput
 
 from ._helpers import records_table, run_check
@@ -72,8 +71,7 @@ def test_only_the_opening_is_read():
 
 
 def test_empty_and_null():
-    check = RefusalOutput()
-    out = check.score(records_table([], []), Context())
+    out, _ = run_check(RefusalOutput, records_table([], []))
     assert out.num_rows == 0
-    scores = check.score(records_table(["q", None], [None, "ok"]), Context())
-    assert not np.any(check.decide(scores))
+    _, flags = run_check(RefusalOutput, records_table(["q", None], [None, "ok"]))
+    assert not np.any(flags)

@@ -1,9 +1,9 @@
 import pyarrow as pa
 import pytest
 
-from finesift.checks.base import Context
 from finesift.checks.too_long import TooLong
 from finesift.config import AuditConfig
+from finesift.engine.local import score_table
 from finesift.errors import ConfigError
 from finesift.pipeline import build_checks, score_all
 from finesift.records import Dataset
@@ -33,8 +33,8 @@ def _table(prompts, outputs, system=None):
 def test_counts_tokens_per_field_and_flags_over_budget(word_tokenizer):
     config = AuditConfig(tokenizer=str(word_tokenizer), max_tokens=5, checks=["too_long"])
     check = build_checks(config)[0]  # the budget comes from config.max_tokens
-    scores = check.score(_table(["hello world", "a b c", None], ["x", "one two three four", "hi"],
-                                system=[None, "be nice", None]), Context(config=config))
+    scores = score_table(check, _table(["hello world", "a b c", None], ["x", "one two three four", "hi"],
+                                       system=[None, "be nice", None]), config)
     assert scores["too_long_prompt_tokens"].to_pylist() == [2, 3, 0]
     assert scores["too_long_output_tokens"].to_pylist() == [1, 4, 1]
     assert scores["too_long_total_tokens"].to_pylist() == [3, 9, 1]
@@ -44,10 +44,23 @@ def test_counts_tokens_per_field_and_flags_over_budget(word_tokenizer):
 
 def test_folder_path_and_bad_path(word_tokenizer, tmp_path):
     folder = AuditConfig(tokenizer=str(word_tokenizer.parent))
-    scores = TooLong().score(_table(["hello"], ["world"]), Context(config=folder))
+    scores = score_table(TooLong(), _table(["hello"], ["world"]), folder)
     assert scores["too_long_total_tokens"].to_pylist() == [2]
     with pytest.raises(ConfigError):
-        TooLong().score(_table(["a"], ["b"]), Context(config=AuditConfig(tokenizer=str(tmp_path / "nope"))))
+        score_table(TooLong(), _table(["a"], ["b"]), AuditConfig(tokenizer=str(tmp_path / "nope")))
+
+
+def test_one_check_counts_with_the_tokenizer_of_each_config(word_tokenizer, tmp_path):
+    from tokenizers import Tokenizer, models
+
+    whole = Tokenizer(models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))  # no pre-tokenizer: one token per text
+    whole.save(str(tmp_path / "whole.json"))
+    check = TooLong()  # its memo of counts per text must not carry over to another tokenizer
+    table = _table(["hello world"], ["hello world"])
+    first = score_table(check, table, AuditConfig(tokenizer=str(word_tokenizer)))
+    second = score_table(check, table, AuditConfig(tokenizer=str(tmp_path / "whole.json")))
+    assert first["too_long_total_tokens"].to_pylist() == [4]
+    assert second["too_long_total_tokens"].to_pylist() == [2]
 
 
 def test_scores_do_not_depend_on_batch_size(word_tokenizer):

@@ -84,3 +84,24 @@ def test_batch_identifier_matches_py3langid():
         expected = dict(ref.rank(text))
         assert set(expected) == set(ident.langs)
         assert all(abs(float(p) - expected[lang]) < 1e-4 for lang, p in zip(ident.langs, row)), text
+
+
+def test_detection_memo_keeps_no_text_per_distinct_row():
+    """The per-audit detection memo is keyed by 64-bit hashes: 200k distinct templated answers kept
+    ~200 MB of strings alive for the whole audit when it was keyed by the texts."""
+    import tracemalloc
+
+    body = "Ce produit {i} est solide, léger et agréable à tenir, livré avec une garantie de deux ans. " * 4
+    texts = pa.array([body.format(i=i) for i in range(3000)])
+    ctx = Context()
+    _lang.detect(texts, ctx)  # the model loads outside the measurement
+    more = pa.array([t + " fin" for t in texts.to_pylist()])
+    tracemalloc.start()
+    try:
+        _lang.detect(more, ctx)
+        retained = tracemalloc.get_traced_memory()[0]  # what the memo keeps of these 3000 texts
+    finally:
+        tracemalloc.stop()
+    assert retained < 3000 * 200  # ~450 bytes of text per distinct row were kept before
+    again = _lang.detect(texts, ctx)  # memoized texts come back with the same probabilities
+    assert again.top()[0][0] == "fr"

@@ -48,12 +48,6 @@ def shingle_sets(texts, shingle_size: int) -> tuple[np.ndarray, np.ndarray]:
     return sh.word_sets(texts, shingle_size)
 
 
-def _token_sets(values: np.ndarray, offsets: np.ndarray, docs: np.ndarray) -> list[list[bytes]]:
-    """Sets ``docs`` as lists of 8-byte tokens (one C-level conversion, no per-shingle strings)."""
-    toks = values.view("S8").tolist()
-    return [toks[offsets[d]:offsets[d + 1]] for d in docs.tolist()]
-
-
 def _rensa_hashes(values: np.ndarray, offsets: np.ndarray, docs: np.ndarray,
                   chunk: int = 1 << 18) -> tuple[np.ndarray, np.ndarray]:
     """The items of sets ``docs`` as rensa token hashes (flat uint64, and uint64 offsets per doc)."""
@@ -63,7 +57,7 @@ def _rensa_hashes(values: np.ndarray, offsets: np.ndarray, docs: np.ndarray,
     hashed = np.empty(len(values), dtype=np.uint64)
     for lo in range(0, len(values), chunk):  # chunks: bounded temporaries
         uniq, inv = np.unique(values[lo:lo + chunk], return_inverse=True)
-        toks = uniq.view("S8").tolist()  # as _token_sets spells tokens
+        toks = uniq.view("S8").tolist()  # each item as its 8-byte token
         hashed[lo:lo + chunk] = np.asarray(RMinHash.hash_token_sets([toks])[0], dtype=np.uint64)[inv.ravel()]
     return hashed, np.r_[offsets[docs], offsets[-1]].astype(np.uint64)
 

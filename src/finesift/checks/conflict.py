@@ -74,6 +74,7 @@ from pydantic import Field
 
 from . import _shingles as sh
 from ._groups import SEP, column_ids, dense_ids, lowest_member, nullable_int, row_ids, seed_of
+from ._stats import robust_scale
 from .base import Check, CheckParams, Context, Score, Threshold, decision, normalized, register
 
 #: profile hash bins (2^20 counters per profile)
@@ -366,8 +367,7 @@ class _Evidence:
         for k in range(nb):
             sel = la[b_ref == k]
             if len(sel):
-                med[k] = np.median(sel)
-                mad[k] = max(1.4826 * float(np.median(np.abs(sel - med[k]))), 0.1)
+                med[k], mad[k] = robust_scale(sel, min_scale=0.1)
         return (qa - med[b_q]) / mad[b_q]
 
 

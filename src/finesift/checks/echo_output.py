@@ -2,8 +2,8 @@
 
 Catches an English "translation" that copies the English sentence, an answer that
 restates the instruction, or one that pastes the input back. Texts are normalized
-(NFKC, lower case, spacing and ASCII punctuation removed) and cut into overlapping
-5-character shingles, so near-verbatim copies ("I'm very happy" for "I am very
+(the ``norm_prompt`` / ``norm_output`` features: NFKC, lower case; then spacing and ASCII
+punctuation removed) and cut into overlapping 5-character shingles, so near-verbatim copies ("I'm very happy" for "I am very
 happy") still match.
 
 Scores:
@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import Check, CheckParams, Context, Score, Threshold, decision, register, text_array
+from .base import CheckParams, RowCheck, Score, Threshold, decision, normalize_text, register, text_array
 
 SHINGLE = 5  # bytes: 5 x 8 bits + row index must fit in 63 bits
 _ROW_SHIFT = 8 * SHINGLE
@@ -48,7 +48,7 @@ class EchoOutputParams(CheckParams):
 
 
 @register
-class EchoOutput(Check):
+class EchoOutput(RowCheck):
     name = "echo_output"
     description = "The answer repeats the prompt (verbatim or nearly) instead of answering it."
     scores = {
@@ -65,22 +65,23 @@ class EchoOutput(Check):
     weight = 0.9
     threshold = Threshold("threshold", "echo_output_similarity", ">=")
     Params = EchoOutputParams
+    needs = ("norm_prompt", "norm_output")
 
-    def score(self, table: pa.Table, ctx: Context) -> pa.Table:
-        n = table.num_rows
+    def score(self, batch: pa.Table) -> pa.Table:
+        n = batch.num_rows
         sim = np.zeros(n, dtype=np.float32)
         cov = np.zeros(n, dtype=np.float32)
         novel = np.zeros(n, dtype=np.int32)
         for start in range(0, n, _MAX_ROWS):
-            part = table.slice(start, min(_MAX_ROWS, n - start))
-            s, c, v = _echo(pc.fill_null(part["prompt"], ""), part["output"])
+            part = batch.slice(start, min(_MAX_ROWS, n - start))
+            s, c, v = _echo(pc.fill_null(part["prompt"], ""), part["norm_prompt"], part["norm_output"])
             sim[start:start + part.num_rows], cov[start:start + part.num_rows] = s, c
             novel[start:start + part.num_rows] = v
         return pa.table({
             "echo_output_similarity": pa.array(sim),
             "echo_output_coverage": pa.array(cov),
             "echo_output_novel": pa.array(novel),
-            "echo_output_words": pa.array(_word_count(table["output"]), pa.int32()),
+            "echo_output_words": pa.array(_word_count(batch["output"]), pa.int32()),
         })
 
     def decide(self, scores: pa.Table) -> np.ndarray:
@@ -134,14 +135,15 @@ def _utf8(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _squash(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Raw text normalized as the ``norm_*`` features are (:func:`normalize_text`), then :func:`_strip`."""
+    return _strip(normalize_text(col))
+
+
+def _strip(norm: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Normalized text with only letters and digits left (spacing and punctuation changes do not hide a
-    copy), as (UTF-8 bytes, offsets). NFKC and lower case in Arrow; ASCII punctuation and spacing (the
-    classes ``[[:punct:][:space:]]`` of RE2) dropped byte-wise with numpy: no regex per batch."""
-    text = pc.utf8_lower(pc.utf8_normalize(pc.fill_null(col, ""), form="NFKC"))
-    if isinstance(text, pa.ChunkedArray):
-        text = text.combine_chunks()
-    if pa.types.is_null(text.type):
-        text = text.cast(pa.string())
+    copy), as (UTF-8 bytes, offsets). ASCII punctuation and spacing (the classes ``[[:punct:][:space:]]``
+    of RE2) dropped byte-wise with numpy: no regex per batch."""
+    text = text_array(norm)
     data, offsets = _utf8(text)
     drop = _DROP[data]
     gone = np.flatnonzero(drop)
@@ -152,7 +154,7 @@ def _shingles(text: tuple[np.ndarray, np.ndarray], rows: np.ndarray | None = Non
               unique: bool = True) -> np.ndarray:
     """Keys ``row << 40 | shingle`` of every 5-byte window of every text, row-major.
 
-    ``text``: (bytes, offsets) from :func:`_squash`; ``rows[i]`` is the row number of text i
+    ``text``: (bytes, offsets) from :func:`_strip`; ``rows[i]`` is the row number of text i
     (default i). ``unique``: sorted and deduplicated.
     """
     data, offsets = text
@@ -188,16 +190,17 @@ def _member(a: np.ndarray, sorted_b: np.ndarray) -> np.ndarray:
     return sorted_b[pos] == a
 
 
-def _echo(prompt: pa.Array | pa.ChunkedArray, output: pa.Array | pa.ChunkedArray):
-    """(similarity, coverage, novel) per row."""
+def _echo(prompt: pa.Array | pa.ChunkedArray, norm_prompt: pa.Array | pa.ChunkedArray,
+          norm_output: pa.Array | pa.ChunkedArray):
+    """(similarity, coverage, novel) per row, from the raw prompt and the normalized prompt and answer."""
     n = len(prompt)
     shift = np.uint64(_ROW_SHIFT)
     # every window of the answer (no dedup: the answer is only searched, never searched in); sorted, as
     # only counts per row matter and sorted queries search fast
-    out_keys = _shingles(_squash(output), unique=False)
+    out_keys = _shingles(_strip(norm_output), unique=False)
     out_keys.sort(kind="stable")
     out_rows = (out_keys >> shift).astype(np.int64)
-    hit = _member(out_keys, _shingles(_squash(prompt)))
+    hit = _member(out_keys, _shingles(_strip(norm_prompt)))
     total = np.bincount(out_rows, minlength=n)
     found = np.bincount(out_rows[hit], minlength=n)
     sim = np.divide(found, total, out=np.zeros(n), where=total > 0)
@@ -206,6 +209,8 @@ def _echo(prompt: pa.Array | pa.ChunkedArray, output: pa.Array | pa.ChunkedArray
     cand = np.flatnonzero(found > 0)
     if len(cand):
         sub = prompt.take(pa.array(cand))
+        # the payload is cut from the raw prompt (at a line break normalized text no longer has), then
+        # normalized like the features
         payload = pc.struct_field(pc.extract_regex(sub, _PAYLOAD), "payload")
         payload = pc.if_else(pc.is_valid(payload), payload, sub)
         pay_keys = _shingles(_squash(payload), rows=cand)

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import Check, CheckParams, Context, Score, Threshold, decision, register
+from .base import CheckParams, RowCheck, Score, Threshold, decision, register
 
 
 class EmptyOutputParams(CheckParams):
@@ -19,7 +19,7 @@ class EmptyOutputParams(CheckParams):
 
 
 @register
-class EmptyOutput(Check):
+class EmptyOutput(RowCheck):
     name = "empty_output"
     description = "The answer is empty, whitespace or punctuation only."
     scores = {
@@ -32,8 +32,8 @@ class EmptyOutput(Check):
     threshold = Threshold("min_chars", "empty_output_chars", "<")
     Params = EmptyOutputParams
 
-    def score(self, table: pa.Table, ctx: Context) -> pa.Table:
-        text = pc.fill_null(table["output"], "")
+    def score(self, batch: pa.Table) -> pa.Table:
+        text = pc.fill_null(batch["output"], "")
         alnum = pc.replace_substring_regex(text, pattern=r"[^\p{L}\p{N}]", replacement="")
         return pa.table({"empty_output_chars": pc.utf8_length(alnum).cast(pa.int32())})
 

@@ -8,8 +8,10 @@ Chat-aware: prompts and answers are compared separately. A training row leaks wh
   more than a stock reply ("Yes.", "Bonjour.").
 
 "Matches" is exact (after NFKC, lower case and whitespace normalization), near
-(Jaccard of word ``shingle``-grams >= ``near_threshold``; candidates from MinHash LSH
-with ``rensa``, then verified on the real shingle sets) or, when embeddings are enabled,
+(Jaccard of word ``shingle``-grams >= ``near_threshold``; words are runs of letters or digits;
+``near_duplicate``'s MinHash path, :mod:`._minhash`: rensa signatures, LSH candidates - at most
+:data:`MAX_CANDIDATES` eval texts per training text, a few in a huge templated cluster - verified on
+the real shingle sets) or, when embeddings are enabled,
 semantic: a paraphrase of the whole item, ``min(prompt cosine, answer cosine) >=
 semantic_threshold`` (prompts alone are semantically close far too often on templated data).
 
@@ -26,17 +28,18 @@ Score columns:
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import ConfigError, MissingDependencyError
+from ..errors import ConfigError
+from . import _shingles as sh
+from ._groups import dense_ids
+from ._minhash import auto_bands, lsh_index, shingle_sets
 from .base import Check, CheckParams, Context, Score, Threshold, decision, normalize_text, register
 
-_WORD = re.compile(r"\w+", re.UNICODE)
 PARTS = ("prompt", "pair", "answer")
 
 
@@ -59,34 +62,9 @@ class LeakageParams(CheckParams):
     """Answers shorter than this never leak on their own (stock replies)."""
 
 
-def _shingles(text: str, k: int) -> frozenset[str]:
-    words = _WORD.findall(text)
-    if not words:
-        return frozenset()
-    if len(words) <= k:
-        return frozenset([" ".join(words)])
-    return frozenset(" ".join(words[i:i + k]) for i in range(len(words) - k + 1))
-
-
-def _jaccard(a: frozenset, b: frozenset) -> float:
-    if not a or not b:
-        return 0.0
-    inter = len(a & b)
-    return inter / (len(a) + len(b) - inter)
-
-
-def _bands(num_perm: int, threshold: float) -> int:
-    """LSH bands whose S-curve midpoint (1/b)^(1/r) sits a little below the threshold (favour recall)."""
-    best, best_err = 1, 1e9
-    for b in range(1, num_perm + 1):
-        if num_perm % b:
-            continue
-        r = num_perm // b
-        mid = (1.0 / b) ** (1.0 / r)
-        err = abs(mid - (threshold - 0.1))
-        if err < best_err:
-            best, best_err = b, err
-    return best
+#: most eval candidates verified per training text (as ``near_duplicate``'s ``max_candidates``): bounded
+#: work on templated eval sets, where every eval row shares a band with every training row
+MAX_CANDIDATES = 256
 
 
 @register
@@ -156,44 +134,62 @@ class Leakage(Check):
 
     # --- matching ---------------------------------------------------------------------------
 
-    def _near(self, train: list[str], evals: list[str], part: str) -> tuple[np.ndarray, np.ndarray]:
-        """Best Jaccard (exact = 1) of each training text against the eval texts, and the eval index."""
+    def _near(self, train: pa.Array, evals: pa.Array, part: str) -> tuple[np.ndarray, np.ndarray]:
+        """Best Jaccard (exact = 1) of each training text against the eval texts, and the eval index.
+
+        The shared MinHash path (:mod:`._minhash`): word-shingle sets of the distinct texts of both
+        sides, eval texts first, so that the lowest keys an LSH candidate list keeps are eval texts;
+        candidates (at most :data:`MAX_CANDIDATES` per training text) are verified exactly and the
+        best is kept, ties to the lowest eval index.
+        """
         p = self.params
-        n = len(train)
+        n, n_eval = len(train), len(evals)
         best = np.zeros(n)
         of = np.full(n, -1, dtype=np.int64)
         min_words = p.min_answer_words if part == "answer" else 1
-        eval_sh = [_shingles(t, p.shingle) if _nwords(t) >= min_words else frozenset() for t in evals]
-        exact: dict[str, int] = {}
-        for i, t in enumerate(evals):
-            if eval_sh[i]:
-                exact.setdefault(t, i)
-        train_sh: list[frozenset] = []
-        for i, t in enumerate(train):
-            sh = _shingles(t, p.shingle) if _nwords(t) >= min_words else frozenset()
-            train_sh.append(sh)
-            hit = exact.get(t) if sh else None
-            if hit is not None:
-                best[i], of[i] = 1.0, hit
-        todo = [i for i in range(n) if train_sh[i] and of[i] < 0]
-        keys = [i for i, sh in enumerate(eval_sh) if sh]
-        if not todo or not keys:
+        node, uniq = dense_ids(pa.chunked_array([evals, train], type=pa.string()))
+        e_node, t_node = node[:n_eval], node[n_eval:]
+        k = len(uniq)
+        nwords = np.diff(sh.words(uniq)[1])
+        values, offsets = shingle_sets(uniq, p.shingle)
+        usable = (nwords >= min_words) & (np.diff(offsets) > 0)
+        first_eval = np.full(k, n_eval, dtype=np.int64)  # lowest eval index holding each text
+        np.minimum.at(first_eval, e_node, np.arange(n_eval, dtype=np.int64))
+        is_eval = usable & (first_eval < n_eval)
+        exact = is_eval[t_node]
+        best[exact], of[exact] = 1.0, first_eval[t_node[exact]]
+        queries = np.zeros(k, dtype=bool)
+        queries[t_node[~exact & usable[t_node]]] = True
+        keys = np.flatnonzero(is_eval)
+        keys = keys[np.argsort(first_eval[keys], kind="stable")]  # eval order: ties go to the lowest index
+        qs = np.flatnonzero(queries)
+        if not len(keys) or not len(qs):
             return best, of
-        try:
-            from rensa import RMinHash, RMinHashLSH
-        except ImportError as exc:  # pragma: no cover - rensa is a core dependency
-            raise MissingDependencyError("rensa", "Near-duplicate leakage matching") from exc
-        seed = 0  # fixed: the same texts always hash the same, whatever --seed says
-        lsh = RMinHashLSH(p.near_threshold, p.num_perm, _bands(p.num_perm, p.near_threshold))
-        eval_mh = RMinHash.from_token_sets([sorted(eval_sh[i]) for i in keys], p.num_perm, seed)
-        for key, mh in zip(keys, eval_mh):
-            lsh.insert(key, mh)
-        train_mh = RMinHash.from_token_sets([sorted(train_sh[i]) for i in todo], p.num_perm, seed)
-        for i, cands in zip(todo, lsh.query_all(train_mh)):
-            for c in sorted(cands):  # sorted: ties go to the lowest eval index
-                j = _jaccard(train_sh[i], eval_sh[c])
-                if j > best[i]:
-                    best[i], of[i] = j, c
+        nodes = np.r_[keys, qs]
+        v, o = sh.take((values, offsets), nodes)
+        index = lsh_index(v, o, p.num_perm, auto_bands(p.num_perm, p.near_threshold), p.near_threshold, 0)
+        ne = len(keys)
+        q_best = np.zeros(len(qs))
+        q_of = np.full(len(qs), -1, dtype=np.int64)
+        for ka, kb in index.pairs(MAX_CANDIDATES):
+            a, b = index.docs[ka], index.docs[kb]
+            cross = (a < ne) & (b >= ne)  # (eval, training) pairs only
+            a, b = a[cross], b[cross]
+            if not len(a):
+                continue
+            j = sh.jaccard(v, o, a, b)
+            order = np.lexsort((a, -j, b))  # per training text: best first, then the lowest eval index
+            a, b, j = a[order], b[order], j[order]
+            top = np.r_[True, b[1:] != b[:-1]]
+            qi = b[top] - ne
+            better = j[top] > q_best[qi]
+            q_best[qi[better]], q_of[qi[better]] = j[top][better], first_eval[keys[a[top][better]]]
+        # per training row: the best over its text's candidates
+        slot = np.full(k, -1, dtype=np.int64)
+        slot[qs] = np.arange(len(qs))
+        s_row = slot[t_node]
+        hit = (s_row >= 0) & ~exact
+        best[hit], of[hit] = q_best[s_row[hit]], q_of[s_row[hit]]
         return best, of
 
     def _semantic_on(self, ctx: Context) -> bool:
@@ -241,16 +237,15 @@ class Leakage(Check):
         return np.round(best, 6), of, part_of
 
 
-def _nwords(text: str) -> int:
-    return len(_WORD.findall(text))
-
-
-def _texts(table: pa.Table) -> dict[str, list[str]]:
+def _texts(table: pa.Table) -> dict[str, pa.Array]:
     """Normalized prompt, answer, and prompt + answer of every row."""
-    prompt = normalize_text(table["prompt"])
-    answer = normalize_text(table["output"])
-    pair = pc.binary_join_element_wise(prompt, answer, "\n")
-    return {"prompt": prompt.to_pylist(), "answer": answer.to_pylist(), "pair": pair.to_pylist()}
+    def flat(col):
+        col = pc.fill_null(col, "")
+        return (col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col).cast(pa.string())
+
+    prompt = flat(normalize_text(table["prompt"]))
+    answer = flat(normalize_text(table["output"]))
+    return {"prompt": prompt, "answer": answer, "pair": flat(pc.binary_join_element_wise(prompt, answer, "\n"))}
 
 
 def _read(path: str):

@@ -29,11 +29,13 @@ copying is easy; ``echo_output`` and ``wrong_language`` catch that.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import Check, CheckParams, Context, Score, Threshold, decision, register
+from .base import CheckParams, RowCheck, Score, Threshold, decision, register
 
 
 class LMQualityParams(CheckParams):
@@ -46,7 +48,7 @@ class LMQualityParams(CheckParams):
 
 
 @register
-class LMQuality(Check):
+class LMQuality(RowCheck):
     name = "lm_quality"
     batch_rows = 256  # ~20 s per batch on CPU: progress moves, memory stays small
     description = "A local language model finds the prompt does not make the answer more predictable (IFD > 1)."
@@ -69,15 +71,14 @@ class LMQuality(Check):
     config_inputs = ("model",)
     Params = LMQualityParams
 
-    def score(self, table: pa.Table, ctx: Context) -> pa.Table:
-        config = getattr(ctx, "config", None)
+    def score(self, batch: pa.Table) -> pa.Table:
+        config = getattr(self, "config", None)
         model = getattr(config, "model", None)
         device = getattr(config, "device", None)
         p = self.params
-        scorer = ctx.cached(("lm_scorer", model, device, p.batch_size, p.max_length),
-                            lambda: _scorer(model, device, p.batch_size, p.max_length))
-        system = table["system"].to_pylist() if "system" in table.column_names else None
-        out = scorer.score(pc.fill_null(table["prompt"], "").to_pylist(), pc.fill_null(table["output"], "").to_pylist(),
+        scorer = _scorer(None if model is None else str(model), device, p.batch_size, p.max_length)
+        system = batch["system"].to_pylist() if "system" in batch.column_names else None
+        out = scorer.score(pc.fill_null(batch["prompt"], "").to_pylist(), pc.fill_null(batch["output"], "").to_pylist(),
                            system)
 
         def col(x: np.ndarray) -> pa.Array:
@@ -90,7 +91,11 @@ class LMQuality(Check):
         return np.nan_to_num(ifd, nan=-np.inf) > self.params.max_ifd
 
 
-def _scorer(model, device, batch_size, max_length):
+@lru_cache(maxsize=1)
+def _scorer(model: str | None, device: str | None, batch_size: int, max_length: int):
+    """The scorer for a model and its settings, shared by every batch and audit of the process: loading
+    the model takes seconds, and scoring only reads it (eval mode, inference only). One at a time: a
+    process that moves on to another model (or to training) does not also hold the last one."""
     from ..models.lm_scores import LMScorer
 
     return LMScorer(model, device=device, batch_size=batch_size, max_length=max_length)

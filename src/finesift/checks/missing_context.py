@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import Check, CheckParams, Context, Score, Threshold, decision, register, text_array
+from .base import CheckParams, RowCheck, Score, Threshold, decision, register, text_array
 
 # Patterns use ASCII classes on purpose: the triggers are English words, and RE2 compiles Unicode
 # classes slowly (pyarrow recompiles per call, i.e. per batch: \pL-heavy patterns cost ~10 ms each).
@@ -73,7 +73,7 @@ class MissingContextParams(CheckParams):
 
 
 @register
-class MissingContext(Check):
+class MissingContext(RowCheck):
     name = "missing_context"
     description = "The prompt needs something the model cannot see (an attachment, image, 'the text above', a URL)."
     scores = {
@@ -86,9 +86,9 @@ class MissingContext(Check):
     threshold = Threshold("threshold", "missing_context_score", ">=")
     Params = MissingContextParams
 
-    def score(self, table: pa.Table, ctx: Context) -> pa.Table:
+    def score(self, batch: pa.Table) -> pa.Table:
         p: MissingContextParams = self.params  # type: ignore[assignment]
-        text = text_array(table["prompt"])
+        text = text_array(batch["prompt"])
         n = len(text)
         score = np.zeros(n, dtype=np.float32)
         # the instruction is the first sentence: up to a line break or ": ", ". ", "? ", "! " (not

@@ -137,11 +137,15 @@ def keep_first(rank: np.ndarray, a: np.ndarray, b: np.ndarray, j: np.ndarray) ->
     early, late = np.where(swap, b, a), np.where(swap, a, b)
     order = np.lexsort((rank[early], -j, rank[late]))
     removed = np.zeros(n, dtype=bool)
-    # sequential by nature (a node's status depends on earlier ones): one pass over the edges
-    for e, l in zip(early[order].tolist(), late[order].tolist()):
-        if not removed[l] and not removed[e]:
-            removed[l] = True
-            partner[l] = e
+    # sequential by nature (a node's status depends on earlier ones): one pass over the edges, as
+    # Python ints a slice at a time (all at once: ~70 bytes per edge, 150 MB on 200k templated rows)
+    step = 1 << 16
+    for lo in range(0, len(order), step):
+        sel = order[lo:lo + step]
+        for e, l in zip(early[sel].tolist(), late[sel].tolist()):
+            if not removed[l] and not removed[e]:
+                removed[l] = True
+                partner[l] = e
     return partner
 
 

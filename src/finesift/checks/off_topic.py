@@ -35,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from ._stats import MAD_SCALE, robust_z
 from .base import Check, CheckParams, Context, Score, Threshold, decision, register
 
 #: smallest MAD used for the z-score: a dataset of near-identical rows would otherwise flag any variation
@@ -116,6 +117,4 @@ def task_distance(emb: np.ndarray, *, k: int | None = None, seed: int = 0, min_t
         tasks[:] = True
     dist = 1.0 - (emb @ centroids[tasks].T).max(axis=1).astype(np.float64)
     dist = np.clip(dist, 0.0, 2.0)
-    med = float(np.median(dist))
-    mad = max(float(np.median(np.abs(dist - med))), MIN_MAD)
-    return dist, (dist - med) / (1.4826 * mad)
+    return dist, robust_z(dist, min_scale=MAD_SCALE * MIN_MAD)

@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import Check, CheckParams, Context, Score, Threshold, decision, register
+from .base import CheckParams, RowCheck, Score, Threshold, decision, register
 
 # RE2 gates per finder (pyarrow): a finder runs on a text only where its gate matches
 _KIND_GATES = {
@@ -82,7 +82,7 @@ class PiiParams(CheckParams):
 
 
 @register
-class Pii(Check):
+class Pii(RowCheck):
     name = "pii"
     description = "Personal data or secrets: e-mails, phone numbers, card numbers, API keys, passwords."
     scores = {
@@ -97,11 +97,11 @@ class Pii(Check):
     threshold = Threshold("min_hits", "pii_hits", ">=")
     Params = PiiParams
 
-    def score(self, table: pa.Table, ctx: Context) -> pa.Table:
-        n = table.num_rows
+    def score(self, batch: pa.Table) -> pa.Table:
+        n = batch.num_rows
         hits = np.zeros(n, dtype=np.int32)
         kinds: list[list[str]] = [[] for _ in range(n)]
-        fields = [pc.fill_null(table[f], "") for f in ("prompt", "output")]
+        fields = [pc.fill_null(batch[f], "") for f in ("prompt", "output")]
         gate = np.zeros(n, dtype=bool)
         for col in fields:
             gate |= pc.match_substring_regex(col, pattern=_GATE).to_numpy(zero_copy_only=False)

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import Check, CheckParams, Context, Score, Threshold, decision, register
+from .base import CheckParams, RowCheck, Score, Threshold, decision, register
 
 WHOLE = 1.0
 EMBEDDED = 0.6
@@ -57,7 +57,7 @@ class PlaceholderOutputParams(CheckParams):
 
 
 @register
-class PlaceholderOutput(Check):
+class PlaceholderOutput(RowCheck):
     name = "placeholder_output"
     description = "The answer is a placeholder (N/A, <nooutput>, TODO, [insert ... here], lorem ipsum...)."
     scores = {
@@ -71,8 +71,8 @@ class PlaceholderOutput(Check):
     threshold = Threshold("threshold", "placeholder_output_score", ">=")
     Params = PlaceholderOutputParams
 
-    def score(self, table: pa.Table, ctx: Context) -> pa.Table:
-        text = pc.fill_null(table["output"], "")
+    def score(self, batch: pa.Table) -> pa.Table:
+        text = pc.fill_null(batch["output"], "")
         core = pc.utf8_lower(pc.utf8_trim_whitespace(text))
         core = pc.replace_substring_regex(core, pattern=r"^[\s\"'`“”‘’«»*_]+|[\s\"'`“”‘’«»*_.!:]+$",
                                           replacement="")

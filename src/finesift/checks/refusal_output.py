@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import Check, CheckParams, Context, Score, Threshold, decision, register, text_array
+from .base import CheckParams, RowCheck, Score, Threshold, decision, register, text_array
 
 #: what may precede the phrase at the start of the answer: markdown marks, not quotes
 _START = r"^[\s*_>#-]{0,4}"
@@ -98,7 +98,7 @@ class RefusalOutputParams(CheckParams):
 
 
 @register
-class RefusalOutput(Check):
+class RefusalOutput(RowCheck):
     name = "refusal_output"
     description = "The answer is a refusal or an AI disclaimer (\"As an AI language model, I cannot ...\") instead of the task."
     scores = {
@@ -113,27 +113,33 @@ class RefusalOutput(Check):
     threshold = Threshold("threshold", "refusal_output_score", ">=")
     Params = RefusalOutputParams
 
-    def score(self, table: pa.Table, ctx: Context) -> pa.Table:
+    def score(self, batch: pa.Table) -> pa.Table:
         p: RefusalOutputParams = self.params  # type: ignore[assignment]
-        n = table.num_rows
-        opening = pc.utf8_slice_codeunits(pc.utf8_trim_whitespace(text_array(table["output"])), 0, p.opening_chars)
-        prompt = text_array(table["prompt"]) if "prompt" in table.column_names else pa.array([""] * n)
-        role = _match(prompt, _ROLE_PROMPT) if p.role_guard else np.zeros(n, dtype=bool)
-        about_ai = _match(prompt, _AI_PROMPT) if p.role_guard else np.zeros(n, dtype=bool)
-        about_lm = _match(prompt, _LM_PROMPT) if p.role_guard else np.zeros(n, dtype=bool)
+        n = batch.num_rows
+        opening = pc.utf8_slice_codeunits(pc.utf8_trim_whitespace(text_array(batch["output"])), 0, p.opening_chars)
+        hits = {code: _match(opening, pattern) for code, (_, pattern) in EVIDENCE.items()}
+        rows = np.flatnonzero(np.logical_or.reduce(list(hits.values())))
         score = np.zeros(n, dtype=np.float64)
         kind = np.full(n, None, dtype=object)
+        # the prompt guards only matter where the answer opens with a refusal: match them on those rows
+        # alone (pyarrow compiles each pattern per call, and most batches hold no refusal at all)
+        prompt = (text_array(batch["prompt"]).take(pa.array(rows)) if "prompt" in batch.column_names
+                  else pa.array([""] * len(rows), pa.string()))
+        unguarded = np.zeros(len(rows), dtype=bool)
+        role = _match(prompt, _ROLE_PROMPT) if p.role_guard else unguarded
+        about_ai = _match(prompt, _AI_PROMPT) if p.role_guard else unguarded
+        about_lm = _match(prompt, _LM_PROMPT) if p.role_guard else unguarded
         for code, (strength, pattern) in EVIDENCE.items():
-            hit = _match(opening, pattern)
+            hit = hits[code][rows]
             if not hit.any():
                 continue
             guarded = {"ai_identity": about_ai, "model_limit": about_lm}.get(code, role | about_ai)
             if p.role_guard:  # the prompt holds the same phrase: a rewrite, translation or edit of it
                 guarded = guarded | (hit & _match(prompt, pattern.replace(_START, r"(?:^|\W)")))
             s = np.where(hit, np.where(guarded, GUARDED, strength), 0.0)
-            better = s > score
-            score[better] = s[better]
-            kind[better] = code
+            better = s > score[rows]
+            score[rows[better]] = s[better]
+            kind[rows[better]] = code
         return pa.table({"refusal_output_score": pa.array(score, pa.float64()),
                          "refusal_output_kind": pa.array(kind, pa.string())})
 

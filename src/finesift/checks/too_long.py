@@ -15,11 +15,13 @@ A row is flagged when the total exceeds ``max_tokens`` (default: ``config.max_to
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import Check, CheckParams, Context, Score, Threshold, decision, register
+from .base import CheckParams, RowCheck, Score, Threshold, decision, register
 
 
 class TooLongParams(CheckParams):
@@ -31,7 +33,7 @@ DEFAULT_MAX_TOKENS = 2048
 
 
 @register
-class TooLong(Check):
+class TooLong(RowCheck):
     name = "too_long"
     description = "Prompt + answer are longer than the token budget of the target model."
     cost = "model"
@@ -51,23 +53,23 @@ class TooLong(Check):
     #: an unset ``max_tokens`` takes ``AuditConfig.max_tokens`` (also when re-deciding stored scores)
     config_defaults = {"max_tokens": "max_tokens"}
 
-    def score(self, table: pa.Table, ctx: Context) -> pa.Table:
-        config = getattr(ctx, "config", None)
-        path = getattr(config, "tokenizer", None)
+    def __init__(self, params: CheckParams | dict[str, Any] | None = None):
+        super().__init__(params)
+        # token counts of texts already seen in earlier batches of this audit (1M-row datasets repeat
+        # a lot), per tokenizer file: one instance may be bound to configs naming other tokenizers
+        self._memo: dict[str, dict[int, int]] = {}
 
-        def load():
-            from ..models.tokenizer import load_tokenizer_json
+    def score(self, batch: pa.Table) -> pa.Table:
+        from ..models.tokenizer import load_tokenizer_json, resolve_tokenizer_json
 
-            return load_tokenizer_json(path)
-
-        tok = ctx.cached(("too_long.tokenizer", path), load) if ctx is not None else load()
-        # token counts of texts already seen in earlier batches (1M-row datasets repeat a lot)
-        memo: dict[int, int] = ctx.cached(("too_long.memo", path), dict) if ctx is not None else {}
-        prompt = _count(tok, table["prompt"], memo)
-        output = _count(tok, table["output"], memo)
+        path = str(resolve_tokenizer_json(getattr(getattr(self, "config", None), "tokenizer", None)))
+        tok = load_tokenizer_json(path)  # loaded once per process (lru_cache on the path)
+        memo = self._memo.setdefault(path, {})
+        prompt = _count(tok, batch["prompt"], memo)
+        output = _count(tok, batch["output"], memo)
         total = prompt + output
-        if "system" in table.column_names:
-            total = total + _count(tok, table["system"], memo)
+        if "system" in batch.column_names:
+            total = total + _count(tok, batch["system"], memo)
         return pa.table({
             "too_long_prompt_tokens": pa.array(prompt.astype(np.int32)),
             "too_long_output_tokens": pa.array(output.astype(np.int32)),

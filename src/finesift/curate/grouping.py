@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 
+from ..checks._groups import components
 from .recipe import CONFLICT_CODE, DEDUP_CODES
 
 #: strength of a duplicate relation: the path's weakest link names the relation to the keeper
@@ -72,27 +73,10 @@ class Regrouped:
         return out
 
 
-class _UnionFind:
-    def __init__(self, n: int):
-        self.parent = np.arange(n)
-
-    def find(self, x: int) -> int:
-        p = self.parent
-        root = x
-        while p[root] != root:
-            root = p[root]
-        while p[x] != root:
-            p[x], x = root, p[x]
-        return int(root)
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            # the lower row becomes the root: component ids are deterministic
-            if ra < rb:
-                self.parent[rb] = ra
-            else:
-                self.parent[ra] = rb
+def _components(n: int, edges: list[tuple[int, int]]) -> np.ndarray:
+    """Per row, the lowest row of its connected component (the package's one union-find)."""
+    pairs = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    return components(n, pairs[:, 0], pairs[:, 1])
 
 
 def _int_column(table: pa.Table, name: str) -> np.ndarray | None:
@@ -149,19 +133,20 @@ def _best(members: list[int], quality: np.ndarray, eligible: np.ndarray) -> int 
 
 def _dedup(flags, partners, codes, quality, eligible, content_key):
     n = len(flags)
-    uf = _UnionFind(n)
+    edges: list[tuple[int, int]] = []
     adj: dict[int, list[tuple[int, str]]] = {}
     for code in codes:
         part = partners[code]
         for r in range(n):
             p = int(part[r])
             if p >= 0 and code in flags[r] and p != r and p < n:
-                uf.union(r, p)
+                edges.append((r, p))
                 adj.setdefault(r, []).append((p, code))
                 adj.setdefault(p, []).append((r, code))
+    root = _components(n, edges)
     comps: dict[int, list[int]] = {}
     for r in adj:
-        comps.setdefault(uf.find(r), []).append(r)
+        comps.setdefault(int(root[r]), []).append(r)
     keeper_of = np.arange(n)
     size = np.ones(n, dtype=np.int64)
     moved = unresolved = 0
@@ -230,7 +215,7 @@ def _conflicts(audit, flags, partners, quality, eligible, keeper_of, group_size,
     "Cours !" / "Courez !") are not part of the conflict and are left alone.
     """
     n = len(flags)
-    uf = _UnionFind(n)
+    edges: list[tuple[int, int]] = []
     members: set[int] = set()
     if CONFLICT_CODE in partners:
         part = partners[CONFLICT_CODE]
@@ -240,7 +225,7 @@ def _conflicts(audit, flags, partners, quality, eligible, keeper_of, group_size,
                 members.add(r)
                 if 0 <= p < n:
                     members.add(p)
-                    uf.union(r, p)
+                    edges.append((r, p))
     else:
         members.update(r for r in range(n) if CONFLICT_CODE in flags[r])
     if "conflict_group" in audit.column_names:
@@ -251,7 +236,7 @@ def _conflicts(audit, flags, partners, quality, eligible, keeper_of, group_size,
             if g is None:
                 continue
             if g in first:
-                uf.union(r, first[g])
+                edges.append((r, first[g]))
             else:
                 first[g] = r
     # a member's exact/near copies belong to the conflict too (the best copy may be one of them)
@@ -264,10 +249,11 @@ def _conflicts(audit, flags, partners, quality, eligible, keeper_of, group_size,
         for c in [k, *copies.get(k, ())]:
             if c not in members:
                 members.add(c)
-            uf.union(r, c)
+            edges.append((r, c))
+    root = _components(n, edges)
     comps: dict[int, list[int]] = {}
     for r in members:
-        comps.setdefault(uf.find(r), []).append(r)
+        comps.setdefault(int(root[r]), []).append(r)
     if CONFLICT_CODE not in partners:
         partners[CONFLICT_CODE] = np.full(n, -1, dtype=np.int64)
     part = partners[CONFLICT_CODE]
