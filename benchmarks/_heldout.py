@@ -57,6 +57,24 @@ def machine() -> dict[str, Any]:
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
+def timed_audit(rows: list[dict], **options: Any) -> tuple[Any, float]:
+    """``finesift.audit`` of ``rows`` written as a temporary JSONL (reading included): (result, seconds).
+
+    Fields the records' shape does not use (e.g. a ``kind`` label) ride along as metadata; no check reads them.
+    """
+    import tempfile
+
+    import finesift
+    import orjson
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "rows.jsonl"
+        path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+        t0 = time.perf_counter()
+        result = finesift.audit(path, **options)
+        return result, time.perf_counter() - t0
+
+
 def write_result(name: str, payload: dict[str, Any]) -> Path:
     """``benchmarks/results/<name>.json``, written to a temporary name and renamed."""
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -13,28 +13,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _heldout import TUNING_SEED, heldout_sample, machine, write_result  # noqa: E402
+from _heldout import TUNING_SEED, heldout_sample, machine, timed_audit, write_result  # noqa: E402
 from _tatoeba import clean_sample  # noqa: E402
 
 
 def run(rows: int, seed: int) -> dict:
-    import finesift
 
     tuning = seed == TUNING_SEED
     sample = clean_sample(rows, seed) if tuning else heldout_sample(rows, seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "clean.jsonl"
-        path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in sample))
-        t0 = time.perf_counter()
-        result = finesift.audit(path)
-        seconds = time.perf_counter() - t0
+    result, seconds = timed_audit(sample)
     s = result.summary
     # a near duplicate of the same English sentence is two translations one word apart: arguably real
     flags, partner = result.table["flags"].to_pylist(), result.table["near_duplicate_of"].to_pylist()

@@ -20,30 +20,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import WRONG_KINDS, with_wrong_answers  # noqa: E402
-from _heldout import heldout_sample, machine, median, write_result  # noqa: E402
+from _heldout import heldout_sample, machine, median, timed_audit, write_result  # noqa: E402
 from _tatoeba import clean_sample  # noqa: E402
 
 
 def measure(rows: list[dict], label: str) -> dict:
-    import finesift
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "rows.jsonl"
-        # `kind` rides along as metadata; the audit never reads it
-        path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
-        t0 = time.perf_counter()
-        result = finesift.audit(path)
-        seconds = time.perf_counter() - t0
+    result, seconds = timed_audit(rows)  # `kind` rides along as metadata; the audit never reads it
     t = result.table
     kinds = np.array([r["kind"] for r in rows])
     score = t["conflict_score"].to_numpy(zero_copy_only=False).astype(float)

@@ -21,15 +21,12 @@ from __future__ import annotations
 import argparse
 import random
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _heldout import auc, heldout_pairs, machine, median, write_result  # noqa: E402
+from _heldout import auc, heldout_pairs, machine, median, timed_audit, write_result  # noqa: E402
 
 KINDS = ("right", "other_translation", "english_echo")
 
@@ -40,7 +37,6 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
-    import finesift
 
     before = machine()
     ps = heldout_pairs(args.prompts, args.seed)
@@ -50,12 +46,7 @@ def main() -> None:
         other = ps[(i + rng.randrange(1, len(ps))) % len(ps)][1]  # never its own translation
         for kind, answer in zip(KINDS, (fr, other, en)):
             rows.append({"instruction": f"Translate to French: {en}", "input": "", "output": answer, "kind": kind})
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "rows.jsonl"
-        path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
-        t0 = time.perf_counter()
-        result = finesift.audit(path, checks=[], with_models=["lm"], device=args.device)
-        seconds = time.perf_counter() - t0
+    result, seconds = timed_audit(rows, checks=[], with_models=["lm"], device=args.device)
     t = result.table
     kinds = np.array([r["kind"] for r in rows])
     ifd = t["lm_ifd"].to_numpy(zero_copy_only=False).astype(float)

@@ -18,16 +18,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
-import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import gpteacher, prf  # noqa: E402
-from _heldout import machine, write_result  # noqa: E402
+from _heldout import machine, timed_audit, write_result  # noqa: E402
 
 GRID = np.round(np.arange(0.80, 0.9951, 0.005), 3)
 
@@ -42,17 +39,11 @@ def main() -> None:
     ap.add_argument("--splits", type=int, default=5)
     ap.add_argument("--embeddings", default="static", choices=["static", "sentence"])
     args = ap.parse_args()
-    import finesift
 
     before = machine()
     rows, removed = gpteacher()
     gold = np.array(removed)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "gpteacher.jsonl"
-        path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
-        t0 = time.perf_counter()
-        result = finesift.audit(path, checks=["semantic_duplicate"], embeddings=args.embeddings)
-        seconds = time.perf_counter() - t0
+    result, seconds = timed_audit(rows, checks=["semantic_duplicate"], embeddings=args.embeddings)
     sim = np.nan_to_num(result.table["semantic_duplicate_sim"].to_numpy(zero_copy_only=False).astype(float), nan=-1.0)
     shipped = result.summary["config"]["params"]["semantic_duplicate"]["threshold"]
     flagged = np.array(["semantic_duplicate" in f for f in result.table["flags"].to_pylist()])
