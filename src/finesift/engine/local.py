@@ -112,9 +112,10 @@ def run_checks(table: pa.Table, checks: list[Check], config: Any, *, inputs: dic
                     advance(b.num_rows)
                 facts[check.name] = check.facts(state) or {}
                 del state
-            else:  # a check still on the legacy score(table, ctx) call: the whole table at once
-                whole = pa.concat_tables(batches) if len(batches) > 1 else batches[0]
-                parts = [check.score(whole, ctx)]
+            else:  # a check still on the legacy score(table, ctx) call: the whole records table at once.
+                # Always the same table object, so what legacy checks cache in ctx per table is shared by them
+                # (they read no features and no other check's columns).
+                parts = [check.score(table, ctx)]
                 advance(n)
             scores = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
         seconds[check.name] = round(time.perf_counter() - t0, 4)
