@@ -162,7 +162,6 @@ def _limit(max_gb: float) -> None:
 
 
 def _child_check(check: str, path: str) -> None:
-    from finesift.checks.base import Context
     from finesift.config import AuditConfig
     from finesift.io import read
     from finesift.pipeline import build_checks, score_all
@@ -173,7 +172,7 @@ def _child_check(check: str, path: str) -> None:
     reset = _reset_peak()
     before = _rss_mb()
     t0 = time.perf_counter()
-    scores, _ = score_all(ds, checks, config, ctx=Context(config=config))
+    scores, _ = score_all(ds, checks, config)
     flagged = int(checks[0].decide(scores).sum())
     seconds = time.perf_counter() - t0
     peak = _peak_mb(reset)

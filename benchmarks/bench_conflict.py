@@ -12,6 +12,8 @@ translation cut in half). The whole default audit runs (``finesift.audit``) and 
   conflict weights and its 0.5 cut were chosen on (the README's first figure).
 * ``heldout-S``: 2,000 rows sharing no English sentence with the tuning sample, drawn with
   seed S, wrong answers injected with seed S.
+* ``first lines``: the file's first ``--rows`` pairs as they are, nothing injected (the shortest
+  sentences: idioms with many valid alternative translations, the hardest case for false flags).
 
 Writes ``benchmarks/results/conflict.json``.
 """
@@ -26,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import WRONG_KINDS, with_wrong_answers  # noqa: E402
-from _heldout import heldout_sample, machine, median, timed_audit, write_result  # noqa: E402
-from _tatoeba import clean_sample  # noqa: E402
+from _data import WRONG_KINDS, tatoeba_rows, with_wrong_answers
+from _heldout import heldout_sample, machine, median, timed_audit, write_result
+from _tatoeba import clean_sample
 
 
 def measure(rows: list[dict], label: str) -> dict:
@@ -91,6 +93,7 @@ def main() -> None:
     samples = [("tuning (clean_sample seed 0, wrong answers seed 1)", with_wrong_answers(clean_sample(args.rows, 0), seed=1))]
     for s in [int(x) for x in args.heldout_seeds.split(",") if x]:
         samples.append((f"heldout seed {s}", with_wrong_answers(heldout_sample(args.rows, s), seed=s)))
+    samples.append((f"first {args.rows} lines (nothing injected)", [dict(r, kind="clean") for r in tatoeba_rows(args.rows)]))
     runs = [measure(rows, label) for label, rows in samples]
     write_result("conflict", {"benchmark": "conflict", "command": "benchmarks/bench_conflict.py " + " ".join(sys.argv[1:]),
                               "machine_before": before, "machine_after": machine(), "runs": runs})
@@ -100,11 +103,11 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in runs:
         k = r["per_kind"]
+        wrong = f"{r['wrong_flagged_conflict']} of {r['wrong_rows']}" if r["wrong_rows"] else "-"
+        kinds = " | ".join("-" if k[x]["median_score"] is None else f"{k[x]['median_score']}" for x in
+                           ("english_echo", "other_language", "other_sentence", "is_style", "truncated"))
         print(f"| {r['sample']} | {r['clean_in_conflict_groups']} | {r['clean_grouped_score_median']} / "
-              f"{r['clean_grouped_score_max']} | {r['clean_flagged_conflict']} | {r['wrong_flagged_conflict']} of "
-              f"{r['wrong_rows']} | " + " | ".join(f"{k[x]['median_score']}" for x in
-                                                ("english_echo", "other_language", "other_sentence", "is_style", "truncated")) + " |")
-
+              f"{r['clean_grouped_score_max']} | {r['clean_flagged_conflict']} | {wrong} | {kinds} |")
 
 if __name__ == "__main__":
     main()

@@ -16,6 +16,7 @@ from finesift.config import AuditConfig
 from finesift.errors import ConfigError
 from finesift.pipeline import decide_all, redecide
 from finesift.records import has_flag
+from tests.test_demo_example import DEMO_CHECKS
 
 
 class _Thresh(CheckParams):
@@ -201,8 +202,10 @@ def test_every_check_without_models_scores_the_same_whatever_the_batch_size(tmp_
     assert small.table.column_names == big.table.column_names
     for col in big.table.column_names:
         assert small.table[col].equals(big.table[col]), col
-    fired = [c for c, k in big.summary["counts"].items() if k]
-    assert len(fired) >= len(common["checks"]) - 2, fired  # the data triggers (nearly) every check
+    fired = {c for c, k in big.summary["counts"].items() if k}
+    # the equality means something: the example triggers every check it was written for (a check added
+    # later shows its batch-size invariance on its own test data)
+    assert set(DEMO_CHECKS) & set(common["checks"]) <= fired, fired
 
 
 def test_the_documented_redecide_example_works(write_jsonl):
@@ -268,3 +271,14 @@ def test_summary_examples_name_the_input_position_when_records_were_skipped(tmp_
     path.write_bytes(b'not json\n{"instruction": "a b", "output": ""}\n')
     res = audit(path, AuditConfig(checks=["empty_output"]), on_error="skip")
     assert res.summary["examples"]["empty_output"][0]["row"] == 1  # line 2 of the file, after the skipped line 1
+
+
+def test_summary_counts_distinct_rows_and_reports_the_checks_dataset_facts(write_jsonl):
+    rows = [{"instruction": "Say hi", "output": "Hello there, it is very nice to meet you today."},
+            {"instruction": "say  HI", "output": "hello there, it is very nice to meet you TODAY."},
+            {"instruction": "Say bye", "output": "Goodbye, it was a pleasure to talk with you this morning."}]
+    result = finesift.audit(write_jsonl(rows), checks=["empty_output", "wrong_language"])
+    assert result.summary["stats"]["unique_rows"] == 2  # normalized (case, spacing) prompt + answer
+    assert set(result.features.column_names) >= {"pair_hash", "answer_hash", "content_hash"}
+    # a dataset check's facts reach summary.json (not only curate's)
+    assert "'dominant_answer_language': 'en'" in str(result.summary["facts"])

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 from . import __version__
-from .checks.base import (DECISION, TRIGGERS, Check, Context, check_info, get_check, normalized, param_role,
+from .checks.base import (DECISION, TRIGGERS, Check, check_info, get_check, param_role,
                           partner_precedence, relation_codes, rescores_below)
 from .config import AuditConfig
 from .errors import ConfigError, OutputError
@@ -103,6 +103,9 @@ class AuditResult:
     dataset: Dataset
     config: AuditConfig
     checks: list[Check] = field(default_factory=list)
+    #: per-row keys computed while scoring (``answer_hash``, ``pair_hash``, ``content_hash``): what curate
+    #: groups by instead of normalizing the text again; not written
+    features: pa.Table | None = None
 
     def flagged(self, code: str) -> pa.Table:
         """Rows flagged with ``code``."""
@@ -130,19 +133,27 @@ def build_checks(config: AuditConfig) -> list[Check]:
     return checks
 
 
-def score_all(dataset: Dataset, checks: list[Check], config: AuditConfig, ctx: Context | None = None,
-              progress=None, existing: pa.Table | None = None) -> tuple[pa.Table, dict[str, float]]:
-    """Run every check (through the local engine); return the score columns and seconds per check.
+#: per-row keys every audit keeps from its batches (the summary counts distinct rows; curate groups)
+AUDIT_FEATURES = ("answer_hash", "pair_hash", "content_hash")
+
+
+def run_all(dataset: Dataset, checks: list[Check], config: AuditConfig, progress=None,
+            existing: pa.Table | None = None, keep_features: tuple[str, ...] = ()):
+    """Run every check through the local engine: a :class:`~finesift.engine.local.RunResult` (score
+    columns, seconds and dataset facts per check, and the ``keep_features`` columns).
 
     ``existing``: score columns already known (a reused audit) that checks reading them can see.
-    Dataset-level facts the checks report land in ``ctx.facts``.
     """
     from .engine.local import run_checks
 
-    ctx = ctx or Context(config=config)
-    res = run_checks(dataset.table, checks, config, inputs=load_inputs(checks, config), progress=progress,
-                     existing=existing, ctx=ctx)
-    ctx.facts.update({k: v for k, v in res.facts.items() if v})
+    return run_checks(dataset.table, checks, config, inputs=load_inputs(checks, config), progress=progress,
+                      existing=existing, keep_features=keep_features)
+
+
+def score_all(dataset: Dataset, checks: list[Check], config: AuditConfig, progress=None,
+              existing: pa.Table | None = None) -> tuple[pa.Table, dict[str, float]]:
+    """The score columns and seconds per check of :func:`run_all`."""
+    res = run_all(dataset, checks, config, progress=progress, existing=existing)
     return res.scores, res.seconds
 
 
@@ -194,26 +205,31 @@ def decide_all(scores: pa.Table, checks: list[Check], row_ids: pa.Array | None =
 
 
 def audit_dataset(dataset: Dataset, config: AuditConfig | None = None, progress=None,
-                  ctx: Context | None = None, fingerprint: str | None = None) -> AuditResult:
+                  fingerprint: str | None = None, keep_features: tuple[str, ...] = ()) -> AuditResult:
     """Audit an already-read dataset. See :func:`finesift.api.audit` for the file-level entry point.
 
     ``fingerprint``: the :func:`content_fingerprint` of ``dataset.table`` when the caller has it.
+    ``keep_features``: features to keep in :attr:`AuditResult.features` besides :data:`AUDIT_FEATURES`
+    (curate keeps the ``embedding`` its selection clusters, computed once for the checks and for it).
     """
     config = config or AuditConfig()
     t0 = time.perf_counter()
     checks = build_checks(config)
-    ctx = ctx or Context(config=config)
     validate_current(dataset, config)
-    scores, seconds = score_all(dataset, checks, config, ctx=ctx, progress=progress)
+    res = run_all(dataset, checks, config, progress=progress, keep_features=AUDIT_FEATURES + tuple(keep_features))
+    scores, seconds = res.scores, res.seconds
     flags, duplicate_of, counts = decide_all(scores, checks)
     t = dataset.table
     base = pa.table({"row": t["row"], "id": t["id"], "flags": flags, "duplicate_of": duplicate_of})
     for col in scores.column_names:
         base = base.append_column(col, scores[col])
     base = with_scoring_record(base, config, checks)
-    summary = build_summary(dataset, base, checks, config, counts, seconds, time.perf_counter() - t0, ctx)
+    unique = len(np.unique(res.features["pair_hash"].to_numpy())) if dataset.table.num_rows else 0
+    summary = build_summary(dataset, base, checks, config, counts, seconds, time.perf_counter() - t0,
+                            unique_rows=unique, facts=res.facts)
     summary["dataset"]["fingerprint"] = fingerprint or content_fingerprint(t)
-    return AuditResult(table=base, summary=summary, dataset=dataset, config=config, checks=checks)
+    return AuditResult(table=base, summary=summary, dataset=dataset, config=config, checks=checks,
+                       features=res.features)
 
 
 def validate_current(dataset: Dataset, config: AuditConfig) -> None:
@@ -372,9 +388,14 @@ def _length_stats(lengths: np.ndarray) -> dict[str, float]:
 
 
 def build_summary(dataset: Dataset, audit_table: pa.Table, checks: list[Check], config: AuditConfig,
-                  counts: dict[str, int], seconds: dict[str, float], total_seconds: float,
-                  ctx: Context | None = None) -> dict[str, Any]:
-    ctx = ctx or Context(config=config)
+                  counts: dict[str, int], seconds: dict[str, float], total_seconds: float, *,
+                  unique_rows: int, facts: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """summary.json: dataset, counts, lengths, examples, per-check metadata and the dataset facts checks
+    report (``facts``: check -> facts, e.g. the dominant answer language).
+
+    ``unique_rows``: distinct (normalized prompt, answer) pairs, counted by the caller from the
+    ``pair_hash`` feature (the text is not normalized a second time here).
+    """
     t = dataset.table
     n = t.num_rows
     flags = audit_table["flags"]
@@ -383,11 +404,6 @@ def build_summary(dataset: Dataset, audit_table: pa.Table, checks: list[Check], 
     for code in relation_codes("duplicate"):
         if code in counts:
             dedup_mask |= has_flag(flags, code)
-    if n:
-        key = pc.binary_join_element_wise(normalized(t, "prompt", ctx), normalized(t, "output", ctx), "\x00")
-        unique_rows = int(pc.count_distinct(key).as_py())
-    else:
-        unique_rows = 0
     lengths: dict[str, Any] = {}
     for fld in ("prompt", "output"):
         words = pc.count_substring_regex(pc.fill_null(t[fld], ""), pattern=r"\S+").to_numpy(zero_copy_only=False)
@@ -428,6 +444,7 @@ def build_summary(dataset: Dataset, audit_table: pa.Table, checks: list[Check], 
             "lengths": lengths,
         },
         "counts": counts,
+        "facts": {k: v for k, v in (facts or {}).items() if v is not None and v != {}},
         "checks": {c.name: check_info(type(c)) for c in checks},
         "seconds": {"checks": seconds, "total": round(total_seconds, 4)},
         "config": resolved_config(config, checks),

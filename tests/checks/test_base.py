@@ -5,7 +5,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from finesift.checks.base import Context, normalize_text, normalized
+from finesift.checks.base import normalize_text
 
 
 def _reference(s):
@@ -19,15 +19,6 @@ def _reference(s):
 def test_normalize_text_matches_python_reference(values):
     got = normalize_text(pa.array(values, pa.string())).to_pylist()
     assert got == [_reference(v) for v in values]
-
-
-def test_normalized_is_computed_once_per_table():
-    table = pa.table({"prompt": ["A  b"]})
-    ctx = Context()
-    first = normalized(table, "prompt", ctx)
-    assert normalized(table, "prompt", ctx) is first
-    other = pa.table({"prompt": ["C"]})
-    assert normalized(other, "prompt", ctx).to_pylist() == ["c"]
 
 
 # --- metadata: the registry, the defaults and the parameter roles are the checks' own ---------------

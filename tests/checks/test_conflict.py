@@ -8,13 +8,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from finesift.checks.base import Context
 from finesift.checks.conflict import Conflict
+from finesift.checks.features import add_features
+from finesift.config import AuditConfig
+from finesift.engine.local import score_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from _data import WRONG_KINDS, alpaca_table, with_wrong_answers  # noqa: E402
-from _tatoeba import clean_sample  # noqa: E402
+from _data import WRONG_KINDS, alpaca_table, with_wrong_answers
+from _tatoeba import clean_sample
+
 from tests.checks._helpers import records_table, run_check
+
 
 def _table(prompts, outputs, rows=None):
     return records_table(prompts, outputs, rows=rows)
@@ -40,7 +44,7 @@ def test_fires_on_wrong_answers_of_every_kind(tatoeba):
     rows, _, flagged = tatoeba
     caught = Counter(r["kind"] for r, f in zip(rows, flagged) if f)
     for kind in WRONG_KINDS:
-        assert caught[kind] >= 15, caught  # of 20 each (measured: 96 of 100 overall)
+        assert caught[kind] >= 15, caught  # of 20 each (measured: 94 of 100 here; bench_conflict.py)
     assert flagged[-1], "'hello is bonjour' next to 'Bonjour !'"
 
 
@@ -99,7 +103,7 @@ answer = st.lists(words, min_size=1, max_size=6).map(" ".join)
 def test_group_structure_invariants(pairs):
     prompts = [f"Question {q}?" for q, _ in pairs]
     outputs = [a for _, a in pairs]
-    scores, flagged = _run(_table(prompts, outputs))
+    scores, _ = _run(_table(prompts, outputs))
     sc = scores["conflict_score"].to_numpy()
     group = scores["conflict_group"].to_pylist()
     partner = scores["conflict_of"].to_pylist()
@@ -119,3 +123,51 @@ def test_group_structure_invariants(pairs):
         targets = {partner[i] for i in members}
         reps = {outputs[t] for t in targets if all(partner[i] == t for i in members if outputs[i] != outputs[t])}
         assert len(reps) == 1 or (len(reps) == 2 and len({outputs[i] for i in members}) == 2)
+
+
+def _mixed_table(rows=None):
+    """Groups whose members fall in different batches, copies, a cut answer, an echo and a system prompt."""
+    data = [("Translate to French: Run!", "Cours !"), ("Translate to French: Hello!", "Bonjour !"),
+            ("Translate to French: Run.", "Courez !"), ("Translate to French: I am tired.", "Je suis fatigué."),
+            ("Translate to French: Hello!", "Salut !"), ("Translate to French: I am tired.", "I am tired."),
+            ("Translate to French: Run!", "Cours !"), ("Translate to French: I am tired.", "Je suis"),
+            ("Translate to French: Hello!", "hello is bonjour"), ("Translate to French: Wait!", "Attends !"),
+            ("Translate to French: I am tired.", "Je suis fatiguée."), ("Translate to French: Wait!", "Attendez !")]
+    systems = [None] * len(data)
+    systems[-1] = systems[-3] = "Be formal."  # a system prompt starts a group of its own
+    return records_table([p for p, _ in data], [o for _, o in data], systems=systems, rows=rows)
+
+
+def _by_hand(check, table, size):
+    """fit on each batch, merge, finalize once, score each batch: what a streaming engine does."""
+    batches = [add_features(table.slice(s, size), check.needs) for s in range(0, table.num_rows, size)]
+    state = check.finalize(check.merge([check.fit(b) for b in batches]))
+    return pa.concat_tables([check.score(b, state) for b in batches])
+
+
+@pytest.mark.parametrize("rows", [None, [40, 3, 17, 8, 2, 30, 11, 5, 21, 9, 1, 14]])
+def test_state_fitted_batch_by_batch_gives_the_whole_table_scores(rows):
+    table = _mixed_table(rows)
+    whole = score_table(Conflict(), table)
+    assert whole["conflict_group"].null_count < table.num_rows and (whole["conflict_score"].to_numpy() >= 0.5).any()
+    for size in (1, 3, 5):
+        assert _by_hand(Conflict().bind(None), table, size).equals(whole), size
+        assert score_table(Conflict(), table, batch_size=size).equals(whole), size
+    # group ids and partners are rows, whatever order the rows come in
+    members = {r: g for r, g in zip(table["row"].to_pylist(), whole["conflict_group"].to_pylist())}
+    for r, g in members.items():
+        assert g is None or g <= r
+
+
+def test_state_keeps_hashes_per_row_and_one_text_per_item():
+    check = Conflict().bind(AuditConfig(checks=["conflict"]))
+    table = records_table(["Say hi."] * 50 + ["Say bye!", "say bye."], ["Hi!"] * 30 + ["Hello!"] * 20 + ["Bye", "Ciao"])
+    state = check.fit(add_features(table, check.needs))
+    assert len(state["rows"]) == len(state["gkey"]) == len(state["akey"]) == 52
+    assert state["prompt"].to_pylist() == ["say hi.", "say hi.", "say bye!", "say bye."]
+    assert state["answer"].to_pylist() == ["hi!", "hello!", "bye", "ciao"]
+    assert state["text_rows"].tolist() == [0, 30, 50, 51]
+    merged = check.merge([state, check.fit(add_features(table.slice(0, 0), check.needs))])
+    assert merged["text_rows"].tolist() == [0, 30, 50, 51]
+    scores = check.score(table, check.finalize(merged))
+    assert scores["conflict_group"].to_pylist() == [0] * 50 + [50, 50]

@@ -35,8 +35,8 @@ def test_quiet_on_translations_quotes_and_one_word_echoes():
         ("Translate to French: Taxi!", "Taxi !"),
         ("What is the largest state by land size in the United States of America?",
          "The largest state by land size in the United States of America is Alaska."),
-        ("Tell me about Walt Strony\n\nWalt Strony (born 1955) is an American organist. He has recorded many "
-         "albums and performed in concerts around the world for decades.",
+        (("Tell me about Walt Strony\n\nWalt Strony (born 1955) is an American organist. He has recorded many "
+          "albums and performed in concerts around the world for decades."),
          "Walt Strony (born 1955) is an American organist."),
         ("Question", None),
     ])
@@ -65,3 +65,94 @@ def test_an_answer_identical_to_the_prompt_is_flagged(words):
     assert scores["echo_output_similarity"][0].as_py() == 1.0
     assert scores["echo_output_coverage"][0].as_py() == 1.0
     assert check.decide(scores).tolist() == [True]
+
+
+# --- task awareness -----------------------------------------------------------------------------------
+
+COPY_TASKS = [  # kept by the Alpaca volunteers: the task asks for its input back with a change
+    ("Edit the following sentence to eliminate any grammar errors: They tried to fix the car all day.",
+     "They tried to fix the car all day."),
+    ("Punctuate the following sentence:\n\nMy cats name is fluffypaws", "My cat's name is Fluffypaws."),
+    ("Convert this text into upper case.\n\nthe cat jumped on the bed", "THE CAT JUMPED ON THE BED"),
+    ("Sort these items from smallest to largest\n\nTruck, Apple, Mozzarella Cheese", "Apple, Mozzarella Cheese, Truck"),
+    ("Match each word with its synonym from the given list.\n\nAffluent - Wealthy, Repugnant - Obnoxious",
+     "Affluent - Wealthy, Repugnant - Obnoxious"),
+    ("Create a valid JSON string from the following:\n\nname: Joe Smith\nage: 33",
+     '{"name": "Joe Smith", "age": 33}'),
+    (("Select the sentence which is most helped by a given clause.\n\nA) They spent the day at the beach, which was "
+      "nice.\nB) They spent the day at the beach and tanning, which was nice."),
+     "B) They spent the day at the beach and tanning, which was nice."),
+    ("Determine whether the following statement is true or false: \nJacques Cousteau was a French explorer",
+     "True. Jacques Cousteau was a French explorer."),
+    ("Rewrite the following sentence with correct punctuation: she said what were you thinking",
+     'She said, "What were you thinking?"'),
+]
+RESTATED = [  # the answer restates its question and adds the result: an answer, not an echo
+    ("Find the sum of the numbers from 1 to 10.", "The sum of the numbers from 1 to 10 is 55."),
+    ("Calculate the total number of students in an auditorium with 65 chairs.",
+     "The total number of students in an auditorium with 65 chairs is 65."),
+    ("Calculate the slope of the line between the points (4,3) and (2,-1).",
+     "The slope of the line between the points (4,3) and (2,-1) is 2."),
+    ("Which two goods are complements\n\niPhone and AirPods", "Yes, iPhone and AirPods are complements."),
+]
+ECHOES = [  # still echoes, whatever the task
+    ("Rewrite this sentence in passive voice: The cat chased the mouse.",
+     "Rewrite this sentence in passive voice: The cat chased the mouse."),
+    ("Convert this English sentence to French: I am very happy today.", "I am very happy today."),
+    ("Rewrite this sentence in Spanish: I love my dog very much.", "I love my dog very much."),
+    ("Create a looping GIF of a cat running.", "Create a looping GIF of a cat running."),
+    (("Tell me about Roger Federer\n\nRoger Federer (born 8 August 1981) is a Swiss former professional tennis "
+      "player. He was ranked world No. 1 by the Association of Tennis Professionals for 310 weeks, including a record "
+      "237 consecutive weeks, and finished as the year-end No. 1 five times. He won 103 singles titles."),
+     ("Roger Federer, born 8 August 1981, is a Swiss former professional tennis player. He was ranked world No. 1 by "
+      "the Association of Tennis Professionals for 310 weeks, including a record 237 consecutive weeks, and finished "
+      "as the year-end No. 1 five times. He won 103 singles titles.")),
+]
+
+
+def test_copy_tasks_are_not_echoes():
+    check, scores = _score(COPY_TASKS)
+    assert not check.decide(scores).any(), [a for (_, a), f in zip(COPY_TASKS, check.decide(scores)) if f]
+    assert None not in scores["echo_output_task"].to_pylist()
+    # the same answers without the guard are what the task-blind check flagged
+    assert EchoOutput({"task_guard": False}).decide(scores).sum() >= 5
+
+
+def test_restated_questions_with_an_answer_are_not_echoes():
+    check, scores = _score(RESTATED)
+    assert not check.decide(scores).any()
+    assert min(scores["echo_output_new_words"].to_pylist()) >= 1
+
+
+def test_echoes_of_the_instruction_translations_and_pasted_passages_still_fire():
+    check, scores = _score(ECHOES)
+    assert check.decide(scores).tolist() == [True] * len(ECHOES)
+    assert scores["echo_output_task"].to_pylist()[:3] == [None, None, None]
+
+
+def test_an_unchanged_copy_is_recorded_and_flagged_on_request():
+    pairs = COPY_TASKS[:1] + [("Rewrite the following sentence using a pronoun: She is my friend so she can stay.",
+                               "She is my friend so she can stay.")]
+    check, scores = _score(pairs)
+    assert scores["echo_output_unchanged"].to_pylist() == [True, True]
+    assert not check.decide(scores).any()
+    assert EchoOutput({"flag_unchanged": True}).decide(scores).all()
+
+
+def test_task_scores_do_not_depend_on_batch_size():
+    pairs = COPY_TASKS + RESTATED + ECHOES
+    ds = Dataset(table=pa.table({"prompt": [p for p, _ in pairs], "output": [o for _, o in pairs]}),
+                 source="t", format="jsonl", shape="alpaca")
+    check = EchoOutput()
+    results = [score_all(ds, [check], AuditConfig(checks=["echo_output"], batch_size=b))[0] for b in (1, 4, 1000)]
+    assert results[0].equals(results[1]) and results[1].equals(results[2])
+
+
+def test_bounded_cost_on_a_megabyte():
+    import time
+
+    text = "Rewrite this: " + "the quick brown fox jumps over the lazy dog " * 23000
+    t0 = time.perf_counter()
+    _, scores = _score([(text, text[14:]), ("q", text)])
+    assert time.perf_counter() - t0 < 10
+    assert scores.num_rows == 2

@@ -3,9 +3,10 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from finesift.checks.base import Context, normalize_text
+from finesift.checks.base import normalize_text
 from finesift.checks.exact_duplicate import ExactDuplicate
 from tests.checks._helpers import records_table, run_check
+
 
 def _table(prompts, outputs, systems=None, rows=None):
     return records_table(prompts, outputs, systems, rows)
@@ -77,3 +78,20 @@ def test_invariants(pairs, rnd):
     # the kept member of each group is its lowest row whatever the order
     kept2 = {perm[i] for i in np.flatnonzero(~flagged2)}
     assert kept2 == set(np.flatnonzero(~flagged).tolist())
+
+
+def test_state_is_a_row_and_a_hash_per_row_and_batches_merge_to_the_whole():
+    from finesift.checks.features import add_features
+
+    t = add_features(_table(["q", "r", "q", "q", "s", "r"], ["a", "b", "A", "c", "d", "b "], rows=[4, 0, 2, 5, 1, 3]),
+                     ExactDuplicate.needs)
+    check = ExactDuplicate()
+    parts = [check.fit(t.slice(0, 2)), check.fit(t.slice(2, 3)), check.fit(t.slice(5))]
+    assert all(set(s) == {"rows", "key"} and s["key"].dtype == np.uint64 for s in parts)
+    state = check.finalize(check.merge(parts))
+    whole = check.finalize(check.merge([check.fit(t)]))
+    for key in ("size", "partner", "copy"):
+        assert state[key].tolist() == whole[key].tolist()
+    scores = check.score(t.slice(0, 3), state)
+    assert scores["exact_duplicate_of"].to_pylist() == [2, None, None]
+    assert scores["exact_duplicate_group_size"].to_pylist() == [2, 2, 2]

@@ -7,8 +7,8 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from finesift.checks.base import Context
 from finesift.checks.format_outlier import FormatOutlier
+from finesift.engine.local import score_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from _data import alpaca_table  # noqa: E402
@@ -27,9 +27,9 @@ def _table(prompts, rows=None):
     })
 
 
-def _run(table, params=None):
+def _run(table, params=None, batch_size=None):
     check = FormatOutlier(params)
-    scores = check.score(table, Context())
+    scores = score_table(check, table, batch_size=batch_size)
     return scores, check.decide(scores)
 
 
@@ -85,11 +85,27 @@ def test_invariants(pairs, rnd):
     for i in np.flatnonzero(flagged):
         assert partner[i] is not None
     assert not flagged[[i for i, p in enumerate(partner) if p is None]].any()
-    # shares do not depend on row order
+    # shares do not depend on row order (``row`` ascends, as the readers number records)
     perm = list(range(len(prompts)))
     rnd.shuffle(perm)
-    scores2, flagged2 = _run(_table([prompts[i] for i in perm], rows=perm))
+    scores2, flagged2 = _run(_table([prompts[i] for i in perm]), batch_size=rnd.choice([1, 5, 100]))
     back = np.empty(len(perm), dtype=int)
     back[perm] = np.arange(len(perm))
     assert np.allclose(scores2["format_outlier_score"].to_numpy()[back], sc)
     assert (flagged2[back] == flagged).all()
+
+
+def test_state_is_per_row_numbers_and_batches_give_the_same_scores():
+    prompts = [f"Translate to French: {SENTENCES[i % 5]}" for i in range(40)] + JUNK + [None, "Q: x"]
+    table = _table(prompts)
+    check = FormatOutlier()
+    parts = [table.slice(s, 7) for s in range(0, table.num_rows, 7)]
+    state = check.fit(parts[0])
+    assert all(isinstance(v, np.ndarray) and v.dtype.kind in "iub" for v in state.values())  # no texts kept
+    state = check.finalize(check.merge([check.fit(b) for b in parts]))
+    streamed = pa.concat_tables([check.score(b, state) for b in parts])
+    whole, _ = _run(table)
+    assert streamed.equals(whole)
+    for size in (1, 3, 7):
+        assert _run(table, batch_size=size)[0].equals(whole)
+    assert _run(_table([]))[0].num_rows == 0

@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 
 from finesift.checks import _shingles as sh
 from finesift.checks._groups import components
-from finesift.checks.base import Context
 from finesift.checks.near_duplicate import NearDuplicate, auto_bands
 from finesift.errors import ConfigError
 from tests.checks._helpers import records_table, run_check
+
 
 def _table(prompts, outputs, rows=None):
     return records_table(prompts, outputs, rows=rows)
@@ -235,3 +235,24 @@ def test_candidate_search_memory_per_text_is_bounded_on_templated_texts():
         tracemalloc.stop()
     assert pairs > 0
     assert peak / len(index.docs) < 2000
+
+
+def test_state_holds_hashes_and_shingle_sets_and_batches_merge_to_the_whole():
+    """fit keeps per row only hashes, per distinct answer its shingle set (no answer text); states of
+    batches that repeat answers and prompts across batches merge to what one batch gives."""
+    from finesift.checks.features import add_features
+
+    other = "a completely different answer about cooking pasta at home with friends"
+    outputs = [LONG, other, LONG.replace("lazy", "sleepy"), LONG, other.replace("home", "work"), LONG]
+    prompts = ["Describe the scene.", "Cook.", "Describe the scene!", "Describe it.", "Cook.", "Describe the scene."]
+    t = add_features(_table(prompts, outputs, rows=[3, 0, 5, 1, 2, 4]), NearDuplicate.needs)
+    check = NearDuplicate()
+    parts = [check.fit(t.slice(0, 2)), check.fit(t.slice(2, 2)), check.fit(t.slice(4))]
+    assert parts[0]["node"].dtype == np.uint64 and parts[0]["texts"].values.dtype == np.uint64
+    state = check.finalize(check.merge(parts))
+    whole = check.finalize(check.fit(t))
+    for key in ("partner", "member", "sim"):
+        assert state[key].tolist() == whole[key].tolist()
+    scores = pa.concat_tables([check.score(t.slice(0, 3), state), check.score(t.slice(3), state)])
+    assert scores.equals(run_check(NearDuplicate, t.select(["row", "system", "prompt", "output"]))[0])
+    assert scores["near_duplicate_of"].to_pylist() == [None, None, 3, None, 0, None]

@@ -9,8 +9,10 @@ import pytest
 pytest.importorskip("model2vec")
 pytest.importorskip("sklearn")
 
-from finesift.checks.base import Context  # noqa: E402
+from finesift.checks.features import add_features  # noqa: E402
 from finesift.checks.off_topic import OffTopic, task_distance  # noqa: E402
+from finesift.config import AuditConfig  # noqa: E402
+from finesift.engine.local import score_table  # noqa: E402
 from tests.models.conftest import static_model  # noqa: E402,F401  (session fixture)
 
 ODD = [
@@ -37,7 +39,7 @@ def test_flags_exactly_the_off_topic_rows(static_model, shared_data):  # noqa: F
     rows = _tatoeba(shared_data)
     rows = rows[:70] + ODD[:1] + rows[70:140] + ODD[1:2] + rows[140:] + ODD[2:]
     check = OffTopic()
-    scores = check.score(_table(rows), Context())
+    scores = score_table(check, _table(rows))
     flagged = np.flatnonzero(check.decide(scores)).tolist()
     assert flagged == [70, 141, 202]
     dist = scores["off_topic_distance"].to_numpy()
@@ -46,12 +48,12 @@ def test_flags_exactly_the_off_topic_rows(static_model, shared_data):  # noqa: F
 
 def test_quiet_on_clean_translations(static_model, shared_data):  # noqa: F811
     check = OffTopic()
-    assert not check.decide(check.score(_table(_tatoeba(shared_data, seed=1)), Context())).any()
+    assert not check.decide(score_table(check, _table(_tatoeba(shared_data, seed=1)))).any()
 
 
 def test_small_datasets_are_not_judged(static_model):  # noqa: F811
     check = OffTopic()
-    scores = check.score(_table([("Translate to French: Hi.", "Salut.")] * 5 + ODD[:1]), Context())
+    scores = score_table(check, _table([("Translate to French: Hi.", "Salut.")] * 5 + ODD[:1]))
     assert scores["off_topic_z"].null_count == 6
     assert not check.decide(scores).any()
 
@@ -66,6 +68,18 @@ def test_tiny_clusters_are_not_tasks():
     assert dist[97:].min() > dist[:97].max() and z[97:].min() > 4.5
 
 
-def test_empty_table():
-    out = OffTopic().score(_table([]), Context())
-    assert out.num_rows == 0
+def test_empty_table(static_model):  # noqa: F811
+    out = score_table(OffTopic(), _table([]))
+    assert out.num_rows == 0 and out.column_names == ["off_topic_distance", "off_topic_z"]
+
+
+def test_batches_and_the_seed_come_through_the_protocol(static_model, shared_data):  # noqa: F811
+    table = _table(_tatoeba(shared_data, n=60) + ODD)
+    whole = score_table(OffTopic(), table)
+    assert score_table(OffTopic(), table, batch_size=7).equals(whole)
+    check = OffTopic().bind(AuditConfig(seed=5))
+    batch = add_features(table, check.needs)
+    state = check.finalize(check.merge([check.fit(batch.slice(s, 10)) for s in range(0, table.num_rows, 10)]))
+    want, _ = task_distance(np.asarray(batch["embedding"].to_pylist(), np.float32), seed=5)
+    np.testing.assert_array_equal(state["dist"], want)  # the config's seed drives the clustering
+    assert not np.array_equal(want, task_distance(np.asarray(batch["embedding"].to_pylist(), np.float32), seed=0)[0])

@@ -8,8 +8,9 @@ import pytest
 
 pytest.importorskip("model2vec")
 
-from finesift.checks.base import Context  # noqa: E402
+from finesift.checks.features import add_features  # noqa: E402
 from finesift.checks.semantic_duplicate import SemanticDuplicate, duplicate_groups  # noqa: E402
+from finesift.engine.local import score_table  # noqa: E402
 from tests.models.conftest import static_model  # noqa: E402,F401  (session fixture)
 
 ROWS = [
@@ -34,7 +35,7 @@ def _table(rows, row_ids=None):
 
 def test_fires_on_paraphrases_and_copies_naming_the_first_row(static_model):  # noqa: F811
     check = SemanticDuplicate()
-    scores = check.score(_table(ROWS), Context())
+    scores = score_table(check, _table(ROWS))
     flagged = check.decide(scores)
     assert flagged.tolist() == [False, False, True, False, True, False, True, False]
     assert scores["semantic_duplicate_of"].to_pylist() == [None, None, 0, None, 1, None, 0, None]
@@ -46,25 +47,40 @@ def test_fires_on_paraphrases_and_copies_naming_the_first_row(static_model):  # 
 def test_quiet_on_distinct_rows(static_model):  # noqa: F811
     rows = [ROWS[i] for i in (0, 1, 3, 5)] + [("Name a colour.", "Blue."), ("What is 2 + 2?", "4")]
     check = SemanticDuplicate()
-    assert not check.decide(check.score(_table(rows), Context())).any()
+    assert not check.decide(score_table(check, _table(rows))).any()
 
 
 def test_partner_is_the_row_id_not_the_position(static_model):  # noqa: F811
-    scores = SemanticDuplicate().score(_table(ROWS, row_ids=[10 * i for i in range(len(ROWS))]), Context())
+    scores = score_table(SemanticDuplicate(), _table(ROWS, row_ids=[10 * i for i in range(len(ROWS))]))
     assert scores["semantic_duplicate_of"].to_pylist()[2] == 0
     assert scores["semantic_duplicate_of"].to_pylist()[4] == 10
 
 
 def test_text_mode_and_redecide(static_model):  # noqa: F811
     check = SemanticDuplicate({"compare": "text"})
-    scores = check.score(_table(ROWS), Context())
+    scores = score_table(check, _table(ROWS))
     assert check.decide(scores)[[2, 4, 6]].all()
     strict = SemanticDuplicate({"threshold": 0.9999})
-    assert strict.decide(SemanticDuplicate().score(_table(ROWS), Context())).tolist() == [False] * 6 + [True, False]
+    assert strict.decide(score_table(SemanticDuplicate(), _table(ROWS))).tolist() == [False] * 6 + [True, False]
+
+
+def test_batches_give_the_same_scores_and_the_state_keeps_each_text_once(static_model):  # noqa: F811
+    table = _table(ROWS)
+    for compare in ("fields", "text"):
+        whole = score_table(SemanticDuplicate({"compare": compare}), table)
+        for size in (1, 3, 5):
+            assert score_table(SemanticDuplicate({"compare": compare}), table, batch_size=size).equals(whole), size
+    check = SemanticDuplicate()
+    batch = add_features(table, check.needs)
+    state = check.merge([check.fit(batch.slice(s, 3)) for s in range(0, len(ROWS), 3)])
+    # row 6 copies row 0: its embeddings are kept once; every row keeps a hash, not its text
+    assert len(state["a"]) == len(state["b"]) == len(ROWS) - 1 and len(state["key"]) == len(ROWS)
+    assert state["key"].dtype == np.uint64
+    assert SemanticDuplicate({"compare": "text"}).needs == ("embedding",)
 
 
 def test_empty_table():
-    out = SemanticDuplicate().score(_table([]), Context())
+    out = score_table(SemanticDuplicate(), _table([]))
     assert out.num_rows == 0 and out.column_names == ["semantic_duplicate_sim", "semantic_duplicate_of"]
 
 

@@ -9,11 +9,12 @@ import numpy as np
 import orjson
 import pytest
 
-from finesift.checks.base import Context
 from finesift.checks.stale import ERA_CURRENT, ERA_OLD, ERA_UNKNOWN, Condition, Stale
 from finesift.config import AuditConfig
+from finesift.engine.local import run_checks, score_table
 from finesift.errors import ConfigError
 from finesift.io import read
+from finesift.pipeline import load_inputs
 
 # --- the --current condition ------------------------------------------------------------------
 
@@ -49,25 +50,50 @@ def _rows_to_dataset(tmp_path, rows, name="data.jsonl"):
     return read(str(path))
 
 
-def _run(ds, **cfg):
-    ctx = Context(config=AuditConfig(checks=[], **cfg))
-    check = Stale()
-    scores = check.score(ds.table, ctx)
-    return scores, check.decide(scores), ctx.facts["stale"]
+def _run(ds, params=None, batch_size=None, **cfg):
+    """Scores, flags and facts through the engine (which reads a --reference file once: ``inputs``)."""
+    config = AuditConfig(checks=[], **cfg)
+    check = Stale(params)
+    res = run_checks(ds.table, [check], config, inputs=load_inputs([check], config), batch_size=batch_size)
+    return res.scores, check.decide(res.scores), res.facts["stale"]
 
 
 def test_needs_current_or_reference(tmp_path):
     ds = _rows_to_dataset(tmp_path, [{"instruction": "a", "output": "b"}])
     with pytest.raises(ConfigError, match="--current"):
-        Stale().score(ds.table, Context(config=AuditConfig(checks=[])))
+        score_table(Stale(), ds.table, AuditConfig(checks=[]))
     with pytest.raises(ConfigError, match="not both"):
-        Stale().score(ds.table, Context(config=AuditConfig(checks=[], current="d>1", reference="x.jsonl")))
+        score_table(Stale(), ds.table, AuditConfig(checks=[], current="d>1", reference="x.jsonl"))
 
 
 def test_unknown_metadata_field_names_the_fields_seen(tmp_path):
     ds = _rows_to_dataset(tmp_path, [{"instruction": "a", "output": "b", "year": 2020}])
     with pytest.raises(ConfigError, match="no row has a metadata field 'date'.*year"):
         _run(ds, current="date>=2024-01-01")
+    # over batches: the fields of the first rows of the dataset, whichever batch holds them
+    ds = _rows_to_dataset(tmp_path, [{"instruction": "a", "output": "b", "year": 2020},
+                                     {"instruction": "c", "output": "d", "source": "x"}])
+    with pytest.raises(ConfigError, match="fields seen: source, year$"):
+        _run(ds, batch_size=1, current="date>=2024-01-01")
+
+
+def test_the_reference_comes_from_the_engine_and_any_batch_size_gives_the_same_scores(tmp_path):
+    """``score`` reads no file: the reference is the Dataset the engine read once (the config's path is
+    only reported); scores, eras, evidence and facts do not depend on the batch size in either mode."""
+    rows = _synthetic(n_old=20, n_new=20)
+    ds = _rows_to_dataset(tmp_path, rows)
+    ref = _rows_to_dataset(tmp_path, _synthetic(n_old=0, n_new=30, seed=1), "ref.jsonl")
+    for cfg, inputs in (({"reference": str(tmp_path / "gone.jsonl")}, {"reference": ref}),
+                        ({"current": "date>=2024-01-01"}, {})):
+        config = AuditConfig(checks=[], **cfg)
+        runs = [run_checks(ds.table, [Stale()], config, inputs=inputs, batch_size=size) for size in (7, len(rows))]
+        assert runs[0].scores.equals(runs[1].scores), cfg
+        assert runs[0].facts == runs[1].facts
+        assert runs[0].scores["stale_score"].null_count == 0, cfg  # both modes trained an era model
+        if "reference" in cfg:
+            assert runs[0].facts["stale"]["reference"] == cfg["reference"]
+            assert runs[0].facts["stale"]["reference_rows"] == 30
+    assert runs[1].scores["stale_era"].to_pylist() == [ERA_OLD if r["date"] < "2024" else ERA_CURRENT for r in rows]
 
 
 def _synthetic(n_old=40, n_new=40, seed=0):

@@ -2,8 +2,9 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from finesift.checks.base import Context
+from finesift.checks.features import add_features
 from finesift.checks.truncated_output import TruncatedOutput
+from tests.checks._helpers import records_table, run_check
 
 NORMAL = [
     ("Translate to French: The weather is nice today.", "Il fait beau aujourd'hui."),
@@ -14,10 +15,8 @@ NORMAL = [
 
 
 def _score(rows):
-    table = pa.table({"prompt": [p for p, _ in rows], "output": pa.array([o for _, o in rows], pa.string())})
-    check = TruncatedOutput()
-    scores = check.score(table, Context())
-    return check.decide(scores), scores["truncated_output_score"].to_numpy()
+    scores, flags = run_check(TruncatedOutput, records_table([p for p, _ in rows], [o for _, o in rows]))
+    return flags, scores["truncated_output_score"].to_numpy()
 
 
 def test_fires_on_cut_answers():
@@ -63,3 +62,19 @@ def test_the_real_truncated_last_line_of_tatoeba(shared_data):
 def test_ending_on_an_opening_bracket_is_always_flagged(text, opener):
     flags, scores = _score(NORMAL + [("Say something.", text + opener)])
     assert flags[-1] and 0.95 - 1e-6 <= scores[-1] <= 1.0
+
+
+def test_dataset_norms_come_from_every_batch_not_the_one_being_scored():
+    # the last batch alone has no punctuation norm (one answer): "ends on a letter" is evidence only
+    # because the whole dataset's answers end with punctuation
+    rows = NORMAL + [("Translate to French: The children are playing in the garden.", "Les enfants jouent dans")]
+    check = TruncatedOutput().bind(None)
+    tables = [records_table([p for p, _ in part], [o for _, o in part], rows=range(start, start + len(part)))
+              for part, start in ((rows[:-1], 0), (rows[-1:], len(rows) - 1))]
+    batches = [add_features(t, check.needs) for t in tables]
+    state = check.finalize(check.merge([check.fit(b) for b in batches]))
+    split = pa.concat_tables([check.score(b, state) for b in batches])["truncated_output_score"].to_numpy()
+    flags, whole = _score(rows)
+    assert (split == whole).all() and flags[-1]
+    alone = check.finalize(check.fit(batches[1]))
+    assert check.score(batches[1], alone)["truncated_output_score"][0].as_py() < split[-1]

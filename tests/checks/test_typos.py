@@ -2,9 +2,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from finesift.checks import _lang
-from finesift.checks.base import Context
+from finesift.checks import _lang, typos
+from finesift.checks.features import add_features
 from finesift.checks.typos import Typos
+from finesift.engine.local import score_table
+from tests.checks._helpers import records_table, run_check
 
 
 @pytest.fixture(scope="module")
@@ -17,12 +19,21 @@ def french_rows():
     return [("Translate to French: " + en, fr) for en, fr in picked]
 
 
+def _table(rows):
+    return records_table([p for p, _ in rows], [o for _, o in rows])
+
+
 def _score(rows, params=None):
-    table = pa.table({"prompt": pa.array([p for p, _ in rows], pa.string()),
-                      "output": pa.array([o for _, o in rows], pa.string())})
-    check = Typos(params)
-    scores = check.score(table, Context())
-    return check.decide(scores), scores
+    scores, flags = run_check(Typos, _table(rows), params)
+    return flags, scores
+
+
+def _score_in_batches(check, tables):
+    """fit each batch, merge, finalize once, score each batch: what any engine does."""
+    check.bind(None)
+    batches = [add_features(t, check.needs) for t in tables]
+    state = check.finalize(check.merge([check.fit(b) for b in batches]))
+    return pa.concat_tables([check.score(b, state) for b in batches])
 
 
 def test_fires_on_misspelled_prompts_and_answers(french_rows):
@@ -51,6 +62,35 @@ def test_a_misspelling_shared_by_many_texts_is_the_datasets_vocabulary():
     rows = [(f"Say something {i}", f"Je pars demainn {i}.") for i in range(5)]  # one edit from "demain"
     assert not _score(rows)[0].any()
     assert _score(rows, {"vocabulary_min_texts": 10})[0].all()
+
+
+def test_vocabulary_and_dominant_language_are_counted_over_the_whole_dataset_not_per_batch():
+    french = [(f"Say something {i}", s) for i, s in enumerate(
+        ["Je suis content de te voir.", "Il fait très beau aujourd'hui.", "Nous allons au marché demain.",
+         "Elle lit un livre chaque semaine.", "Où est la gare, s'il vous plaît ?", "J'ai deux frères et une sœur.",
+         "Le chat dort sur le canapé.", "Ils ont mangé toute la tarte."])]
+    vocabulary = [(f"Say more {i}", f"Je pars demainn matin {i}.") for i in range(3)]  # one edit from "demain"
+    short = [("Say thanks", "un grand mercii")]  # two words: the dataset's (French) dictionary decides
+    english = [("Say hi", "I am very happy to see you today."), ("Say bye", "We will meet again next week.")]
+    rows = french + vocabulary + english + short
+    whole = score_table(Typos(), _table(rows))
+    # three batches: each holds one text with "demainn", the short answer sits with English ones
+    parts = [french + vocabulary[:1], vocabulary[1:2], vocabulary[2:] + english + short]
+    tables, start = [], 0
+    for part in parts:
+        tables.append(records_table([p for p, _ in part], [o for _, o in part],
+                                    rows=range(start, start + len(part))))
+        start += len(part)
+    split = _score_in_batches(Typos(), tables)
+    assert split.equals(whole)
+    counts = whole["typos_output_count"].to_pylist()
+    assert counts[len(french):len(french) + 3] == [0, 0, 0]  # the dataset's vocabulary, not a typo
+    assert counts[-1] == 1  # "mercii", checked in French
+    alone = _score_in_batches(Typos(), tables[1:2])  # a batch on its own would count "demainn"
+    assert alone["typos_output_count"].to_pylist() == [1]
+    # and on its own the last batch is English: "un" and "mercii" would both be English typos
+    assert _score_in_batches(Typos(), tables[2:])["typos_output_count"].to_pylist()[-1] == 2
+    assert typos._is_near.cache_info().maxsize and typos._is_known.cache_info().currsize  # bounded, per word
 
 
 @pytest.mark.parametrize("word, lang, known", [

@@ -3,9 +3,11 @@ import pyarrow as pa
 import pytest
 
 from finesift.checks import _lang
-from finesift.checks.base import Context
+from finesift.checks.features import add_features
 from finesift.checks.wrong_language import WrongLanguage
 from finesift.config import AuditConfig
+from finesift.engine.local import run_checks
+from tests.checks._helpers import records_table, run_check
 
 
 @pytest.fixture(scope="module")
@@ -18,11 +20,13 @@ def french_rows():
     return [("Translate to French: " + en, fr) for en, fr in picked]
 
 
+def _table(rows):
+    return records_table([p for p, _ in rows], [o for _, o in rows])
+
+
 def _score(rows, config=None):
-    table = pa.table({"prompt": [p for p, _ in rows], "output": pa.array([o for _, o in rows], pa.string())})
-    check = WrongLanguage()
-    scores = check.score(table, Context(config=config))
-    return check.decide(scores), scores
+    scores, flags = run_check(WrongLanguage, _table(rows), config=config)
+    return flags, scores
 
 
 def test_fires_on_answers_in_another_language(french_rows):
@@ -87,21 +91,74 @@ def test_batch_identifier_matches_py3langid():
 
 
 def test_detection_memo_keeps_no_text_per_distinct_row():
-    """The per-audit detection memo is keyed by 64-bit hashes: 200k distinct templated answers kept
-    ~200 MB of strings alive for the whole audit when it was keyed by the texts."""
+    """The detection memo is keyed by 64-bit hashes: 200k distinct templated answers kept ~200 MB of
+    strings alive for the whole audit when it was keyed by the texts."""
     import tracemalloc
 
     body = "Ce produit {i} est solide, léger et agréable à tenir, livré avec une garantie de deux ans. " * 4
     texts = pa.array([body.format(i=i) for i in range(3000)])
-    ctx = Context()
-    _lang.detect(texts, ctx)  # the model loads outside the measurement
+    _lang.clear_memo()
+    _lang.detect(texts)  # the model loads outside the measurement
     more = pa.array([t + " fin" for t in texts.to_pylist()])
     tracemalloc.start()
     try:
-        _lang.detect(more, ctx)
+        _lang.detect(more)
         retained = tracemalloc.get_traced_memory()[0]  # what the memo keeps of these 3000 texts
     finally:
         tracemalloc.stop()
     assert retained < 3000 * 200  # ~450 bytes of text per distinct row were kept before
-    again = _lang.detect(texts, ctx)  # memoized texts come back with the same probabilities
+    again = _lang.detect(texts)  # memoized texts come back with the same probabilities
     assert again.top()[0][0] == "fr"
+
+
+def test_the_process_wide_memo_is_bounded_and_never_changes_results(monkeypatch):
+    texts = pa.array(["Où est la gare ?", "Where is the station?", "Wo ist der Bahnhof?", "¿Dónde está?"])
+    cold = _lang.detect(texts)
+    monkeypatch.setattr(_lang, "MEMO_MAX_TEXTS", 3)
+    _lang.clear_memo()
+    for i in range(5):  # more distinct texts than the memo holds: it starts over instead of growing
+        warm = _lang.detect(pa.array([f"Texte numéro {i} et {j}" for j in range(2)]))
+        assert len(_lang._memo(_lang.LANGUAGES)) <= 3
+    warm = _lang.detect(texts)
+    assert np.array_equal(warm.probs[warm.index], cold.probs[cold.index])
+    _lang.clear_memo()
+
+
+def test_language_is_one_feature_every_language_check_reads():
+    from finesift.checks.truncated_output import TruncatedOutput
+    from finesift.checks.typos import Typos
+
+    assert "lang_output" in WrongLanguage.needs and "lang_output" in Typos.needs
+    assert "lang_output" in TruncatedOutput.needs and "lang_prompt" in Typos.needs
+    table = add_features(_table([("Translate to French: Hello", "Bonjour tout le monde"), ("Hi", None)]),
+                         ["lang_output", "lang_requested"])
+    det = _lang.detection(table, "output")
+    direct = _lang.detect(table["output"])
+    assert np.array_equal(det.probs[det.index], direct.probs[direct.index])
+    assert det.words.tolist() == direct.words.tolist() and det.top()[0][0] == "fr"
+    assert table["lang_requested"].to_pylist() == ["fr", None]
+
+
+def test_dominant_language_is_a_dataset_fact_whatever_the_batch_size(french_rows):
+    rows = french_rows[:60] + [("Hello", "Good morning to you, my dear friend.")]
+    table = _table(rows)
+    config = AuditConfig(checks=["wrong_language"])
+    whole = run_checks(table, [WrongLanguage()], config, batch_size=len(rows))
+    small = run_checks(table, [WrongLanguage()], config, batch_size=7)  # no batch holds most of the French
+    assert whole.facts["wrong_language"] == small.facts["wrong_language"] == {"dominant_answer_language": "fr"}
+    assert whole.scores.equals(small.scores)
+    assert small.scores["wrong_language_expected"][-1].as_py() == "fr"
+    assert small.scores["wrong_language_score"][-1].as_py() >= 0.8
+
+
+def test_state_is_language_counts_merged_across_batches(french_rows):
+    check = WrongLanguage().bind(AuditConfig())
+    batches = [add_features(_table(french_rows[i:i + 50]), WrongLanguage.needs) for i in (0, 50)]
+    states = [check.fit(b) for b in batches]
+    assert all(s["counts"].shape == (1, len(_lang.LANGUAGES)) for s in states)
+    merged = check.merge(states)
+    assert merged["counts"].sum(axis=0)[_lang.LANGUAGES.index("fr")] == sum(
+        s["counts"][0, _lang.LANGUAGES.index("fr")] for s in states)
+    assert check.facts(check.finalize(merged)) == {"dominant_answer_language": "fr"}
+    forced = WrongLanguage().bind(AuditConfig(expected_language="de"))
+    assert forced.facts(forced.finalize(merged)) == {}  # the expected language is given, not found

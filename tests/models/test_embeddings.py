@@ -1,4 +1,4 @@
-"""Embeddings: unit rows, one pass per distinct text, shared through the Context; clustering."""
+"""Embeddings: unit rows, one pass per distinct text, features shared by checks and curate; clustering."""
 
 from __future__ import annotations
 
@@ -8,10 +8,18 @@ import pytest
 
 pytest.importorskip("model2vec")
 
-from finesift.checks.base import Context  # noqa: E402
+from finesift.checks.features import add_features  # noqa: E402
+from finesift.config import AuditConfig  # noqa: E402
 from finesift.errors import ConfigError  # noqa: E402
 from finesift.models import embeddings  # noqa: E402
-from finesift.models.embeddings import default_k, embed, embeddings_for, kmeans, row_texts  # noqa: E402
+from finesift.models.embeddings import (  # noqa: E402
+    FEATURE_OF,
+    default_k,
+    embed,
+    embedding_matrix,
+    kmeans,
+    row_texts,
+)
 
 TEXTS = ["How do I bake bread?", "What is the recipe for bread?", "Translate to French: I am tired.",
          "How do I bake bread?", ""]
@@ -44,8 +52,11 @@ def test_sentence_backend_agrees_on_what_is_similar():
     assert emb[0] @ emb[1] > emb[0] @ emb[2]
 
 
-def test_embeddings_for_computes_once_per_context(static_model, monkeypatch):
-    table = pa.table({"prompt": ["a", None], "output": ["b", "c"]})
+def test_checks_and_curate_share_one_embedding_pass(static_model, monkeypatch):
+    from finesift.checks.off_topic import OffTopic
+    from finesift.engine.local import run_checks
+
+    table = pa.table({"row": pa.array([0, 1], pa.int64()), "prompt": ["a", None], "output": ["b", "c"]})
     assert row_texts(table) == ["a\nb", "\nc"]
     assert row_texts(table, "prompt") == ["a", ""]
     calls = []
@@ -56,11 +67,42 @@ def test_embeddings_for_computes_once_per_context(static_model, monkeypatch):
         return real(texts, **kw)
 
     monkeypatch.setattr(embeddings, "embed", counting)
-    ctx = Context()
-    first = embeddings_for(table, ctx)
-    assert embeddings_for(table, ctx) is first
-    embeddings_for(table, ctx, field="output")
-    assert len(calls) == 2  # one per field, never twice
+    res = run_checks(table, [OffTopic()], None, keep_features=("embedding",))  # a check and curate both read it
+    assert res.features["embedding"].type.list_size == 256
+    assert calls == [["a\nb", "\nc"]]  # one pass, never twice
+
+
+def test_embedding_features_are_fixed_size_float32_and_do_not_depend_on_the_batch(static_model):
+    table = pa.table({"prompt": TEXTS + [None, "Translate to French: I am tired."],
+                      "output": ["Knead and bake.", "Flour, water, salt.", "Je suis fatigué.", "Knead and bake.", None,
+                                 "x", "Je suis fatigué."]})
+    whole = add_features(table, FEATURE_OF.values())
+    loads = embeddings._load_model.cache_info().misses
+    parts = [add_features(table.slice(s, 3), FEATURE_OF.values()) for s in range(0, table.num_rows, 3)]
+    assert embeddings._load_model.cache_info().misses == loads  # the model is loaded once per process
+    for field, name in FEATURE_OF.items():
+        assert whole[name].type == pa.list_(pa.float32(), embeddings.STATIC_DIMS)
+        matrix = embedding_matrix(whole[name])
+        assert matrix.dtype == np.float32 and matrix.shape == (table.num_rows, embeddings.STATIC_DIMS)
+        assert np.array_equal(matrix, embed(row_texts(table, field)))
+        batched = np.concatenate([embedding_matrix(p[name]) for p in parts])
+        assert np.array_equal(batched, matrix), name  # bit for bit, so any batch size gives the same scores
+
+
+def test_embedding_features_follow_the_configured_backend_and_device(monkeypatch):
+    seen = []
+
+    def fake(texts, **kw):
+        seen.append(kw)
+        return np.ones((len(texts), 384), np.float32)
+
+    monkeypatch.setattr(embeddings, "embed", fake)
+    table = pa.table({"prompt": ["a", "b"], "output": ["c", None]})
+    out = add_features(table, ["embedding"], AuditConfig(embeddings="sentence", device="cpu"))
+    assert seen == [{"backend": "sentence", "device": "cpu"}]
+    assert out["embedding"].type == pa.list_(pa.float32(), 384)
+    add_features(table, ["embedding_prompt"])
+    assert seen[-1] == {"backend": "static", "device": None}  # no config: the default backend
 
 
 def test_kmeans_is_deterministic_and_returns_unit_centroids():

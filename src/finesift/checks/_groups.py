@@ -1,10 +1,9 @@
 """Grouping helpers shared by the dataset-level checks (duplicates, conflicts, templates).
 
 Everything here is vectorized over numpy/pyarrow arrays: dense group ids from a
-key column, the lowest-``row`` member of each group, connected components of an
-edge list (scipy's), and
-the exact (system, prompt, output) grouping that several checks share through
-the audit :class:`~finesift.checks.base.Context`.
+key column (strings, or the 64-bit text hashes of :mod:`finesift.checks.features`), the
+lowest-``row`` member of each group, connected components of an edge list (scipy's: the one
+union-find of the package) and the partner each node of a component points at.
 """
 
 from __future__ import annotations
@@ -13,10 +12,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import Context, normalized
-
-#: Fields that make two rows the same training example.
-EXACT_FIELDS = ("system", "prompt", "output")
 #: Separator between fields in joined keys (a control character normalized text never contains).
 SEP = "\x1f"
 
@@ -40,28 +35,6 @@ def dense_ids(keys: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     return ids, enc.dictionary
 
 
-def joined_key(table: pa.Table, fields: tuple[str, ...] | list[str], ctx: Context,
-               take: np.ndarray | None = None) -> pa.Array:
-    """Normalized text of ``fields`` joined with :data:`SEP` (missing columns count as empty).
-
-    ``take``: only these row positions (in this order).
-    """
-    n = table.num_rows if take is None else len(take)
-    idx = None if take is None else pa.array(take, pa.int64())
-    cols = []
-    for f in fields:
-        if f in table.column_names:
-            col = normalized(table, f, ctx)
-            cols.append(col if idx is None else col.take(idx))
-        else:
-            cols.append(pa.array([""] * n, pa.string()))
-    if len(cols) == 1:
-        col = cols[0]
-        return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    out = pc.binary_join_element_wise(*cols, SEP)
-    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
-
-
 def lowest_member(gid: np.ndarray, rows: np.ndarray, n_groups: int) -> np.ndarray:
     """Position of the member with the lowest ``row`` in each group (array of length ``n_groups``)."""
     first = np.full(n_groups, -1, dtype=np.int64)
@@ -78,6 +51,27 @@ def lowest_member(gid: np.ndarray, rows: np.ndarray, n_groups: int) -> np.ndarra
     starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
     first[g[starts]] = order[starts]
     return first
+
+
+def first_ids(keys: np.ndarray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Group id per element (0..k-1 in order of first appearance) and the k distinct keys, for
+    integer keys (e.g. uint64 text hashes): what :func:`dense_ids` gives the texts themselves."""
+    enc = pc.dictionary_encode(pa.array(keys) if isinstance(keys, np.ndarray) else keys)
+    ids = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+    return ids, enc.dictionary.to_numpy(zero_copy_only=False)
+
+
+def positions_of(rows: np.ndarray, state_rows: np.ndarray) -> np.ndarray:
+    """Positions in ``state_rows`` (a dataset state's ``row`` values, unique, any order) of ``rows``."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(state_rows) < 2 or (state_rows[1:] > state_rows[:-1]).all():
+        pos = np.searchsorted(state_rows, rows)
+    else:  # rows out of order (a test table; never after reading)
+        order = np.argsort(state_rows, kind="stable")
+        pos = order[np.minimum(np.searchsorted(state_rows[order], rows), len(order) - 1)]
+    if len(rows) and (pos.max(initial=0) >= len(state_rows) or not np.array_equal(state_rows[pos], rows)):
+        raise RuntimeError("a batch holds rows the dataset state was not fitted on")
+    return pos
 
 
 def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -102,80 +96,15 @@ def components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return lowest[label]
 
 
-class ExactGroups:
-    """Rows grouped by normalized (system, prompt, output); computed once per audit and shared."""
-
-    def __init__(self, gid: np.ndarray, n_groups: int, kept_pos: np.ndarray, rows: np.ndarray):
-        self.gid = gid
-        self.n_groups = n_groups
-        #: position of each group's kept member (lowest row)
-        self.kept_pos = kept_pos
-        self.rows = rows
-
-    @property
-    def size(self) -> np.ndarray:
-        """Group size per row."""
-        return np.bincount(self.gid, minlength=self.n_groups)[self.gid]
-
-    @property
-    def is_duplicate(self) -> np.ndarray:
-        """True for every member of a group except its kept member."""
-        return self.kept_pos[self.gid] != np.arange(len(self.gid))
-
-
-def column_ids(table: pa.Table, column: str, ctx: Context) -> tuple[np.ndarray, pa.Array]:
-    """:func:`dense_ids` of a normalized column (a missing column is all ""), computed once per audit."""
-    def compute() -> tuple[np.ndarray, pa.Array]:
-        if column in table.column_names:
-            return dense_ids(normalized(table, column, ctx))
-        return dense_ids(pa.array([""] * table.num_rows, pa.string()))
-
-    return ctx.cached(("column_ids", column, ctx.table_key(table)), compute)
-
-
-def fields_sep_free(table: pa.Table, fields: tuple[str, ...] | list[str], ctx: Context) -> bool:
-    """Whether no distinct normalized value of ``fields`` holds :data:`SEP`. Then rows have equal joined
-    keys exactly when every field is equal, so tuples of per-field ids group as the joined keys do."""
-    def compute() -> bool:
-        for f in fields:
-            values = column_ids(table, f, ctx)[1]
-            if len(values) and pc.any(pc.match_substring(values, SEP)).as_py():
-                return False
-        return True
-
-    return ctx.cached(("fields_sep_free", tuple(fields), ctx.table_key(table)), compute)
-
-
-def tuple_ids(table: pa.Table, fields: tuple[str, ...] | list[str], ctx: Context) -> tuple[np.ndarray, int]:
-    """Group id per row (0..k-1 in order of first appearance) of the normalized ``fields`` taken
-    together, and k: the ids :func:`dense_ids` gives :func:`joined_key`, built from the cached per-field
-    ids (integer hashing, no joined strings) when no field holds the separator."""
-    if not fields_sep_free(table, fields, ctx):
-        gid, uniq = dense_ids(joined_key(table, fields, ctx))
-        return gid, len(uniq)
-    gid, uniq = column_ids(table, fields[0], ctx)
-    k = len(uniq)
-    for f in fields[1:]:
-        ids, values = column_ids(table, f, ctx)
-        if len(values) > 1:  # (first-seen order of pairs = first-seen order of the joined keys)
-            gid, uniq = dense_ids(pa.array(gid * len(values) + ids))
-            k = len(uniq)
-    return gid, k
-
-
-def exact_groups(table: pa.Table, ctx: Context, fields: tuple[str, ...] = EXACT_FIELDS) -> ExactGroups:
-    def compute() -> ExactGroups:
-        gid, k = tuple_ids(table, fields, ctx)
-        rows = row_ids(table)
-        return ExactGroups(gid, k, lowest_member(gid, rows, k), rows)
-
-    return ctx.cached(("exact_groups", tuple(fields), ctx.table_key(table)), compute)
-
-
-def seed_of(ctx: Context, default: int = 0) -> int:
-    """The audit seed (``ctx.config.seed``), or ``default`` when there is no config (unit tests)."""
-    seed = getattr(getattr(ctx, "config", None), "seed", None)
-    return int(seed) if seed is not None else default
+def component_partner(rank: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Union-find grouping of nodes linked by edges a[i]-b[i] (:func:`components`): per node, the
+    node of lowest ``rank`` in its component, -1 for that node itself (the kept member)."""
+    n = len(rank)
+    comp = components(n, a, b)
+    head = lowest_member(comp, np.asarray(rank), n)  # component labels are node ids < n
+    partner = head[comp]
+    partner[partner == np.arange(n)] = -1
+    return partner
 
 
 def nullable_int(values: np.ndarray, valid: np.ndarray) -> pa.Array:

@@ -1,7 +1,9 @@
 """Language helpers shared by ``wrong_language``, ``typos`` and ``truncated_output``.
 
-* :func:`detect` -- language identification of a text column, memoized per unique
-  text for the whole audit (1M-row datasets repeat a lot). It runs py3langid's
+* the ``lang_prompt`` / ``lang_output`` features (:func:`detection` reads them back) and
+  ``lang_requested``: what every check reading languages ``needs``, computed once per batch.
+* :func:`detect` -- language identification of a text column, once per distinct text, with a
+  bounded process-wide memo keyed by text hash (1M-row datasets repeat a lot). It runs py3langid's
   packaged naive-Bayes model, restricted to :data:`LANGUAGES`, but walks the
   model's byte automaton for a whole batch of texts at once with numpy instead
   of one Python loop per byte: same probabilities as
@@ -33,6 +35,7 @@ import pyarrow.compute as pc
 
 from ..errors import MissingDependencyError
 from .base import text_array
+from .features import feature
 
 #: Candidate languages for detection (ISO 639-1). A fixed, common set: a larger
 #: set makes short Latin-script texts easier to confuse (Tatoeba French misread as
@@ -239,7 +242,10 @@ class Identifier:
             if len(feat):
                 # count each (text, feature) pair; sorted keys group rows of one text together
                 nfeat = self._ptc.shape[0]
-                keys = np.sort(text_idx * nfeat + feat)
+                keys = text_idx * nfeat + feat
+                if n * nfeat < 2 ** 31:  # 32-bit keys sort about twice as fast: the same pairs, the same counts
+                    keys = keys.astype(np.int32)
+                keys = np.sort(keys)
                 first = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
                 counts = np.diff(np.r_[first, len(keys)])
                 keys = keys[first]
@@ -284,7 +290,12 @@ class Identifier:
 
 
 _IDENTIFIERS: dict[tuple[str, ...], Identifier] = {}
+_MEMOS: dict[tuple[str, ...], _Memo] = {}
 _LOCK = threading.Lock()
+
+#: distinct texts the process-wide detection memo holds per language set (~80 bytes each: 20 MB at most);
+#: when full it starts over (a memo only saves time: results never depend on it)
+MEMO_MAX_TEXTS = 1 << 18
 
 
 def identifier(langs: tuple[str, ...] = LANGUAGES) -> Identifier:
@@ -295,14 +306,21 @@ def identifier(langs: tuple[str, ...] = LANGUAGES) -> Identifier:
         return _IDENTIFIERS[langs]
 
 
+def clear_memo() -> None:
+    """Forget every memoized detection (benchmarks measure cold runs with it)."""
+    with _LOCK:
+        _MEMOS.clear()
+
+
 class _Memo:
-    """Detected probabilities per cleaned text, for one audit, keyed by the text's 64-bit ``hash``.
+    """Detected probabilities per cleaned text, process-wide, keyed by the text's 64-bit ``hash``.
 
-    Integer keys, not the texts: the memo lives for the whole audit, and on 200k distinct
-    400-character texts the strings themselves held ~200 MB. ``hash`` is stable within a process
-    (the memo's lifetime); two of a million texts clash with probability ~3e-8."""
+    Integer keys, not the texts: on 200k distinct 400-character texts the strings themselves held
+    ~200 MB. ``hash`` is stable within a process (the memo's lifetime); two of a million texts clash
+    with probability ~3e-8. Bounded: past ``limit`` texts it starts over."""
 
-    def __init__(self, width: int):
+    def __init__(self, width: int, limit: int | None = None):
+        self.limit = MEMO_MAX_TEXTS if limit is None else limit
         self.keys = np.zeros(0, dtype=np.int64)  # sorted
         self.slots = np.zeros(0, dtype=np.int64)
         self.probs = np.empty((1024, width), dtype=np.float32)
@@ -310,26 +328,39 @@ class _Memo:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def lookup(self, keys: np.ndarray) -> np.ndarray:
-        """Slot in ``probs`` of each key (-1: not memoized)."""
+    def get(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(found mask, probabilities of the found keys), copied out: a later ``add`` may start over."""
         if not len(self.keys):
-            return np.full(len(keys), -1, dtype=np.int64)
+            return np.zeros(len(keys), dtype=bool), np.empty((0, self.probs.shape[1]), dtype=np.float32)
         pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
-        return np.where(self.keys[pos] == keys, self.slots[pos], -1)
+        found = self.keys[pos] == keys
+        return found, self.probs[self.slots[pos[found]]]
 
     def add(self, keys: np.ndarray, probs: np.ndarray) -> None:
-        """Memoize distinct ``keys`` (none memoized yet) with their probabilities."""
+        """Memoize distinct, sorted ``keys`` (none memoized yet) with their probabilities."""
+        if len(keys) > self.limit:
+            return
         n0 = len(self.keys)
+        if n0 + len(keys) > self.limit:  # start over rather than grow without bound
+            n0, self.keys, self.slots = 0, self.keys[:0], self.slots[:0]
         need = n0 + len(keys)
         if need > len(self.probs):
-            grown = np.empty((max(need, 2 * len(self.probs)), self.probs.shape[1]), dtype=np.float32)
+            grown = np.empty((min(max(need, 2 * len(self.probs)), self.limit), self.probs.shape[1]),
+                             dtype=np.float32)
             grown[:n0] = self.probs[:n0]
             self.probs = grown
         self.probs[n0:need] = probs
-        keys = np.r_[self.keys, keys]
-        slots = np.r_[self.slots, np.arange(n0, need, dtype=np.int64)]
-        order = np.argsort(keys, kind="stable")
-        self.keys, self.slots = keys[order], slots[order]
+        # a merge into the sorted keys (one pass), not a re-sort of the whole memo per call
+        pos = np.searchsorted(self.keys, keys)
+        self.keys = np.insert(self.keys, pos, keys)
+        self.slots = np.insert(self.slots, pos, np.arange(n0, need, dtype=np.int64))
+
+
+def _memo(langs: tuple[str, ...]) -> _Memo:
+    with _LOCK:
+        if langs not in _MEMOS:
+            _MEMOS[langs] = _Memo(len(langs))
+        return _MEMOS[langs]
 
 
 def _text_hashes(texts: pa.Array, chunk: int = 1 << 16) -> np.ndarray:
@@ -383,34 +414,85 @@ class Detection:
             out[ok] = probs.max(axis=1)
         return out
 
+    def to_arrow(self) -> pa.StructArray:
+        """The feature column: per row ``probs`` (one float per language of ``langs``) and ``words``."""
+        flat = pa.array(self.probs[self.index].reshape(-1), pa.float32())
+        return pa.StructArray.from_arrays(
+            [pa.FixedSizeListArray.from_arrays(flat, len(self.langs)), pa.array(self.words, pa.int32())],
+            names=["probs", "words"])
 
-def detect(texts: pa.Array | pa.ChunkedArray, ctx: Any = None, langs: tuple[str, ...] = LANGUAGES) -> Detection:
-    """Detect the language of every text; each distinct cleaned text is scored once per audit (memo in ``ctx``)."""
+    @classmethod
+    def from_arrow(cls, column: pa.Array | pa.ChunkedArray, langs: tuple[str, ...]) -> Detection:
+        """A :meth:`to_arrow` column (e.g. the ``lang_output`` feature of a batch) as a Detection, one row each."""
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+        n = len(column)
+        probs = pc.struct_field(column, "probs").flatten().to_numpy(zero_copy_only=False)
+        words = pc.struct_field(column, "words").to_numpy(zero_copy_only=False).astype(np.int64)
+        return cls(langs=langs, index=np.arange(n, dtype=np.int64),
+                   probs=np.asarray(probs, dtype=np.float32).reshape(n, len(langs)), words=words)
+
+
+def detect(texts: pa.Array | pa.ChunkedArray, langs: tuple[str, ...] = LANGUAGES) -> Detection:
+    """Detect the language of every text; each distinct cleaned text is scored once (process-wide memo)."""
     raw = text_array(texts)
     enc = raw.dictionary_encode()
     codes = enc.indices.to_numpy(zero_copy_only=False)
     cleaned = clean_for_detection(enc.dictionary)  # per distinct text, not per row
     n_u = len(cleaned)
     words_u = word_counts(cleaned) if n_u else np.zeros(0, dtype=np.int64)
-    memo: _Memo = ctx.cached(("finesift.lang.memo", langs), lambda: _Memo(len(langs))) \
-        if ctx is not None else _Memo(len(langs))
     ident = identifier(langs)
+    memo = _memo(langs)
     keys = _text_hashes(cleaned)
-    slot = memo.lookup(keys)
-    new = np.flatnonzero(slot < 0)
-    if len(new):
-        # distinct raw texts can clean to the same text: score each cleaned text once
-        new_keys, first = np.unique(keys[new], return_index=True)
-        todo = new[first]
-        probs = np.empty((len(todo), len(ident.langs)), dtype=np.float32)
+    # distinct raw texts can clean to the same text: score each cleaned text once
+    uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    probs = np.empty((len(uniq), len(ident.langs)), dtype=np.float32)
+    with _LOCK:
+        found, known = memo.get(uniq)
+    probs[found] = known
+    todo = np.flatnonzero(~found)
+    if len(todo):
+        src = first[todo]
         for lo in range(0, len(todo), ident.CHUNK):  # Python strings for one chunk at a time
-            probs[lo:lo + ident.CHUNK] = ident.probs(cleaned.take(pa.array(todo[lo:lo + ident.CHUNK])).to_pylist())
-        memo.add(new_keys, probs)
-        slot = memo.lookup(keys)
-    # a compact table (distinct texts of this call only): callers never see the memo's spare capacity
-    used, inverse = np.unique(slot, return_inverse=True)
-    return Detection(langs=ident.langs, index=inverse.astype(np.int64)[codes], probs=memo.probs[used],
+            part = src[lo:lo + ident.CHUNK]
+            probs[todo[lo:lo + ident.CHUNK]] = ident.probs(cleaned.take(pa.array(part)).to_pylist())
+        with _LOCK:
+            memo.add(uniq[todo], probs[todo])
+    return Detection(langs=ident.langs, index=inverse.reshape(-1).astype(np.int64)[codes], probs=probs,
                      words=words_u[codes] if n_u else np.zeros(0, dtype=np.int64))
+
+
+def detection_languages(config: Any = None) -> tuple[str, ...]:
+    """The languages the ``lang_*`` features tell apart: :data:`LANGUAGES`, plus ``config.expected_language``
+    when it is another language py3langid knows (an answer cannot be found wrong in a language the
+    detector cannot name)."""
+    forced = getattr(config, "expected_language", None)
+    return LANGUAGES if forced in (None, *LANGUAGES) else (*LANGUAGES, forced)
+
+
+def _detect_feature(field: str):
+    def compute(batch: pa.Table, config: Any) -> pa.Array:
+        texts = batch[field] if field in batch.column_names else pa.nulls(batch.num_rows, pa.string())
+        return detect(texts, detection_languages(config)).to_arrow()
+
+    return compute
+
+
+feature("lang_prompt", doc="language probabilities of the prompt (probs per detection_languages(), words: "
+        "evidence)")(_detect_feature("prompt"))
+feature("lang_output", doc="language probabilities of the answer (probs per detection_languages(), words: "
+        "evidence)")(_detect_feature("output"))
+
+
+@feature("lang_requested", doc="ISO 639-1 code of the answer language the prompt asks for (null: none)")
+def _lang_requested(batch: pa.Table, config: Any) -> pa.Array:
+    prompts = batch["prompt"] if "prompt" in batch.column_names else pa.nulls(batch.num_rows, pa.string())
+    return requested_language(prompts)
+
+
+def detection(batch: pa.Table, field: str, config: Any = None) -> Detection:
+    """The ``lang_<field>`` feature of a batch as a :class:`Detection` (one row per batch row)."""
+    return Detection.from_arrow(batch[f"lang_{field}"], detection_languages(config))
 
 
 # -- spelling dictionaries ----------------------------------------------------------------------
@@ -523,6 +605,23 @@ def is_known_word(word: str, lang: str, _depth: int = 0) -> bool:
     return False
 
 
-__all__ = ["LANGUAGES", "SPELL_LANGUAGES", "NAME_TO_CODE", "Detection", "Identifier", "clean_for_detection",
-           "code_index", "detect", "identifier", "is_known_word", "is_word_prefix", "near_known_word",
-           "requested_language", "spell_dictionary", "word_counts"]
+__all__ = [
+    "LANGUAGES",
+    "NAME_TO_CODE",
+    "SPELL_LANGUAGES",
+    "Detection",
+    "Identifier",
+    "clean_for_detection",
+    "clear_memo",
+    "code_index",
+    "detect",
+    "detection",
+    "detection_languages",
+    "identifier",
+    "is_known_word",
+    "is_word_prefix",
+    "near_known_word",
+    "requested_language",
+    "spell_dictionary",
+    "word_counts",
+]

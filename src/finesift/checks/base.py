@@ -283,27 +283,6 @@ def batch_positions(batch: pa.Table, state_rows: np.ndarray) -> np.ndarray:
     return pos
 
 
-@dataclass
-class Context:
-    """What checks share: the resolved config, dataset-level facts, and derived columns computed once."""
-
-    config: Any = None
-    facts: dict[str, Any] = field(default_factory=dict)
-    _cache: dict[Any, Any] = field(default_factory=dict)
-    _pins: dict[int, Any] = field(default_factory=dict)
-
-    def table_key(self, table: Any) -> int:
-        """A cache key for ``table`` that stays unique: the table is pinned so its id is never reused."""
-        self._pins[id(table)] = table
-        return id(table)
-
-    def cached(self, key: Any, compute):
-        """Compute a derived value once per audit (e.g. normalized text used by several checks)."""
-        if key not in self._cache:
-            self._cache[key] = compute()
-        return self._cache[key]
-
-
 def text_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
     """A text column as one contiguous string array, nulls as "" (what the vectorized scorers expect)."""
     if pa.types.is_null(col.type):
@@ -329,11 +308,6 @@ def normalize_text(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     values = pc.binary_join(pc.utf8_split_whitespace(values), " ")
     values = pc.utf8_trim_whitespace(values)
     return pc.take(values, enc.indices)
-
-
-def normalized(table: pa.Table, column: str, ctx: Context) -> pa.ChunkedArray | pa.Array:
-    """Normalized text of a column, cached in ``ctx`` for dataset-level checks."""
-    return ctx.cached(("normalized", column, ctx.table_key(table)), lambda: normalize_text(table[column]))
 
 
 _REGISTRY: dict[str, type[Check]] = {}

@@ -10,6 +10,8 @@ Core features (more are registered with :func:`feature` beside the code they wra
 * ``norm_system``, ``norm_prompt``, ``norm_output``: Unicode NFKC, lower case, whitespace
   collapsed and stripped (:func:`finesift.checks.base.normalize_text`); nulls are "".
 * ``words_prompt``, ``words_output``: number of words (:data:`WORD`) in the field.
+* ``answer_hash``, ``pair_hash``, ``content_hash``: xxh3-64 of the normalized answer, of prompt and
+  answer, of system prompt, prompt and answer (keys that stand for the text in groupings and counts).
 
 :data:`WORD` is the one definition of "a word" for counting: a run of letters, digits or
 underscores, with inner apostrophes and hyphens (``don't``, ``e-mail``) kept in the word.
@@ -111,3 +113,41 @@ for _field in ("prompt", "output"):
         return pc.count_substring_regex(_column(batch, _f), pattern=WORD).cast(pa.int32())
 
     feature(f"words_{_field}", doc=f"number of words in the {_field}")(_words)
+
+
+
+def hash_strings(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """xxh3-64 of each string's UTF-8 bytes (uint64): a key that stands for the text in groupings."""
+    import numpy as np
+    import xxhash
+
+    arr = text_array(arr)
+    if arr.type != pa.string():
+        arr = arr.cast(pa.string())
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=len(arr) + 1, offset=arr.offset * 4).tolist()
+    data = memoryview(arr.buffers()[2] or b"")
+    digest = xxhash.xxh3_64_intdigest
+    return pa.array(np.fromiter((digest(data[a:b]) for a, b in zip(offsets, offsets[1:])),
+                                dtype=np.uint64, count=len(arr)), pa.uint64())
+
+
+def _joined_hash(batch: pa.Table, names: tuple[str, ...]) -> pa.Array:
+    # \x1f cannot survive normalization inside a field (it is whitespace to NFKC + split): an unambiguous join
+    return hash_strings(pc.binary_join_element_wise(*[batch[n] for n in names], "\x1f"))
+
+
+@feature("answer_hash", needs=("norm_output",), doc="xxh3-64 of the normalized answer (votes among answers)")
+def _answer_hash(batch: pa.Table, config: Any) -> pa.Array:
+    return hash_strings(batch["norm_output"])
+
+
+@feature("pair_hash", needs=("norm_prompt", "norm_output"),
+         doc="xxh3-64 of the normalized prompt and answer (counts distinct rows without keeping their text)")
+def _pair_hash(batch: pa.Table, config: Any) -> pa.Array:
+    return _joined_hash(batch, ("norm_prompt", "norm_output"))
+
+
+@feature("content_hash", needs=("norm_system", "norm_prompt", "norm_output"),
+         doc="xxh3-64 of the normalized system prompt, prompt and answer (identical rows)")
+def _content_hash(batch: pa.Table, config: Any) -> pa.Array:
+    return _joined_hash(batch, ("norm_system", "norm_prompt", "norm_output"))

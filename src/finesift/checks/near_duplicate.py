@@ -29,14 +29,20 @@ defaults                           0.867  0.821  0.843  10 flagged        88 fla
   group when identical: in a short answer one word is the whole difference ("C'est mon
   chat." / "C'est mon chien." share half their 2-grams).
 
-How: only the distinct normalized answers go into the index (copies of one text are one
-node, so a million-row dataset costs what its distinct texts cost). Texts are decoded,
-split into words and shingled with numpy straight from the Arrow buffers. rensa ``RMinHash``
-signatures (``num_perm`` permutations, seeded by the audit seed) are banded into ``num_bands``
+How (a dataset check: ``fit`` per batch, ``merge``, ``finalize`` once, ``score`` per batch): ``fit``
+keeps per row its ``row`` and 64-bit xxh3 hashes of the compared text, of the (system, prompt) and of
+the whole example (the ``content_hash`` feature), and per distinct compared text of the batch its
+shingle set (hashed word n-grams, shingled with numpy straight from the Arrow buffers); when the
+prompts gate, the distinct prompts (their text: shingle sets of 8 bytes per word are bigger, and only
+prompts of linked answers are ever shingled). ``merge`` keeps the first copy of a text seen in several
+batches. ``finalize``: only the distinct answers go into the index (copies of one text are one node,
+so a million-row dataset costs what its distinct texts cost). rensa ``RMinHash`` signatures
+(``num_perm`` permutations, seeded by the audit seed) are banded into ``num_bands``
 bands (default: chosen for ``threshold``, favouring recall): rensa's one-shot band check
 (``RMinHashLSH.query_duplicate_flags_matrix_one_shot``) says which texts share a band with any
 other, and for those the candidate pairs - texts whose signatures agree on a whole band, what an
-``RMinHashLSH`` query returns - are enumerated with numpy sorts, with no Python list per query.
+``RMinHashLSH`` query returns - are enumerated with numpy sorts, with no Python list per query
+(:mod:`finesift.checks._minhash`, shared with ``leakage``).
 Candidates are unverified: those whose MinHash estimate is more than 0.15 below the threshold
 (over 3 standard deviations) are dropped, every other one is verified with the exact Jaccard
 similarity of the shingle sets (merged sorted hash arrays). Linked answers are expanded to the rows carrying them, gated
@@ -46,8 +52,8 @@ grouped:
 * ``grouping="keep_first"`` (default): in row order, a row is a near duplicate of the most
   similar earlier row that is itself kept. Every flagged row is within ``threshold`` of its
   partner, and partners are never flagged.
-* ``grouping="union_find"``: connected components; every member points at the component's
-  lowest row. Groups do not depend on row order, but chains link rows that are not alike
+* ``grouping="union_find"``: connected components (:func:`finesift.checks._groups.component_partner`,
+  the package's one union-find); every member points at the component's lowest row. Groups do not depend on row order, but chains link rows that are not alike
   (a member can have similarity 0 with its partner; precision drops to 0.74).
 
 Rows that are exact duplicates (same normalized system prompt, prompt and answer as the kept
@@ -67,7 +73,7 @@ Flagged: rows with a partner whose similarity is >= ``min_similarity`` (default 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -75,11 +81,25 @@ import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
 from . import _shingles as sh
-from ._minhash import (MinHashLSH, auto_bands, lsh_index, shingle_sets, similar_enough,  # noqa: F401
-                       verified_edges)
-from ._groups import (EXACT_FIELDS, column_ids, components, dense_ids, exact_groups, fields_sep_free, joined_key,
-                      lowest_member, nullable_int, row_ids, seed_of, tuple_ids)
-from .base import Check, CheckParams, Context, Score, Threshold, decision, register
+from ._groups import (
+    SEP,
+    component_partner,
+    first_ids,
+    lowest_member,
+    nullable_int,
+    positions_of,
+    row_ids,
+)
+from ._minhash import (  # noqa: F401
+    MinHashLSH,
+    auto_bands,
+    lsh_index,
+    shingle_sets,
+    similar_enough,
+    verified_edges,
+)
+from .base import CheckParams, DatasetCheck, Score, Threshold, decision, register
+from .features import hash_strings
 
 
 class NearDuplicateParams(CheckParams):
@@ -151,27 +171,20 @@ def keep_first(rank: np.ndarray, a: np.ndarray, b: np.ndarray, j: np.ndarray) ->
 
 def union_find(rank: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Connected components of the edges; every node points at its component's first node by rank."""
-    comp = np.unique(components(len(rank), a, b), return_inverse=True)[1]
-    head = lowest_member(comp, rank, int(comp.max()) + 1 if len(comp) else 0)
-    partner = head[comp]
-    partner[partner == np.arange(len(rank))] = -1
-    return partner
+    return component_partner(rank, a, b)
 
 
-def _expand(node_of_item: np.ndarray, a: np.ndarray, b: np.ndarray, cap: int,
-            order: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+def _expand(node_of_item: np.ndarray, a: np.ndarray, b: np.ndarray, cap: int) -> tuple[np.ndarray, ...]:
     """Item pairs behind node pairs: (item, item, index of the node pair), plus pairs of items
-    that share a node (index -1). At most ``cap`` items per node take part: the first by id, or
-    the first in ``order`` (items sorted by node)."""
-    if order is None:
-        order = np.argsort(node_of_item, kind="stable")
+    that share a node (index -1). At most ``cap`` items per node take part: the first by id."""
+    order = np.argsort(node_of_item, kind="stable").astype(a.dtype)
     n_nodes = int(node_of_item.max()) + 1 if len(node_of_item) else 0
     count = np.minimum(np.bincount(node_of_item, minlength=n_nodes), cap)
     start = np.searchsorted(node_of_item[order], np.arange(n_nodes))
     # across linked nodes
     ca, cb = count[a], count[b]
     per = ca * cb
-    e = np.repeat(np.arange(len(a)), per)
+    e = np.repeat(np.arange(len(a), dtype=a.dtype), per)
     loc = np.arange(int(per.sum())) - np.repeat(np.cumsum(per) - per, per)
     ia = order[start[a][e] + loc % np.maximum(ca[e], 1)]
     ib = order[start[b][e] + loc // np.maximum(ca[e], 1)]
@@ -183,16 +196,15 @@ def _expand(node_of_item: np.ndarray, a: np.ndarray, b: np.ndarray, cap: int,
         x, y = np.triu_indices(int(k), 1)
         si.append((base[:, None] + x[None, :]).ravel())
         sj.append((base[:, None] + y[None, :]).ravel())
-    si = order[np.concatenate(si)] if si else np.zeros(0, np.int64)
-    sj = order[np.concatenate(sj)] if sj else np.zeros(0, np.int64)
-    return np.r_[ia, si], np.r_[ib, sj], np.r_[e, np.full(len(si), -1)]
+    si = order[np.concatenate(si)] if si else np.zeros(0, order.dtype)
+    sj = order[np.concatenate(sj)] if sj else np.zeros(0, order.dtype)
+    return np.r_[ia, si], np.r_[ib, sj], np.r_[e, np.full(len(si), -1, dtype=e.dtype)]
 
 
 @register
-class NearDuplicate(Check):
+class NearDuplicate(DatasetCheck):
     name = "near_duplicate"
     description = "Nearly the same prompt and answer as an earlier row (MinHash-LSH, verified Jaccard)."
-    scope = "dataset"
     scores = {
         "near_duplicate_similarity": Score(
             "exact Jaccard of the compared fields' word-shingle sets with the row in "
@@ -206,37 +218,63 @@ class NearDuplicate(Check):
     config_inputs = ("seed",)
     partner_column = "near_duplicate_of"
     Params = NearDuplicateParams
+    needs = ("norm_system", "norm_prompt", "norm_output", "content_hash")
     #: builds the MinHash-LSH index (the benchmark swaps in datasketch through this hook)
     index = staticmethod(lsh_index)
 
-    def score(self, table: pa.Table, ctx: Context) -> pa.Table:
-        n = table.num_rows
-        rows = row_ids(table)
+    def _gate(self) -> bool:
+        return self.params.prompt_threshold > 0 and "prompt" not in self.params.fields
+
+    def fit(self, batch: pa.Table) -> dict[str, Any]:
+        """Per row: ``row``, hashes of the compared text, of the prompt and of the whole example; per
+        distinct compared text (and prompt, when they gate) of the batch: its hash and shingle set."""
+        p = self.params
+        state: dict[str, Any] = {
+            "rows": row_ids(batch),
+            "exact": np.asarray(batch["content_hash"].to_numpy(zero_copy_only=False), dtype=np.uint64)}
+        state["node"], state["texts"] = _keyed(_joined(batch, p.fields), p.shingle_size)
+        if self._gate():
+            # the distinct prompts themselves, not their shingle sets: a set takes 8 bytes per word (more than
+            # the text) and only the prompts of linked answers are ever shingled (in finalize)
+            state["prompt"], state["prompts"] = _keyed(_joined(batch, ("system", "prompt")), None)
+        return state
+
+    def merge(self, states: list[dict[str, Any]]) -> dict[str, Any]:
+        if len(states) == 1:
+            return states[0]
+        out = {key: np.concatenate([s[key] for s in states]) for key in ("rows", "exact", "node", "prompt")
+               if key in states[0]}
+        out["texts"] = KeyedSets.concat([s["texts"] for s in states])
+        if "prompts" in states[0]:
+            out["prompts"] = KeyedTexts.concat([s["prompts"] for s in states])
+        return out
+
+    def finalize(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
+        rows = state["rows"]
+        n = len(rows)
+        partner_row, member = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
         sim = np.zeros(n, dtype=np.float32)
-        member = np.zeros(n, dtype=bool)
-        partner_row = np.zeros(n, dtype=np.int64)
         if n:
-            partner_row, member, sim = self._score(table, ctx, rows)
+            partner_row, member, sim = self._group(state)
+        return {"rows": rows, "partner": partner_row, "member": member, "sim": sim}
+
+    def score(self, batch: pa.Table, state: dict[str, np.ndarray]) -> pa.Table:
+        pos = positions_of(row_ids(batch), state["rows"])
         return pa.table({
-            "near_duplicate_similarity": pa.array(sim, pa.float32()),
-            self.partner_column: nullable_int(partner_row, member),
+            "near_duplicate_similarity": pa.array(state["sim"][pos], pa.float32()),
+            self.partner_column: nullable_int(state["partner"][pos], state["member"][pos]),
         })
 
-    def _score(self, table: pa.Table, ctx: Context, rows: np.ndarray):
+    def _group(self, state: dict[str, Any]):
         p = self.params
+        rows = state["rows"]
         n = len(rows)
-        seed = seed_of(ctx)
-        groups = exact_groups(table, ctx)
-        # items: distinct (compared text, prompt) when the prompt gates, else the nodes themselves. Exact
-        # groups (same normalized system, prompt, answer) are such items: read them off their kept rows
-        gate = p.prompt_threshold > 0 and "prompt" not in p.fields
-        by_group = gate and fields_sep_free(table, EXACT_FIELDS, ctx)
-        # nodes: distinct compared texts; only these are shingled and indexed
-        if len(p.fields) == 1:
-            node, uniq = column_ids(table, p.fields[0], ctx)
-        else:
-            node, uniq = dense_ids(joined_key(table, tuple(p.fields), ctx))
-        values, offsets = shingle_sets(uniq, p.shingle_size)
+        seed = self.seed()
+        exact, exact_keys = first_ids(state["exact"])
+        is_copy = lowest_member(exact, rows, len(exact_keys))[exact] != np.arange(n)
+        # nodes: distinct compared texts (ids in order of first appearance); only these are shingled and indexed
+        node, node_keys = first_ids(state["node"])
+        values, offsets = state["texts"].sets_of(node_keys)
         sizes = np.diff(offsets)
         idx_sizes = np.where(sizes < p.min_shingles, 0, sizes)  # too short to judge by overlap
         idx_offsets = np.zeros_like(offsets)
@@ -247,52 +285,50 @@ class NearDuplicate(Check):
                            p.threshold, seed)
         na, nb, nj = verified_edges(idx_values, idx_offsets, index, p.threshold, p.max_candidates)
         del index  # its signatures (num_perm x 4 bytes per text) are not needed past verification
+        gate = self._gate()
         if gate:
-            if by_group:
-                pnode, n_prompts = tuple_ids(table, ("system", "prompt"), ctx)
-                item, item_node, item_prompt = groups.gid, node[groups.kept_pos], pnode[groups.kept_pos]
-                first_row = groups.rows[groups.kept_pos]
-                # items in (text, prompt) order, as ids from sorted (text, prompt) keys would be
-                order = np.lexsort((item_prompt, item_node))
-
-                def prompt_texts(ids: np.ndarray) -> pa.Array:
-                    where = np.full(n_prompts, n, dtype=np.int64)
-                    np.minimum.at(where, pnode, np.arange(n, dtype=np.int64))  # a row holding each prompt
-                    return joined_key(table, ("system", "prompt"), ctx, take=where[ids])
-            else:
-                pnode, prompts = dense_ids(joined_key(table, ("system", "prompt"), ctx))
-                n_prompts = len(prompts)
-                ukeys, item = np.unique(node * n_prompts + pnode, return_inverse=True)
-                item_node, item_prompt = ukeys // n_prompts, ukeys % n_prompts
-                first_row = rows[lowest_member(item, rows, len(ukeys))]
-                order = None
-
-                def prompt_texts(ids: np.ndarray) -> pa.Array:
-                    return prompts.take(pa.array(ids))
-            ia, ib, e = _expand(item_node, na, nb, p.max_copies, order)
+            # items: distinct (compared text, prompt), in (text, prompt) order
+            pnode, prompt_keys = first_ids(state["prompt"])
+            n_prompts = len(prompt_keys)
+            ukeys, item = np.unique(node * n_prompts + pnode, return_inverse=True)
+            item = item.ravel()
+            # int32 ids while they fit: the arrays below have one entry per linked pair of items (~10 per
+            # text, 2M on 200k templated texts), and each int64 array of them cost 16 MB there
+            idt = np.int32 if len(ukeys) < 1 << 31 else np.int64
+            item_node, item_prompt = (ukeys // n_prompts).astype(idt), (ukeys % n_prompts).astype(idt)
+            first_row = rows[lowest_member(item, rows, len(ukeys))]
+            del ukeys
+            ia, ib, e = _expand(item_node, na.astype(idt), nb.astype(idt), p.max_copies)
+            del na, nb
             j_out = np.ones(len(e))
-            j_out[e >= 0] = nj[e[e >= 0]]
-            similar = np.ones(len(ia), dtype=bool)
-            diff = np.flatnonzero(item_prompt[ia] != item_prompt[ib])
+            linked = e >= 0
+            j_out[linked] = nj[e[linked]]
+            # pairs inside one node (same compared text) need a text with words
+            ok = linked | (sizes[item_node[ia]] > 0)
+            del e, linked, nj
+            pa_, pb_ = item_prompt[ia], item_prompt[ib]
+            diff = np.flatnonzero(pa_ != pb_)
+            pa_, pb_ = pa_[diff], pb_[diff]
             if len(diff):
                 # shingle only the prompts that take part, and compare each pair of prompts once
-                pa_, pb_ = item_prompt[ia][diff], item_prompt[ib][diff]
                 mark = np.zeros(n_prompts, dtype=bool)
                 mark[pa_] = True
                 mark[pb_] = True
                 used = np.flatnonzero(mark)
                 rank = np.cumsum(mark) - 1
                 x, y = rank[pa_], rank[pb_]
+                del rank
                 pairs = pc.dictionary_encode(pa.array(np.minimum(x, y) * len(used) + np.maximum(x, y)))
+                del x, y
                 key = pairs.dictionary.to_numpy()
-                pv, po = shingle_sets(prompt_texts(used), p.shingle_size)
+                pv, po = shingle_sets(state["prompts"].texts_of(prompt_keys[used]), p.shingle_size)
                 ok_pair = similar_enough(pv, po, key // len(used), key % len(used), p.prompt_threshold,
                                          p.num_perm, seed)
-                similar[diff] = ok_pair[pairs.indices.to_numpy()]
-            ok = similar & (np.where(e >= 0, True, sizes[item_node[ia]] > 0))
+                ok[diff] &= ok_pair[pairs.indices.to_numpy()]
+            del pa_, pb_, diff
             ia, ib, j_out = ia[ok], ib[ok], j_out[ok]
         else:
-            item, item_node = node, np.arange(len(uniq))
+            item, item_node = node, np.arange(len(node_keys))
             ia, ib, j_out = na, nb, nj
             first_row = rows[lowest_member(item, rows, len(item_node))]
         n_items = len(item_node)
@@ -308,7 +344,7 @@ class NearDuplicate(Check):
         item_sim[d] = sh.jaccard(values, offsets, item_node[d], item_node[target[d]])
         t = target[item]
         partner_row = first_row[t]
-        member = (partner_row != rows) & ~groups.is_duplicate
+        member = (partner_row != rows) & ~is_copy
         if not gate:
             member &= sizes[item_node[item]] > 0  # texts without words are never grouped
         sim = np.zeros(n, dtype=np.float32)
@@ -319,3 +355,72 @@ class NearDuplicate(Check):
         has_partner = scores[self.partner_column].is_valid().to_numpy(zero_copy_only=False)
         sim = scores["near_duplicate_similarity"].to_numpy(zero_copy_only=False)
         return has_partner & (sim >= self.params.min_similarity)
+
+
+def _joined(batch: pa.Table, fields) -> pa.Array:
+    """The normalized text of ``fields`` joined with :data:`SEP` (normalization turns SEP into a space,
+    so equal joined texts mean equal fields)."""
+    cols = [batch[f"norm_{f}"] for f in fields]
+    out = cols[0] if len(cols) == 1 else pc.binary_join_element_wise(*cols, SEP)
+    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+
+
+class KeyedSets:
+    """Shingle sets of distinct texts, keyed by the texts' 64-bit hashes, in order of first appearance."""
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray, sizes: np.ndarray):
+        self.keys, self.values, self.sizes = keys, values, sizes
+
+    @classmethod
+    def concat(cls, parts: list[KeyedSets]) -> KeyedSets:
+        """The sets of several batches in order; a text seen in an earlier batch keeps its first copy."""
+        keys = np.concatenate([p.keys for p in parts])
+        sizes = np.concatenate([p.sizes for p in parts])
+        _, first = np.unique(keys, return_index=True)
+        keep = np.zeros(len(keys), dtype=bool)
+        keep[first] = True
+        values = np.concatenate([p.values for p in parts])
+        if keep.all():
+            return cls(keys, values, sizes)
+        return cls(keys[keep], values[np.repeat(keep, sizes)], sizes[keep])
+
+    def sets_of(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The sets of ``keys`` in that order (CSR); no copy when they are this collection's own order."""
+        offsets = np.zeros(len(self.sizes) + 1, dtype=np.int64)
+        np.cumsum(self.sizes, out=offsets[1:])
+        if np.array_equal(keys, self.keys):  # always: first appearance in merged batches = first appearance
+            return self.values, offsets
+        order = np.argsort(self.keys, kind="stable")
+        return sh.take((self.values, offsets), order[np.searchsorted(self.keys[order], keys)])
+
+
+class KeyedTexts:
+    """Distinct texts keyed by their 64-bit hashes, in order of first appearance."""
+
+    def __init__(self, keys: np.ndarray, texts: pa.Array):
+        self.keys, self.texts = keys, texts
+
+    @classmethod
+    def concat(cls, parts: list[KeyedTexts]) -> KeyedTexts:
+        keys = np.concatenate([p.keys for p in parts])
+        texts = pa.concat_arrays([p.texts for p in parts])
+        first = np.sort(np.unique(keys, return_index=True)[1])
+        if len(first) == len(keys):
+            return cls(keys, texts)
+        return cls(keys[first], texts.take(pa.array(first)))
+
+    def texts_of(self, keys: np.ndarray) -> pa.Array:
+        order = np.argsort(self.keys, kind="stable")
+        return self.texts.take(pa.array(order[np.searchsorted(self.keys[order], keys)]))
+
+
+def _keyed(texts: pa.Array, shingle_size: int | None) -> tuple[np.ndarray, KeyedSets | KeyedTexts]:
+    """Hash per text, and the distinct texts keyed by hash (first appearance order): their shingle sets
+    (``shingle_size`` words per shingle), or the texts themselves (``None``)."""
+    enc = pc.dictionary_encode(texts)
+    keys = np.asarray(hash_strings(enc.dictionary).to_numpy(zero_copy_only=False), dtype=np.uint64)
+    per_row = keys[np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
+    if shingle_size is None:
+        return per_row, KeyedTexts(keys, enc.dictionary)
+    values, offsets = shingle_sets(enc.dictionary, shingle_size)
+    return per_row, KeyedSets(keys, values, np.diff(offsets))

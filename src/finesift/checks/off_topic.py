@@ -28,6 +28,10 @@ reaches distance 0.77 but z <= 4.2. Hence ``max_z`` 4.5 (above the classic 3.5
 modified-z cut: distances are right-skewed) and ``min_distance`` 0.55. All five
 sets are quiet; the three questions are flagged in both Tatoeba mixes and the
 Bitext mix.
+
+Protocol: the embeddings are the ``embedding`` feature. The state is each row's ``row`` and
+embedding (k-means samples rows from the whole dataset, and the z-score's median is over every
+row's distance); ``finalize`` clusters once and scores every row.
 """
 
 from __future__ import annotations
@@ -35,8 +39,17 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+from ..models.embeddings import embedding_matrix
 from ._stats import MAD_SCALE, robust_z
-from .base import Check, CheckParams, Context, Score, Threshold, decision, register
+from .base import (
+    CheckParams,
+    DatasetCheck,
+    Score,
+    Threshold,
+    batch_positions,
+    decision,
+    register,
+)
 
 #: smallest MAD used for the z-score: a dataset of near-identical rows would otherwise flag any variation
 MIN_MAD = 0.01
@@ -58,10 +71,9 @@ class OffTopicParams(CheckParams):
 
 
 @register
-class OffTopic(Check):
+class OffTopic(DatasetCheck):
     name = "off_topic"
     description = "The row is far from every task (embedding cluster) of the dataset."
-    scope = "dataset"
     cost = "model"
     scores = {
         "off_topic_distance": Score(
@@ -76,21 +88,30 @@ class OffTopic(Check):
     config_inputs = ("embeddings", "seed")
     Params = OffTopicParams
 
-    def score(self, table: pa.Table, ctx: Context) -> pa.Table:
-        from ..models.embeddings import embeddings_for
+    needs = ("embedding",)
 
-        n = table.num_rows
+    def fit(self, batch: pa.Table) -> dict:
+        return {"rows": np.asarray(batch["row"].to_numpy(zero_copy_only=False), dtype=np.int64),
+                "emb": embedding_matrix(batch["embedding"])}
+
+    def finalize(self, state: dict) -> dict:
+        emb = state["emb"]
+        n = len(emb)
         if n == 0:
-            return pa.table({"off_topic_distance": pa.array([], pa.float32()), "off_topic_z": pa.array([], pa.float32())})
-        seed = getattr(getattr(ctx, "config", None), "seed", 0) or 0
-        emb = embeddings_for(table, ctx)
-        dist, z = task_distance(emb, k=self.params.k, seed=seed, min_task_share=self.params.min_task_share,
-                                min_task_rows=self.params.min_task_rows)
-        if n < self.params.min_rows:
+            return {"rows": state["rows"], "dist": np.zeros(0), "z": np.zeros(0)}
+        p = self.params
+        dist, z = task_distance(emb, k=p.k, seed=self.seed(), min_task_share=p.min_task_share,
+                                min_task_rows=p.min_task_rows)
+        if n < p.min_rows:
             z = np.full(n, np.nan)
+        return {"rows": state["rows"], "dist": dist, "z": z}
+
+    def score(self, batch: pa.Table, state: dict) -> pa.Table:
+        pos = batch_positions(batch, state["rows"])
+        dist, z = state["dist"][pos], state["z"][pos]
         return pa.table({
-            "off_topic_distance": pa.array(dist.astype(np.float32)),
-            "off_topic_z": pa.array(z.astype(np.float32), mask=np.isnan(z)),
+            "off_topic_distance": pa.array(dist.astype(np.float32), pa.float32()),
+            "off_topic_z": pa.array(z.astype(np.float32), mask=np.isnan(z), type=pa.float32()),
         })
 
     def decide(self, scores: pa.Table) -> np.ndarray:

@@ -35,6 +35,12 @@ compared exactly with the earlier rows of its ``probes`` nearest cells; cost
 grows ~n^1.5 (9 s at 100k, finding 99.9% of the exact search's duplicates).
 Every reported pair is verified, so it misses duplicates but never invents one.
 Deterministic. faiss is not needed.
+
+Protocol: the embeddings are the ``embedding_output`` and ``embedding_prompt`` features
+(``embedding`` with ``compare="text"``). The state holds, per row, its ``row`` and a 64-bit hash
+of its exact text (prompt and answer), and the embeddings of each distinct text only, in
+first-seen order; merging batches keeps the first copy of a text. ``finalize`` runs the search
+once over the distinct texts.
 """
 
 from __future__ import annotations
@@ -45,8 +51,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..models.embeddings import embedding_matrix
 from ._groups import components
-from .base import Check, CheckParams, Context, Score, Threshold, decision, register
+from .base import (
+    CheckParams,
+    DatasetCheck,
+    Score,
+    Threshold,
+    batch_positions,
+    decision,
+    register,
+    text_array,
+)
+from .features import hash_strings
 
 #: similarity-matrix cells computed at once (float32: 64 MiB); bounds peak memory
 BLOCK_CELLS = 1 << 24
@@ -66,10 +83,9 @@ class SemanticDuplicateParams(CheckParams):
 
 
 @register
-class SemanticDuplicate(Check):
+class SemanticDuplicate(DatasetCheck):
     name = "semantic_duplicate"
     description = "The row repeats an earlier row in other words (embedding similarity over a threshold)."
-    scope = "dataset"
     cost = "model"
     scores = {
         "semantic_duplicate_sim": Score(
@@ -84,30 +100,58 @@ class SemanticDuplicate(Check):
     config_inputs = ("embeddings", "seed")
     partner_column = "semantic_duplicate_of"
     Params = SemanticDuplicateParams
+    #: with compare="fields"; compare="text" reads "embedding" (set per instance)
+    needs = ("embedding_output", "embedding_prompt")
 
-    def score(self, table: pa.Table, ctx: Context) -> pa.Table:
-        from ..models.embeddings import embeddings_for
+    def __init__(self, params=None):
+        super().__init__(params)
+        if self.params.compare == "text":
+            self.needs = ("embedding",)
 
-        p = self.params
-        n = table.num_rows
-        if n == 0:
-            return pa.table({"semantic_duplicate_sim": pa.array([], pa.float32()),
-                             "semantic_duplicate_of": pa.array([], pa.int64())})
-        if p.compare == "fields":
-            first = embeddings_for(table, ctx, field="output")
-            second = embeddings_for(table, ctx, field="prompt")
-            key = pc.binary_join_element_wise(pc.fill_null(table["prompt"], ""), pc.fill_null(table["output"], ""),
-                                              "\x00")
+    def fit(self, batch: pa.Table) -> dict:
+        prompt, output = text_array(batch["prompt"]), text_array(batch["output"])
+        if self.params.compare == "fields":
+            # stands for the exact (prompt, answer): rows with one key are searched once and score 1
+            key = hash_strings(pc.binary_join_element_wise(prompt, output, "\x00"))
+            first = embedding_matrix(batch["embedding_output"])
+            second = embedding_matrix(batch["embedding_prompt"])
         else:
-            first, second = embeddings_for(table, ctx, field="text"), None
-            key = pc.binary_join_element_wise(pc.fill_null(table["prompt"], ""), pc.fill_null(table["output"], ""),
-                                              "\n")
-        seed = getattr(getattr(ctx, "config", None), "seed", 0) or 0
-        sim, root = duplicate_groups(first, second, key, threshold=p.threshold, floor=min(p.floor, p.threshold),
-                                     exact_max_rows=p.exact_max_rows, probes=p.probes, seed=seed)
-        rows = np.asarray(table["row"].to_numpy(zero_copy_only=False), dtype=np.int64)
+            # the embedded text itself: rows with the same text have the same embedding
+            key = hash_strings(pc.binary_join_element_wise(prompt, output, "\n"))
+            first, second = embedding_matrix(batch["embedding"]), None
+        key = np.asarray(key.to_numpy(zero_copy_only=False), dtype=np.uint64)
+        rows = np.asarray(batch["row"].to_numpy(zero_copy_only=False), dtype=np.int64)
+        return _distinct({"rows": rows, "key": key, "ukey": key, "a": first, "b": second})
+
+    def merge(self, states: list[dict]) -> dict:
+        if len(states) == 1:
+            return states[0]
+        b = [s["b"] for s in states]
+        return _distinct({
+            "rows": np.concatenate([s["rows"] for s in states]),
+            "key": np.concatenate([s["key"] for s in states]),
+            "ukey": np.concatenate([s["ukey"] for s in states]),
+            "a": np.concatenate([s["a"] for s in states]),
+            "b": None if b[0] is None else np.concatenate(b),
+        })
+
+    def finalize(self, state: dict) -> dict:
+        p = self.params
+        rows, key, ukey = state["rows"], state["key"], state["ukey"]
+        n = len(rows)
+        if n == 0:
+            return {"rows": rows, "sim": np.zeros(0), "partner": np.zeros(0, dtype=np.int64)}
+        # ukey is in first-seen order and distinct: each row's code is its text's position in it
+        order = np.argsort(ukey, kind="stable")
+        codes = order[np.searchsorted(ukey, key, sorter=order)]
+        sim, root = _search(state["a"], state["b"], codes, threshold=p.threshold, floor=min(p.floor, p.threshold),
+                            exact_max_rows=p.exact_max_rows, probes=p.probes, seed=self.seed())
         flagged = ~np.isnan(sim) & (sim >= p.threshold)
-        partner = np.where(flagged, rows[root], -1)
+        return {"rows": rows, "sim": sim, "partner": np.where(flagged, rows[root], -1)}
+
+    def score(self, batch: pa.Table, state: dict) -> pa.Table:
+        pos = batch_positions(batch, state["rows"])
+        sim, partner = state["sim"][pos], state["partner"][pos]
         return pa.table({
             "semantic_duplicate_sim": pa.array(sim, mask=np.isnan(sim), type=pa.float32()),
             "semantic_duplicate_of": pa.array(partner, mask=partner < 0, type=pa.int64()),
@@ -116,6 +160,17 @@ class SemanticDuplicate(Check):
     def decide(self, scores: pa.Table) -> np.ndarray:
         sim = scores["semantic_duplicate_sim"].to_numpy(zero_copy_only=False).astype(np.float64)
         return np.nan_to_num(sim, nan=-np.inf) >= self.params.threshold
+
+
+def _distinct(state: dict) -> dict:
+    """``state`` with only the first copy of each distinct text's embeddings (``ukey``, ``a``, ``b``)."""
+    ukey = state["ukey"]
+    _, first = np.unique(ukey, return_index=True)
+    if len(first) == len(ukey):
+        return state
+    keep = np.sort(first)
+    b = state["b"]
+    return {**state, "ukey": ukey[keep], "a": state["a"][keep], "b": None if b is None else b[keep]}
 
 
 def duplicate_groups(first: np.ndarray, second: np.ndarray | None, key: pa.Array | pa.ChunkedArray | None = None, *,
@@ -138,10 +193,17 @@ def duplicate_groups(first: np.ndarray, second: np.ndarray | None, key: pa.Array
             enc = enc.combine_chunks()
         codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)  # codes in first-seen order
     _, first_pos = np.unique(codes, return_index=True)
-    a = first[first_pos]
-    b = second[first_pos] if second is not None else None
-    m = len(first_pos)
-    if m <= exact_max_rows:
+    return _search(first[first_pos], None if second is None else second[first_pos], codes, threshold=threshold,
+                   floor=floor, exact_max_rows=exact_max_rows, probes=probes, seed=seed)
+
+
+def _search(a: np.ndarray, b: np.ndarray | None, codes: np.ndarray, *, threshold: float, floor: float,
+            exact_max_rows: int, probes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`duplicate_groups` given the distinct rows' vectors ``a``/``b`` (in first-seen order) and
+    each row's code (its distinct row)."""
+    n = len(codes)
+    _, first_pos = np.unique(codes, return_index=True)
+    if len(first_pos) <= exact_max_rows:
         u_sim, u_root = _exact(a, b, threshold, floor)
     else:
         u_sim, u_root = _approximate(a, b, threshold, floor, probes, seed)

@@ -46,7 +46,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ConfigError, MissingDependencyError
-from .base import Check, CheckParams, Context, Score, Threshold, decision, register
+from ._groups import positions_of, row_ids
+from .base import CheckParams, DatasetCheck, Score, Threshold, decision, merge_row_states, register
 
 ERA_OLD, ERA_CURRENT, ERA_UNKNOWN = "old", "current", "unknown"
 _OPS = (">=", "<=", "==", "!=", ">", "<", "=")
@@ -183,10 +184,9 @@ def row_texts(table: pa.Table) -> list[str]:
 
 
 @register
-class Stale(Check):
+class Stale(DatasetCheck):
     name = "stale"
     description = "Looks like an old era of the data (old terms or style), per --current or --reference."
-    scope = "dataset"
     cost = "cheap"  # a small model trained on the data itself; no packaged weights
     scores = {
         "stale_score": Score(
@@ -202,36 +202,77 @@ class Stale(Check):
     threshold = Threshold("threshold", "stale_score", ">=")
     config_inputs = ("seed",)
     Params = StaleParams
+    inputs = ("reference",)
 
-    def score(self, table: pa.Table, ctx: Context) -> pa.Table:
-        config = ctx.config
+    def _mode(self) -> tuple[str | None, str | None]:
+        config = getattr(self, "config", None)
         current = getattr(config, "current", None)
         reference = getattr(config, "reference", None)
         if current and reference:
             raise ConfigError("stale: give either --current or --reference, not both")
         if not current and not reference:
             raise ConfigError("stale needs --current 'FIELD>=VALUE' or --reference CURRENT_FILE to define the current era")
-        n = table.num_rows
+        return current, reference
+
+    def fit(self, batch: pa.Table) -> dict[str, Any]:
+        """Per row: ``row``, the text the era model reads and (``--current``) the era the metadata gives.
+
+        The texts themselves are kept: the TF-IDF vocabulary (``min_df``, ``max_features``) is a
+        property of the whole dataset, so no per-batch summary would give the same features.
+        """
+        current, _ = self._mode()
+        state: dict[str, Any] = {"rows": row_ids(batch), "texts": row_texts(batch)}
         if current:
             cond = Condition.parse(current)
-            values = metadata_values(table["metadata"], cond.field)
-            if n and all(v is None for v in values):
+            values = (metadata_values(batch["metadata"], cond.field) if "metadata" in batch.column_names
+                      else [None] * batch.num_rows)
+            state["era"] = cond.evaluate(values)
+            state["present"] = np.array([v is not None for v in values], dtype=bool)
+            # only needed for the error when no row at all has the field: a batch with one does not look
+            state["hint"] = [] if state["present"].any() else _fields_seen(batch, _HINT_ROWS)
+        return state
+
+    def merge(self, states: list[dict[str, Any]]) -> dict[str, Any]:
+        if len(states) == 1:
+            return states[0]
+        out = merge_row_states([{k: v for k, v in s.items() if k != "hint"} for s in states])
+        if "hint" in states[0]:
+            out["hint"] = [f for s in states for f in s["hint"]][:_HINT_ROWS]
+        return out
+
+    def finalize(self, state: dict[str, Any]) -> dict[str, Any]:
+        current, _ = self._mode()
+        texts = state["texts"]
+        n = len(texts)
+        if current:
+            if n and not state["present"].any():
+                cond = Condition.parse(current)
                 raise ConfigError(f"--current {current!r}: no row has a metadata field '{cond.field}'"
-                                  f"{_fields_hint(table)}")
-            era = cond.evaluate(values)
-            texts = row_texts(table)
-            result = self._score_labelled(texts, era, ctx)
+                                  f"{_fields_hint(state['hint'])}")
+            era = state["era"]
+            result = self._score_labelled(texts, era)
         else:
-            ref = ctx.cached(("stale_reference", reference), lambda: _read(reference))
+            ref = self.inputs.get("reference")
+            if ref is None:
+                raise RuntimeError("stale: the engine did not hand over the reference file (Check.inputs)")
             era = np.full(n, ERA_UNKNOWN, dtype=object)
-            result = self._score_reference(row_texts(table), row_texts(ref.table), ctx)
-        ctx.facts["stale"] = result.facts
+            result = self._score_reference(texts, row_texts(ref.table))
+        return {"rows": state["rows"], "score": result.score, "pvalue": result.pvalue, "era": era,
+                "terms": result.terms, "facts": result.facts}
+
+    def score(self, batch: pa.Table, state: dict[str, Any]) -> pa.Table:
+        pos = positions_of(row_ids(batch), state["rows"])
+        score, pvalue = state["score"][pos], state["pvalue"][pos]
+        terms = state["terms"]
         return pa.table({
-            "stale_score": pa.array(result.score, type=pa.float64(), mask=np.isnan(result.score)),
-            "stale_pvalue": pa.array(result.pvalue, type=pa.float64(), mask=np.isnan(result.pvalue)),
-            "stale_era": pa.array(era.tolist(), type=pa.string()),
-            "stale_terms": pa.array(result.terms, type=pa.list_(pa.string())),
+            "stale_score": pa.array(score, type=pa.float64(), mask=np.isnan(score)),
+            "stale_pvalue": pa.array(pvalue, type=pa.float64(), mask=np.isnan(pvalue)),
+            "stale_era": pa.array(state["era"][pos].tolist(), type=pa.string()),
+            "stale_terms": pa.array([terms[i] for i in pos.tolist()], type=pa.list_(pa.string())),
         })
+
+    def facts(self, state: dict[str, Any]) -> dict[str, Any]:
+        return state["facts"]
 
     def decide(self, scores: pa.Table) -> np.ndarray:
         p = self.params
@@ -251,11 +292,11 @@ class Stale(Check):
 
     # --- scoring --------------------------------------------------------------------------
 
-    def _score_labelled(self, texts: list[str], era: np.ndarray, ctx: Context) -> "_Scored":
+    def _score_labelled(self, texts: list[str], era: np.ndarray) -> "_Scored":
         """--current: old vs current rows from metadata; unknown rows scored by a model trained on all labelled."""
         n = len(texts)
         old, cur = era == ERA_OLD, era == ERA_CURRENT
-        facts = {"mode": "current", "condition": ctx.config.current, "old_rows": int(old.sum()),
+        facts = {"mode": "current", "condition": self.config.current, "old_rows": int(old.sum()),
                  "current_rows": int(cur.sum()), "unknown_rows": int(n - old.sum() - cur.sum())}
         if old.sum() < self.params.min_rows or cur.sum() < self.params.min_rows:
             facts["skipped"] = f"needs at least {self.params.min_rows} old and current rows"
@@ -264,10 +305,10 @@ class Stale(Check):
         labelled = np.flatnonzero(old | cur)
         y = old[labelled].astype(int)  # 1 = old
         score = np.full(n, np.nan)
-        score[labelled] = _cross_fit(X[labelled], y, self.params, ctx, balanced=True)
+        score[labelled] = _cross_fit(X[labelled], y, self.params, self.seed(), balanced=True)
         unknown = np.flatnonzero(~(old | cur))
         if len(unknown):
-            model = _fit(X[labelled], y, self.params, ctx, balanced=True)
+            model = _fit(X[labelled], y, self.params, self.seed(), balanced=True)
             score[unknown] = model.predict_proba(X[unknown])[:, 1]
         facts["auc"] = _auc(score[labelled], y)
         pvalue = _pvalues(score, score[cur], cur)
@@ -277,16 +318,16 @@ class Stale(Check):
         facts["old_terms"] = terms.top
         return _Scored(score, pvalue, terms.per_row, facts)
 
-    def _score_reference(self, texts: list[str], ref_texts: list[str], ctx: Context) -> "_Scored":
+    def _score_reference(self, texts: list[str], ref_texts: list[str]) -> "_Scored":
         """--reference: reference rows are current (labelled); dataset rows are unlabelled (PU learning)."""
         n, m = len(texts), len(ref_texts)
-        facts = {"mode": "reference", "reference": ctx.config.reference, "dataset_rows": n, "reference_rows": m}
+        facts = {"mode": "reference", "reference": self.config.reference, "dataset_rows": n, "reference_rows": m}
         if n < self.params.min_rows or m < self.params.min_rows:
             facts["skipped"] = f"needs at least {self.params.min_rows} dataset and reference rows"
             return _Scored.empty(n, facts)
         X, vocab = _features(texts + ref_texts, self.params.max_features)
         s = np.r_[np.zeros(n, dtype=int), np.ones(m, dtype=int)]  # 1 = in the reference
-        g = _cross_fit(X, s, self.params, ctx, balanced=False)
+        g = _cross_fit(X, s, self.params, self.seed(), balanced=False)
         c = float(np.mean(g[n:]))
         p_current = np.clip(g / max(c, 1e-12), 0.0, 1.0)
         stale = 1.0 - p_current
@@ -321,19 +362,24 @@ class _Terms:
     top: list[dict[str, Any]]
 
 
-def _read(path: str):
-    from ..io import read
-
-    return read(str(path))
+#: rows whose metadata fields the "no such field" error lists
+_HINT_ROWS = 100
 
 
-def _fields_hint(table: pa.Table) -> str:
-    seen: set[str] = set()
-    for s in table["metadata"].slice(0, 100).to_pylist():
+def _fields_seen(batch: pa.Table, limit: int) -> list[list[str]]:
+    """The metadata fields of each of the first ``limit`` rows of ``batch``."""
+    out: list[list[str]] = []
+    if "metadata" not in batch.column_names:
+        return [[] for _ in range(min(limit, batch.num_rows))]
+    for s in batch["metadata"].slice(0, limit).to_pylist():
         obj = orjson.loads(s) if s else {}
-        if isinstance(obj, dict):
-            seen.update(obj)
-    return f"; metadata fields seen: {', '.join(sorted(seen))}" if seen else "; the rows have no metadata fields"
+        out.append(sorted(obj) if isinstance(obj, dict) else [])
+    return out
+
+
+def _fields_hint(rows: list[list[str]]) -> str:
+    seen = sorted({f for fields in rows for f in fields})
+    return f"; metadata fields seen: {', '.join(seen)}" if seen else "; the rows have no metadata fields"
 
 
 def _sklearn():
@@ -359,27 +405,23 @@ def _features(texts: list[str], max_features: int):
     return X.tocsr(), np.asarray(vec.get_feature_names_out(), dtype=object)
 
 
-def _fit(X, y: np.ndarray, params: StaleParams, ctx: Context, balanced: bool):
+def _fit(X, y: np.ndarray, params: StaleParams, seed: int, balanced: bool):
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(C=params.C, max_iter=2000, class_weight="balanced" if balanced else None,
-                              random_state=_seed(ctx)).fit(X, y)
+                              random_state=seed).fit(X, y)
 
 
-def _cross_fit(X, y: np.ndarray, params: StaleParams, ctx: Context, balanced: bool) -> np.ndarray:
+def _cross_fit(X, y: np.ndarray, params: StaleParams, seed: int, balanced: bool) -> np.ndarray:
     """Held-out P(y=1) for every row: each fold is scored by a model trained on the other folds."""
     from sklearn.model_selection import StratifiedKFold
 
     folds = max(2, min(params.folds, int(np.bincount(y).min())))
     out = np.empty(len(y), dtype=float)
-    skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=_seed(ctx))
+    skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for train, test in skf.split(np.zeros(len(y)), y):
-        out[test] = _fit(X[train], y[train], params, ctx, balanced).predict_proba(X[test])[:, 1]
+        out[test] = _fit(X[train], y[train], params, seed, balanced).predict_proba(X[test])[:, 1]
     return out
-
-
-def _seed(ctx: Context) -> int:
-    return int(getattr(ctx.config, "seed", 0) or 0)
 
 
 def _auc(score: np.ndarray, y: np.ndarray) -> float | None:

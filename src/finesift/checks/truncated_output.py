@@ -18,8 +18,10 @@ Evidence, each a probability-like strength combined as a noisy-OR
 Code and one- or two-word labels only take the bracket/fence evidence; lists and
 tables (last line is a bullet, a "key: value" pair or any short line of a
 multi-line answer) also the hanging comma/word evidence; answers ending on a
-digit, symbol or emoji take no "ends on a letter" evidence. The peer
-statistics need every row, hence dataset scope.
+digit, symbol or emoji take no "ends on a letter" evidence. The punctuation norm
+and the peer statistics need every row, hence dataset scope: ``fit`` keeps per row the
+product of the batch-local evidence and the answer and prompt lengths, ``finalize`` applies
+the norms. The language of a cut word is the ``lang_output`` feature's.
 
 Score ``truncated_output_score`` (0..1, higher is worse); flagged at ``threshold`` (0.5).
 """
@@ -31,7 +33,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _lang
-from .base import Check, CheckParams, Context, Score, Threshold, decision, register, text_array
+from .base import (
+    CheckParams,
+    DatasetCheck,
+    Score,
+    Threshold,
+    batch_positions,
+    decision,
+    register,
+    text_array,
+)
 
 # Words that (almost) never end a sentence, in the languages of the bundled dictionaries. Words that
 # can end one in some language are left out: "a" ("il y en a"), "tu", "lo", "her", "to", and those
@@ -64,7 +75,7 @@ class TruncatedOutputParams(CheckParams):
 
 
 @register
-class TruncatedOutput(Check):
+class TruncatedOutput(DatasetCheck):
     name = "truncated_output"
     description = "The answer was cut off mid-sentence or mid-word."
     scope = "dataset"
@@ -76,11 +87,18 @@ class TruncatedOutput(Check):
     order = 60
     weight = 0.7
     threshold = Threshold("threshold", "truncated_output_score", ">=")
+    # the lang_* features tell apart one more language when the config expects one outside LANGUAGES
+    config_inputs = ("expected_language",)
     Params = TruncatedOutputParams
 
-    def score(self, table: pa.Table, ctx: Context) -> pa.Table:
+    needs = ("lang_output",)
+
+    def fit(self, batch: pa.Table) -> dict[str, np.ndarray]:
+        """Per row: the product of the batch-local evidence, the cut-word evidence and what the dataset
+        norms need (lengths, whether it is a suspect); per batch: prose answers and those ending in
+        punctuation."""
         p: TruncatedOutputParams = self.params  # type: ignore[assignment]
-        raw = text_array(table["output"])
+        raw = text_array(batch["output"])
         # every text feature is computed once per distinct answer (datasets repeat a lot), then per row
         enc = pc.dictionary_encode(raw)
         codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
@@ -108,27 +126,48 @@ class TruncatedOutput(Check):
         evidence.append(0.8 * (sentence & has(r"[,;:&\-–—]$")))
         evidence.append(0.8 * (sentence & ends_letter & self._hanging_word(text)))
         evidence.append(0.35 * (prose & self._unbalanced(text)))  # alone: "1)" lists, code in prose
-        # dataset norms: do answers here end with punctuation, and how long are they for such prompts?
         terminal = has(r"[.!?…。！？؟)\]}\"'»”’*`>~]$")
-        n_prose = int(copies[prose].sum())  # the share is over rows: copies count
-        norm = float(int(copies[prose & terminal].sum()) / n_prose) if n_prose else 0.0
         suspect = (words >= 2) & ~code & ~listing & ends_letter
-        last = None
-        if norm >= p.norm_share:
-            evidence.append(0.4 * suspect)
-            olen = pc.utf8_length(text).to_numpy(zero_copy_only=False)[codes]
-            z = _peer_z(table["prompt"], olen)
-            # per row (the peers depend on the prompt): applied in the same order as the others
-            last = 0.6 * suspect[codes] * np.clip((-z - p.short_z) / 2.5, 0.0, 1.0)
-        cut = 0.6 * self._cut_word(text, prose & ends_letter, ctx)
+        # a distinct answer's detection: that of its first row
+        first = np.full(len(text), -1, dtype=np.int64)
+        first[codes[::-1]] = np.arange(len(codes))[::-1]
+        det = _lang.detection(batch, "output", self.config)
+        cut = 0.6 * self._cut_word(text, prose & ends_letter, det, first)
         keep = np.ones(len(text))
         for s in evidence:
             keep *= 1.0 - s
-        keep = keep[codes]
-        if last is not None:
-            keep *= 1.0 - last
-        keep *= (1.0 - cut)[codes]
-        return pa.table({"truncated_output_score": pa.array((1.0 - keep).astype(np.float32))})
+        plen = pc.utf8_length(pc.fill_null(batch["prompt"], "")).to_numpy(zero_copy_only=False)
+        return {
+            "rows": np.asarray(batch["row"].to_numpy(zero_copy_only=False), dtype=np.int64),
+            "keep": keep[codes], "cut": cut[codes], "suspect": suspect[codes],
+            "olen": pc.utf8_length(text).to_numpy(zero_copy_only=False)[codes].astype(np.int64),
+            "plen": plen.astype(np.int64),
+            # the share of prose answers ending in punctuation is over rows: copies count
+            "n_prose": np.array([int(copies[prose].sum())]),
+            "n_terminal": np.array([int(copies[prose & terminal].sum())]),
+        }
+
+    def finalize(self, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The dataset norms (do answers end with punctuation, how long are they for such prompts?) and
+        the score of every row."""
+        p: TruncatedOutputParams = self.params  # type: ignore[assignment]
+        if not state:
+            return {"rows": np.zeros(0, np.int64), "score": np.zeros(0, np.float32)}
+        n_prose = int(state["n_prose"].sum())
+        norm = float(int(state["n_terminal"].sum()) / n_prose) if n_prose else 0.0
+        keep = state["keep"].copy()
+        suspect = state["suspect"]
+        if norm >= p.norm_share:
+            keep *= 1.0 - 0.4 * suspect
+            z = _peer_z(state["plen"], state["olen"])
+            # per row (the peers depend on the prompt): applied in the same order as the others
+            keep *= 1.0 - 0.6 * suspect * np.clip((-z - p.short_z) / 2.5, 0.0, 1.0)
+        keep *= 1.0 - state["cut"]
+        return {"rows": state["rows"], "score": (1.0 - keep).astype(np.float32)}
+
+    def score(self, batch: pa.Table, state: dict[str, np.ndarray]) -> pa.Table:  # type: ignore[override]
+        pos = batch_positions(batch, state["rows"])
+        return pa.table({"truncated_output_score": pa.array(state["score"][pos])})
 
     @staticmethod
     def _hanging_word(text: pa.Array) -> np.ndarray:
@@ -146,8 +185,10 @@ class TruncatedOutput(Check):
         return out | (pc.count_substring(text, pattern='"').to_numpy(zero_copy_only=False) % 2 == 1)
 
     @staticmethod
-    def _cut_word(text: pa.Array, candidates: np.ndarray, ctx: Context) -> np.ndarray:
-        """Rows whose last word is not a word but the beginning of one ("the compu")."""
+    def _cut_word(text: pa.Array, candidates: np.ndarray, det: _lang.Detection, first: np.ndarray) -> np.ndarray:
+        """Distinct answers whose last word is not a word but the beginning of one ("the compu").
+
+        ``det``: the batch's answer detection, per row; ``first``: a row of each distinct answer."""
         out = np.zeros(len(text), dtype=bool)
         rows = np.flatnonzero(candidates)
         if not len(rows):
@@ -155,10 +196,10 @@ class TruncatedOutput(Check):
         sub = text.take(pa.array(rows))
         # lower case only: a capitalized last word is more likely a name ("Tom", prefix of "tomato")
         last = pc.fill_null(pc.extract_regex(sub, r"(?:^|[^\pL])(?P<w>\p{Ll}{2,})$").field("w"), "")
-        det = _lang.detect(sub, ctx)
-        top, conf = det.top()
+        codes, conf = det.top()
+        top, conf, words = codes[first[rows]], conf[first[rows]], det.words[first[rows]]
         # only confidently identified answers: a dictionary per misidentified language costs ~1 s to load
-        sure = (conf >= 0.9) & (det.words >= 3)
+        sure = (conf >= 0.9) & (words >= 3)
         for i, (word, lang) in enumerate(zip(last.to_pylist(), top)):
             if word and sure[i] and lang in _lang.SPELL_LANGUAGES and not _lang.is_known_word(word, lang):
                 out[rows[i]] = _lang.is_word_prefix(word, lang)
@@ -168,9 +209,9 @@ class TruncatedOutput(Check):
         return scores["truncated_output_score"].to_numpy(zero_copy_only=False) >= self.params.threshold
 
 
-def _peer_z(prompts: pa.ChunkedArray | pa.Array, output_lengths: np.ndarray) -> np.ndarray:
+def _peer_z(prompt_lengths: np.ndarray, output_lengths: np.ndarray) -> np.ndarray:
     """Robust z-score of log answer length among rows whose prompts have about the same length."""
-    plen = pc.utf8_length(pc.fill_null(prompts, "")).to_numpy(zero_copy_only=False).astype(np.float64)
+    plen = np.asarray(prompt_lengths).astype(np.float64)
     olen = np.log1p(np.asarray(output_lengths).astype(np.float64))
     bins = np.floor(np.log2(plen + 1) * 8).astype(np.int64)  # 1/8-octave bins of prompt length
     z = np.zeros(len(olen))

@@ -3,9 +3,16 @@
 Words are checked against pyspellchecker's bundled dictionaries (en, fr, de, es,
 it, pt, nl, ru). A field's language is the detected one when detection is
 confident, else (answers) the language the prompt asks for, else the field's
-dominant language in the dataset -- which is why this check has dataset scope
-(it still works through the table in chunks). Detection is shared with
-``wrong_language`` (:mod:`finesift.checks._lang`).
+dominant language in the dataset -- which is why this check has dataset scope.
+Detection is the ``lang_prompt`` / ``lang_output`` features, shared with ``wrong_language`` and
+``truncated_output`` (:mod:`finesift.checks._lang`).
+
+State (``fit`` per batch): per row a hash of the text and its spell-check language, or "the field's
+dominant language" where detection is not confident (and, for answers, the prompt asks for none);
+confident detections per language; the checked words and dictionary misses of each distinct
+(text, language) already settled, and the unsettled texts themselves (short ones, mostly).
+``finalize`` picks each field's dominant language, checks the unsettled texts in it, and counts a
+miss only if it is not the dataset's vocabulary (see ``vocabulary_min_texts``).
 
 Not counted: numbers and anything with digits, URLs, e-mails, code spans,
 template slots, single letters, and unknown capitalized or camelCase words --
@@ -33,12 +40,26 @@ A row is flagged when, in either field, the rate is at least ``max_rate`` with a
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _lang
-from .base import Check, CheckParams, Context, Score, Threshold, decision, register
+from .base import (
+    CheckParams,
+    DatasetCheck,
+    Score,
+    Threshold,
+    batch_positions,
+    decision,
+    register,
+    text_array,
+)
+from .features import hash_strings
 
 #: spellings that dictionaries accept as letters or rare words but that are text-speak in English prompts
 TEXTSPEAK = frozenset({"u", "ur", "r", "pls", "plz", "thx", "thnx", "cuz", "coz", "ppl", "wat", "wut",
@@ -70,7 +91,7 @@ class TyposParams(CheckParams):
 
 
 @register
-class Typos(Check):
+class Typos(DatasetCheck):
     name = "typos"
     description = "Many misspelled words in the prompt or the answer (in that field's language)."
     scope = "dataset"
@@ -90,77 +111,104 @@ class Typos(Check):
     drop = False
     weight = 0.15
     threshold = Threshold("max_rate", "typos_output_rate", ">=")
+    # the lang_* features tell apart one more language when the config expects one outside LANGUAGES
+    config_inputs = ("expected_language",)
     Params = TyposParams
 
-    def score(self, table: pa.Table, ctx: Context) -> pa.Table:
-        requested = _lang.code_index(_lang.requested_language(table["prompt"]), _lang.LANGUAGES)
-        out: dict[str, pa.Array] = {}
-        for fld in ("prompt", "output"):
-            langs = self._field_languages(table[fld], requested if fld == "output" else None, ctx)
-            rate, count = self._misspellings(table[fld], langs, ctx)
-            out[f"typos_{fld}_rate"] = pa.array(rate.astype(np.float32))
-            out[f"typos_{fld}_count"] = pa.array(count.astype(np.int32))
-        return pa.table({c: out[c] for c in self.score_columns})
+    needs = ("lang_prompt", "lang_output", "lang_requested")
 
-    def _field_languages(self, texts, requested: np.ndarray | None, ctx: Context) -> np.ndarray:
-        """Spell-check language per row, as a position in ``_lang.LANGUAGES`` (-1: none or no dictionary)."""
+    def fit(self, batch: pa.Table) -> dict[str, Any]:
+        """Per field: each row's text hash and spell-check language (or "the dataset's dominant one"), the
+        confident detections per language, and the checked words and dictionary misses of each distinct
+        (text, language) whose language is already known; the texts whose language is not (yet) are kept."""
         p: TyposParams = self.params  # type: ignore[assignment]
-        det = _lang.detect(texts, ctx)
-        top, conf = det.top_index()
-        sure = (conf >= p.confident) & (det.words >= p.confident_words) & (top >= 0)
-        langs = top.copy()
-        unsure = ~sure
-        if sure.any():
-            counts = np.bincount(top[sure])
-            best = int(counts.argmax())
-            if counts[best] >= p.min_dominant_share * sure.sum():
-                langs[unsure] = best
-        if requested is not None:
-            asked = unsure & (requested >= 0)
-            langs[asked] = requested[asked]
-        spellable = np.array([c in _lang.SPELL_LANGUAGES for c in det.langs] + [False])
-        langs[~spellable[langs]] = -1  # -1 indexes the trailing False
-        return langs
+        requested = _lang.code_index(batch["lang_requested"], _lang.detection_languages(self.config))
+        state: dict[str, Any] = {"rows": np.asarray(batch["row"].to_numpy(zero_copy_only=False), dtype=np.int64)}
+        for fld in FIELDS:
+            det = _lang.detection(batch, fld, self.config)
+            top, conf = det.top_index()
+            sure = (conf >= p.confident) & (det.words >= p.confident_words) & (top >= 0)
+            lang = np.where(sure, top, _OPEN)
+            if fld == "output":  # the language the prompt asks for, before the dataset's
+                asked = ~sure & (requested >= 0)
+                lang[asked] = requested[asked]
+            spellable = _spellable(det.langs)
+            decided = lang >= 0
+            lang[decided & ~spellable[np.maximum(lang, 0)]] = -1
+            col = text_array(batch[fld])
+            hashes = hash_strings(col).to_numpy(zero_copy_only=False)
+            fs = _FieldState(hash=hashes, lang=lang.astype(np.int16), top=top.astype(np.int16),
+                             counts=np.bincount(top[sure], minlength=len(det.langs)).astype(np.int64))
+            fs.add_scanned(_scan_keys(col, hashes, lang, lang >= 0, det.langs))
+            # texts whose language waits for the dataset's dominant one: kept once each
+            open_rows = np.flatnonzero(lang == _OPEN)
+            if len(open_rows):
+                _, first = np.unique(hashes[open_rows], return_index=True)
+                pick = open_rows[np.sort(first)]
+                fs.open_hash, fs.open_top = hashes[pick], top[pick].astype(np.int16)
+                fs.open_text = col.take(pa.array(pick))
+            state[fld] = fs
+        return state
 
-    def _misspellings(self, texts, langs: np.ndarray, ctx: Context) -> tuple[np.ndarray, np.ndarray]:
-        """(rate, count) per row. Work is done once per distinct (text, language)."""
-        col = pc.fill_null(texts, "")
-        if isinstance(col, pa.ChunkedArray):
-            col = col.combine_chunks()
-        n = len(col)
-        if n == 0:
-            return np.zeros(0), np.zeros(0, dtype=np.int64)
-        enc = col.dictionary_encode()
-        width = len(_lang.LANGUAGES) + 1
-        key = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64) * width + (langs + 1)
-        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-        uniq_text = col.take(pa.array(first))
-        uniq_lang = np.asarray((*_lang.LANGUAGES, None), dtype=object)[langs[first]]
-        m = len(first)
-        checked = np.zeros(m, dtype=np.int64)
-        bad_text, bad_word = [], []  # dictionary misses: (distinct text, word)
-        for start in range(0, m, _CHUNK):
-            stop = min(m, start + _CHUNK)
-            chk, t_idx, words = _scan_chunk(uniq_text.slice(start, stop - start), uniq_lang[start:stop], ctx)
-            checked[start:stop] = chk
-            bad_text.append(t_idx + start)
-            bad_word.append(words)
-        bad_text_a = np.concatenate(bad_text)
-        bad_lang_a = uniq_lang[bad_text_a]
-        bad_word_a = np.concatenate(bad_word) if bad_word else np.zeros(0, dtype=object)
-        count = np.zeros(m, dtype=np.int64)
-        if len(bad_text_a):
-            # a "misspelling" that many distinct texts share is the dataset's vocabulary
-            # (slang, conjugations the dictionary lacks); real typos are idiosyncratic
-            words, word_id = np.unique(bad_word_a.astype(str), return_inverse=True)
-            pairs = _uniq(bad_text_a * len(words) + word_id)
-            df = np.bincount(pairs % len(words), minlength=len(words))
-            keep = df[word_id] < self.params.vocabulary_min_texts  # type: ignore[attr-defined]
-            if self.params.near_miss_only:  # type: ignore[attr-defined]
-                keep &= _near_miss(words, bad_lang_a, word_id, ctx)
-            count = np.bincount(bad_text_a[keep], minlength=m)
-        rate = np.divide(count, checked, out=np.zeros(m), where=checked > 0)
-        return rate[inverse], count[inverse]
+    def merge(self, states: list[dict[str, Any]]) -> dict[str, Any]:
+        if len(states) == 1:
+            return states[0]
+        out: dict[str, Any] = {"rows": np.concatenate([s["rows"] for s in states])}
+        for fld in FIELDS:
+            out[fld] = _FieldState.merged([s[fld] for s in states])
+        return out
+
+    def finalize(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Each field's dominant language, the languages of the remaining texts, then the misspellings
+        that count (not the dataset's vocabulary, one edit from a word) and every row's scores."""
+        p: TyposParams = self.params  # type: ignore[assignment]
+        langs = _lang.detection_languages(self.config)
+        out: dict[str, np.ndarray] = {"rows": state["rows"]}
+        for fld in FIELDS:
+            fs: _FieldState = state[fld]
+            sure = int(fs.counts.sum())
+            dominant = -1
+            if sure:
+                best = int(fs.counts.argmax())
+                if fs.counts[best] >= p.min_dominant_share * sure:
+                    dominant = best
+            spellable = _spellable(langs)
+
+            if len(fs.open_hash):
+                open_lang = _settle(fs.open_top, dominant, spellable)
+                todo = (open_lang >= 0) & ~np.isin(_key(fs.open_hash, open_lang), fs.key)
+                fs.add_scanned(_scan_keys(fs.open_text, fs.open_hash, open_lang, todo, langs))
+            row_lang = fs.lang.astype(np.int64)
+            waiting = row_lang == _OPEN
+            row_lang[waiting] = _settle(fs.top[waiting], dominant, spellable)
+            count = np.zeros(len(fs.key), dtype=np.int64)
+            if len(fs.miss_key):
+                # a "misspelling" that many distinct texts share is the dataset's vocabulary
+                # (slang, conjugations the dictionary lacks); real typos are idiosyncratic
+                words, word_id = np.unique(fs.miss_word.astype(str), return_inverse=True)
+                pairs = _uniq(fs.miss_key * len(words) + word_id)
+                df = np.bincount(pairs % len(words), minlength=len(words))
+                keep = df[word_id] < p.vocabulary_min_texts
+                if p.near_miss_only:
+                    miss_lang = np.asarray((*langs, None), dtype=object)[fs.key_lang[fs.miss_key]]
+                    keep &= _near_miss(words, miss_lang, word_id)
+                count = np.bincount(fs.miss_key[keep], minlength=len(fs.key))
+            rate = np.divide(count, fs.checked, out=np.zeros(len(fs.key)), where=fs.checked > 0)
+            # each row's (text, language): rows with no language to check have none and score 0
+            rate_row, count_row = np.zeros(len(row_lang)), np.zeros(len(row_lang), dtype=np.int64)
+            if len(fs.key):
+                order = np.argsort(fs.key)
+                row_key = _key(fs.hash, row_lang)
+                pos = order[np.minimum(np.searchsorted(fs.key, row_key, sorter=order), len(order) - 1)]
+                hit = (row_lang >= 0) & (fs.key[pos] == row_key)
+                rate_row[hit], count_row[hit] = rate[pos[hit]], count[pos[hit]]
+            out[f"typos_{fld}_rate"] = rate_row.astype(np.float32)
+            out[f"typos_{fld}_count"] = count_row.astype(np.int32)
+        return out
+
+    def score(self, batch: pa.Table, state: dict[str, np.ndarray]) -> pa.Table:  # type: ignore[override]
+        pos = batch_positions(batch, state["rows"])
+        return pa.table({c: pa.array(state[c][pos]) for c in self.score_columns})
 
     def decide(self, scores: pa.Table) -> np.ndarray:
         p: TyposParams = self.params  # type: ignore[assignment]
@@ -172,11 +220,117 @@ class Typos(Check):
         return flag
 
 
+FIELDS = ("prompt", "output")
+#: a row language still to settle: the field's dominant language if it has one, else the detected one
+_OPEN = -2
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _key(hashes: np.ndarray, lang: np.ndarray) -> np.ndarray:
+    """One 64-bit key per (text hash, language): what the work and the vocabulary counts are done per."""
+    return hashes.astype(np.uint64) ^ ((np.asarray(lang).astype(np.int64) + 3).astype(np.uint64) * _GOLDEN)
+
+
+def _spellable(langs: tuple[str, ...]) -> np.ndarray:
+    """Per language position (and a trailing -1): has a bundled dictionary."""
+    return np.array([c in _lang.SPELL_LANGUAGES for c in langs] + [False])
+
+
+def _settle(top: np.ndarray, dominant: int, spellable: np.ndarray) -> np.ndarray:
+    """Spell-check language of texts waiting for the dataset: its dominant one, else their detected one."""
+    lang = np.full(len(top), dominant, dtype=np.int64) if dominant >= 0 else top.astype(np.int64)
+    lang[~spellable[lang]] = -1  # -1 indexes the trailing False
+    return lang
+
+
+@dataclass
+class _Scanned:
+    """Checked words and dictionary misses of distinct (text, language) keys; ``miss_key`` indexes ``key``."""
+
+    key: np.ndarray
+    lang: np.ndarray
+    checked: np.ndarray
+    miss_key: np.ndarray
+    miss_word: np.ndarray
+
+
+@dataclass
+class _FieldState:
+    """One field's share of the typos state (per row: hash, language, detected language; per key: counts)."""
+
+    hash: np.ndarray
+    lang: np.ndarray
+    top: np.ndarray
+    counts: np.ndarray
+    key: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    key_lang: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
+    checked: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    miss_key: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    miss_word: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+    open_hash: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    open_top: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
+    open_text: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
+
+    def add_scanned(self, s: _Scanned) -> None:
+        offset = len(self.key)
+        self.key = np.concatenate([self.key, s.key])
+        self.key_lang = np.concatenate([self.key_lang, s.lang.astype(np.int16)])
+        self.checked = np.concatenate([self.checked, s.checked])
+        self.miss_key = np.concatenate([self.miss_key, s.miss_key + offset])
+        self.miss_word = np.concatenate([self.miss_word, s.miss_word])
+
+    @classmethod
+    def merged(cls, parts: list[_FieldState]) -> _FieldState:
+        """Parts in input order; a key or a waiting text met in several parts is kept once (the first)."""
+        out = cls(hash=np.concatenate([p.hash for p in parts]), lang=np.concatenate([p.lang for p in parts]),
+                  top=np.concatenate([p.top for p in parts]), counts=np.sum([p.counts for p in parts], axis=0))
+        keys = np.concatenate([p.key for p in parts])
+        offsets = np.cumsum([0] + [len(p.key) for p in parts[:-1]])
+        miss_key = np.concatenate([p.miss_key + o for p, o in zip(parts, offsets)])
+        first = np.sort(np.unique(keys, return_index=True)[1])
+        new_index = np.full(len(keys), -1, dtype=np.int64)
+        new_index[first] = np.arange(len(first))
+        kept = new_index[miss_key] >= 0
+        out.add_scanned(_Scanned(keys[first], np.concatenate([p.key_lang for p in parts])[first],
+                                 np.concatenate([p.checked for p in parts])[first], new_index[miss_key[kept]],
+                                 np.concatenate([p.miss_word for p in parts])[kept]))
+        open_hash = np.concatenate([p.open_hash for p in parts])
+        if len(open_hash):
+            first = np.sort(np.unique(open_hash, return_index=True)[1])
+            out.open_hash = open_hash[first]
+            out.open_top = np.concatenate([p.open_top for p in parts])[first]
+            texts = [p.open_text for p in parts if len(p.open_text)]
+            out.open_text = pa.chunked_array(texts, type=texts[0].type).combine_chunks().take(pa.array(first))
+        return out
+
+
+def _scan_keys(col: pa.Array, hashes: np.ndarray, lang: np.ndarray, mask: np.ndarray,
+               langs: tuple[str, ...]) -> _Scanned:
+    """Scan each distinct (text, language) of the ``mask`` rows once (``col``: the texts, one per row)."""
+    rows = np.flatnonzero(mask)
+    keys = _key(hashes[rows], lang[rows])
+    _, first = np.unique(keys, return_index=True)
+    pick = rows[first]
+    codes = np.asarray((*langs, None), dtype=object)[lang[pick]]
+    m = len(pick)
+    checked = np.zeros(m, dtype=np.int64)
+    bad_text, bad_word = [np.zeros(0, np.int64)], [np.zeros(0, dtype=object)]  # dictionary misses
+    texts = col.take(pa.array(pick, pa.int64()))
+    for start in range(0, m, _CHUNK):
+        stop = min(m, start + _CHUNK)
+        chk, t_idx, words = _scan_chunk(texts.slice(start, stop - start), codes[start:stop])
+        checked[start:stop] = chk
+        bad_text.append(t_idx + start)
+        bad_word.append(words)
+    return _Scanned(keys[first], lang[pick].astype(np.int16), checked, np.concatenate(bad_text),
+                    np.concatenate(bad_word))
+
+
 # Text with no spelling to check: code, URLs, e-mails, template slots, markup.
 _NOISE = r"(?s)```.*?(?:```|$)|`[^`\n]*`|https?://\S+|www\.\S+|\S+@\S+|\{\{[^}]*\}\}|<[^>\n]*>|\[[^\]\n]*\]\([^)\n]*\)"
 
 
-def _scan_chunk(col: pa.Array, langs: np.ndarray, ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _scan_chunk(col: pa.Array, langs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Checked words per text, and the (text index, lower-case word) of every dictionary miss."""
     n = len(col)
     none = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
@@ -221,7 +375,7 @@ def _scan_chunk(col: pa.Array, langs: np.ndarray, ctx: Context) -> tuple[np.ndar
             continue
         uids = _uniq(ids[sel])
         known = np.zeros(len(uniq), dtype=bool)
-        known[uids] = _known(lower_list[uids], lang, ctx)
+        known[uids] = _known(lower_list[uids], lang)
         if lang == "en":
             known[uids] &= ~textspeak[uids]
         # a capitalized word counts when it is a known word ("Regarde le koala"), never as a typo
@@ -251,26 +405,23 @@ def _uniq(a: np.ndarray) -> np.ndarray:
     return a[np.r_[True, a[1:] != a[:-1]]] if len(a) else a
 
 
-def _near_miss(words: np.ndarray, langs: np.ndarray, word_id: np.ndarray, ctx: Context) -> np.ndarray:
-    """Per dictionary miss: is it one edit from a dictionary word (or English text-speak)? Memoized per word."""
-    memo: dict[tuple[str, str], bool] = ctx.cached(("typos.near", "all"), dict) if ctx is not None else {}
-    out = np.empty(len(word_id), dtype=bool)
-    for i, (w, lang) in enumerate(zip(words[word_id], langs)):
-        key = (lang, w)
-        hit = memo.get(key)
-        if hit is None:
-            hit = memo[key] = (lang == "en" and w in TEXTSPEAK) or _lang.near_known_word(w, lang)
-        out[i] = hit
-    return out
+@lru_cache(maxsize=1 << 18)
+def _is_near(word: str, lang: str) -> bool:
+    return (lang == "en" and word in TEXTSPEAK) or _lang.near_known_word(word, lang)
 
 
-def _known(words: np.ndarray, lang: str, ctx: Context) -> np.ndarray:
-    """Dictionary membership of each word, memoized per audit (a dataset's vocabulary repeats)."""
-    memo: dict[str, bool] = ctx.cached(("typos.known", lang), dict) if ctx is not None else {}
-    out = np.empty(len(words), dtype=bool)
-    for i, w in enumerate(words):
-        hit = memo.get(w)
-        if hit is None:
-            hit = memo[w] = _lang.is_known_word(w, lang)
-        out[i] = hit
-    return out
+@lru_cache(maxsize=1 << 18)
+def _is_known(word: str, lang: str) -> bool:
+    return _lang.is_known_word(word, lang)
+
+
+def _near_miss(words: np.ndarray, langs: np.ndarray, word_id: np.ndarray) -> np.ndarray:
+    """Per dictionary miss: is it one edit from a dictionary word (or English text-speak)? Memoized per word
+    process-wide (bounded: a dataset's vocabulary repeats, a long tail of names does not)."""
+    return np.fromiter((_is_near(w, lang) for w, lang in zip(words[word_id], langs)), dtype=bool,
+                       count=len(word_id))
+
+
+def _known(words: np.ndarray, lang: str) -> np.ndarray:
+    """Dictionary membership of each word, memoized per (word, language) process-wide (bounded)."""
+    return np.fromiter((_is_known(w, lang) for w in words), dtype=bool, count=len(words))

@@ -5,8 +5,10 @@ language the prompt asks for ("Translate to French:", "answer in German",
 "en français", "auf Deutsch", a trailing "French:" label); else the dataset's
 dominant answer language (the most common confidently detected one, when it
 covers at least ``min_dominant_share`` of those answers). This is why the check
-has dataset scope. Detection is py3langid's packaged model restricted to common
-languages (:mod:`finesift.checks._lang`), run once per unique answer.
+has dataset scope: its state is the count of confidently detected answers per language,
+``finalize`` picks the dominant one (summary.json: ``dominant_answer_language``) and each batch is
+scored with it. Detection is the ``lang_output`` feature (py3langid's packaged model restricted to
+common languages, :mod:`finesift.checks._lang`), run once per distinct answer.
 
 Scores:
 
@@ -34,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _lang
-from .base import Check, CheckParams, Context, Score, Threshold, decision, register
+from .base import CheckParams, DatasetCheck, Score, Threshold, decision, register
 
 #: languages written in the Latin script (for the script-mismatch rule)
 _LATIN = frozenset({"en", "fr", "de", "es", "it", "pt", "nl", "pl", "tr", "sv"})
@@ -60,7 +62,7 @@ class WrongLanguageParams(CheckParams):
 
 
 @register
-class WrongLanguage(Check):
+class WrongLanguage(DatasetCheck):
     name = "wrong_language"
     description = "The answer is not in the language the prompt asks for (or the dataset's language)."
     scope = "dataset"
@@ -79,24 +81,45 @@ class WrongLanguage(Check):
     config_inputs = ("expected_language",)
     Params = WrongLanguageParams
 
-    def score(self, table: pa.Table, ctx: Context) -> pa.Table:
+    needs = ("lang_output", "lang_requested")
+
+    def fit(self, batch: pa.Table) -> dict[str, np.ndarray]:
+        """Confidently detected answers per language (a row of counts): all the dominant language needs."""
         p: WrongLanguageParams = self.params  # type: ignore[assignment]
-        n = table.num_rows
-        config = getattr(ctx, "config", None)
-        forced = getattr(config, "expected_language", None)
-        langs = _lang.LANGUAGES if forced in (None, *_lang.LANGUAGES) else (*_lang.LANGUAGES, forced)
-        det = _lang.detect(table["output"], ctx, langs)
-        names = pa.array(det.langs, pa.string())
+        det = _lang.detection(batch, "output", self.config)
         top, conf = det.top_index()
+        ok = (conf >= p.confident) & (det.words >= p.full_evidence_words) & (top >= 0)
+        return {"counts": np.bincount(top[ok], minlength=len(det.langs))[None, :]}
+
+    def finalize(self, state: dict[str, np.ndarray]) -> dict[str, int | None]:
+        if self._forced() or not len(state.get("counts", ())):
+            return {"dominant": None}
+        return {"dominant": self._dominant(state["counts"].sum(axis=0), self.params)}  # type: ignore[arg-type]
+
+    def facts(self, state: dict[str, int | None]) -> dict[str, str | None]:
+        if self._forced():
+            return {}
+        dominant = state["dominant"]
+        langs = _lang.detection_languages(self.config)
+        return {"dominant_answer_language": langs[dominant] if dominant is not None and dominant >= 0 else None}
+
+    def _forced(self) -> str | None:
+        return getattr(getattr(self, "config", None), "expected_language", None)
+
+    def score(self, batch: pa.Table, state: dict[str, int | None]) -> pa.Table:  # type: ignore[override]
+        p: WrongLanguageParams = self.params  # type: ignore[assignment]
+        n = batch.num_rows
+        forced = self._forced()
+        det = _lang.detection(batch, "output", self.config)
+        names = pa.array(det.langs, pa.string())
+        top, _ = det.top_index()
         # languages as positions in det.langs (-1: none), so no per-row Python on 1M rows
         if forced:
             expected = np.full(n, det.langs.index(forced), dtype=np.int64)
         else:
-            expected = _lang.code_index(_lang.requested_language(table["prompt"]), det.langs)
-            dominant = self._dominant(top, conf, det.words, p)
-            if ctx is not None:
-                ctx.facts["dominant_answer_language"] = det.langs[dominant] if dominant >= 0 else None
-            if dominant >= 0:
+            expected = _lang.code_index(batch["lang_requested"], det.langs)
+            dominant = state.get("dominant")
+            if dominant is not None and dominant >= 0:
                 expected[expected < 0] = dominant
         p_expected = det.prob_of(expected)
         # the strongest rival, not 1 - p_expected: probability spread thinly over many languages
@@ -104,13 +127,13 @@ class WrongLanguage(Check):
         p_rival = det.best_other(expected)
         evidence = np.clip(det.words / max(p.full_evidence_words, 1), 0.0, 1.0)
         latin = np.array([c in _LATIN for c in det.langs])
-        evidence[self._script_mismatch(table["output"], expected, latin)] = 1.0
+        evidence[self._script_mismatch(batch["output"], expected, latin)] = 1.0
         with np.errstate(invalid="ignore", divide="ignore"):
             wrong = p_rival / (p_rival + p_expected)
         score = np.where(np.isfinite(wrong), wrong * evidence, 0.0)
         # dictionary check only where the score could reach a flag: a handful of rows
         suspects = np.flatnonzero(score >= p.dictionary_from)
-        texts = pc.fill_null(table["output"], "").take(pa.array(suspects, pa.int64())).to_pylist()
+        texts = pc.fill_null(batch["output"], "").take(pa.array(suspects, pa.int64())).to_pylist()
         valid = self._valid_in_expected(texts, [det.langs[e] for e in expected[suspects]])
         score[suspects[valid]] *= p.dictionary_veto
         # a list of names ("Spaghetti, fettuccine, rigatoni") is in no language at all
@@ -123,14 +146,15 @@ class WrongLanguage(Check):
         })
 
     @staticmethod
-    def _dominant(top: np.ndarray, conf: np.ndarray, words: np.ndarray, p: WrongLanguageParams) -> int:
-        """Most common confidently detected answer language (position), if common enough to be the norm; else -1."""
-        ok = (conf >= p.confident) & (words >= p.full_evidence_words) & (top >= 0)
-        if not ok.any():
+    def _dominant(counts: np.ndarray, p: WrongLanguageParams) -> int:
+        """Most common confidently detected answer language (position), if common enough to be the norm; else -1.
+
+        ``counts``: confidently detected answers per language of the whole dataset."""
+        total = int(counts.sum())
+        if not total:
             return -1
-        counts = np.bincount(top[ok])
         best = int(counts.argmax())  # ties go to the first language in the list: deterministic
-        return best if counts[best] >= p.min_dominant_share * ok.sum() else -1
+        return best if counts[best] >= p.min_dominant_share * total else -1
 
     @staticmethod
     def _script_mismatch(outputs: pa.ChunkedArray | pa.Array, expected: np.ndarray, latin: np.ndarray) -> np.ndarray:

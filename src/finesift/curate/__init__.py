@@ -8,6 +8,8 @@ per-row quality score and diversity figures).
 
 from __future__ import annotations
 
+from .._callable import make_callable
+
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -32,3 +34,12 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _api_curate():
+    from ..api import curate
+
+    return curate
+
+
+make_callable(__name__, _api_curate)

@@ -67,10 +67,14 @@ class Regrouped:
             if code not in self.partners:
                 continue
             part = self.partners[code]
-            for i in range(n):
-                if part[i] >= 0 and code in self.flags[i]:
-                    out[i] = part[i]
+            hit = (part >= 0) & _flagged(self.flags, code)
+            out[hit] = part[hit]
         return out
+
+
+def _flagged(flags: list[list[str]], code: str) -> np.ndarray:
+    """Per row, whether ``code`` is among its flags (one C-level pass)."""
+    return np.fromiter((code in f for f in flags), dtype=bool, count=len(flags))
 
 
 def _components(n: int, edges: list[tuple[int, int]]) -> np.ndarray:
@@ -82,9 +86,10 @@ def _components(n: int, edges: list[tuple[int, int]]) -> np.ndarray:
 def _int_column(table: pa.Table, name: str) -> np.ndarray | None:
     if name not in table.column_names:
         return None
-    col = table[name]
-    vals = np.asarray(col.to_pylist(), dtype=object)
-    return np.array([-1 if v is None else int(v) for v in vals], dtype=np.int64)
+    import pyarrow.compute as pc
+
+    col = pc.fill_null(table[name].cast(pa.int64()), -1)
+    return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def regroup(audit: pa.Table, quality: np.ndarray, drop: list[str] | set[str],
@@ -135,14 +140,14 @@ def _dedup(flags, partners, codes, quality, eligible, content_key):
     n = len(flags)
     edges: list[tuple[int, int]] = []
     adj: dict[int, list[tuple[int, str]]] = {}
+    rows = np.arange(n)
     for code in codes:
         part = partners[code]
-        for r in range(n):
-            p = int(part[r])
-            if p >= 0 and code in flags[r] and p != r and p < n:
-                edges.append((r, p))
-                adj.setdefault(r, []).append((p, code))
-                adj.setdefault(p, []).append((r, code))
+        linked = np.flatnonzero((part >= 0) & (part != rows) & (part < n) & _flagged(flags, code))
+        for r, p in zip(linked.tolist(), part[linked].tolist()):  # only the rows in groups
+            edges.append((r, p))
+            adj.setdefault(r, []).append((p, code))
+            adj.setdefault(p, []).append((r, code))
     root = _components(n, edges)
     comps: dict[int, list[int]] = {}
     for r in adj:
@@ -217,17 +222,13 @@ def _conflicts(audit, flags, partners, quality, eligible, keeper_of, group_size,
     n = len(flags)
     edges: list[tuple[int, int]] = []
     members: set[int] = set()
+    flagged = np.flatnonzero(_flagged(flags, CONFLICT_CODE))
+    members.update(flagged.tolist())
     if CONFLICT_CODE in partners:
-        part = partners[CONFLICT_CODE]
-        for r in range(n):
-            p = int(part[r])
-            if CONFLICT_CODE in flags[r]:
-                members.add(r)
-                if 0 <= p < n:
-                    members.add(p)
-                    edges.append((r, p))
-    else:
-        members.update(r for r in range(n) if CONFLICT_CODE in flags[r])
+        part = partners[CONFLICT_CODE][flagged]
+        linked = (part >= 0) & (part < n)
+        members.update(part[linked].tolist())
+        edges.extend(zip(flagged[linked].tolist(), part[linked].tolist()))
     if "conflict_group" in audit.column_names:
         first: dict[Any, int] = {}
         groups = audit["conflict_group"].to_pylist()
@@ -241,9 +242,8 @@ def _conflicts(audit, flags, partners, quality, eligible, keeper_of, group_size,
                 first[g] = r
     # a member's exact/near copies belong to the conflict too (the best copy may be one of them)
     copies: dict[int, list[int]] = {}
-    for r in range(n):
-        if keeper_of[r] != r:
-            copies.setdefault(int(keeper_of[r]), []).append(r)
+    for r in np.flatnonzero(keeper_of != np.arange(n)).tolist():
+        copies.setdefault(int(keeper_of[r]), []).append(r)
     for r in list(members):
         k = int(keeper_of[r])
         for c in [k, *copies.get(k, ())]:

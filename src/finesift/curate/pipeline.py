@@ -38,14 +38,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .. import __version__
-from ..checks.base import Context, normalize_text, registry
+from ..checks.base import registry
 from ..config import AuditConfig
 from ..engine.progress import NullProgress
 from ..errors import ConfigError, InputError
 from ..io.atomic import atomic_open, atomic_path
-from ..pipeline import (SUMMARY, _temp_pattern, audit_dataset, build_checks, check_reusable, content_fingerprint,
-                        decide_all,
-                        prepare_output_dir, resolved_config, score_all, validate_current, writing)
+from ..pipeline import (AUDIT_FEATURES, SUMMARY, _temp_pattern, audit_dataset, build_checks, check_reusable,
+                        content_fingerprint, decide_all, prepare_output_dir, resolved_config, run_all,
+                        validate_current, writing)
 from ..records import Dataset
 from .grouping import partner_column, regroup, resolve_kept_instead
 from .recipe import DEFAULT_DROP, NOT_SELECTED, Recipe, load_recipe, parse_recipe, recipe_yaml
@@ -140,28 +140,26 @@ def curate(data: str | Path, out: str | Path, recipe: Recipe | dict | str | Path
     gapped = not np.array_equal(rowvals, np.arange(n))
     validate_current(dataset, config)
     fingerprint = content_fingerprint(dataset.table)
-    ctx = Context(config=config)
 
     with stages("audit", n):
-        audit, audit_info = _audit_stage(dataset, config, ctx, outdir, audit_dir, fingerprint, fmt, field_map,
-                                         on_error, stages.progress)
+        # the selection's embeddings come out of the audit's batches (one embedding pass for checks and curate)
+        extra = ("embedding",) if rec.embedding_backend(no_models) is not None else ()
+        audit, audit_info, keys = _audit_stage(dataset, config, outdir, audit_dir, fingerprint, fmt, field_map,
+                                               on_error, stages.progress, extra)
     positional = _relations(audit, lambda v: np.searchsorted(rowvals, v)) if gapped else audit
     with stages("quality", n):
         quality = _quality(audit, rec)
     with stages("grouping", n):
-        answer_key = normalize_text(dataset.table["output"]).to_pylist()
-        content_key = pc.binary_join_element_wise(
-            normalize_text(dataset.table["system"]), normalize_text(dataset.table["prompt"]),
-            normalize_text(dataset.table["output"]), "\x1f").to_pylist()
-        groups = regroup(positional, quality, rec.drop, rec.conflict_policy, answer_key=answer_key,
-                         content_key=content_key)
+        # the audit's own per-row keys (hashes of the normalized text), not a second normalization
+        groups = regroup(positional, quality, rec.drop, rec.conflict_policy,
+                         answer_key=keys["answer_hash"].to_numpy(), content_key=keys["content_hash"].to_numpy())
     drop = set(rec.drop)
     reasons = [[c for c in f if c in drop] for f in groups.flags]
     pool_mask = np.array([not r for r in reasons], dtype=bool)
     pool = np.flatnonzero(pool_mask)
 
     with stages("embeddings", n):
-        emb = _embeddings(dataset, ctx, rec, no_models)
+        emb = _embeddings(dataset, config, keys)
     with stages("clusters", len(pool)):
         labels = _cluster(emb, pool, rec)
     k = rec.target_rows(n)
@@ -205,7 +203,7 @@ def curate(data: str | Path, out: str | Path, recipe: Recipe | dict | str | Path
         files = _write_outputs(dataset, outdir, out_audit, kept_pos, rejected_pos, rowvals, reasons, quality,
                                duplicate_of, kept_instead, rec)
     summary = _summary(dataset, rec, config, audit_info, groups, reasons, kept_mask, pool, k, quality,
-                       cover, diversity, stages.seconds, sel_seconds, files, t_start, ctx)
+                       cover, diversity, stages.seconds, sel_seconds, files, t_start)
     summary["selection"]["cluster_floor_swaps"] = floor_swaps
     summary["dataset"]["fingerprint"] = fingerprint
     # last: its presence marks the folder complete
@@ -244,24 +242,34 @@ def _str(v) -> str | None:
 
 # --- audit stage ----------------------------------------------------------------------------------
 
-def _audit_stage(dataset: Dataset, config: AuditConfig, ctx: Context, outdir: Path, audit_dir, fingerprint: str,
-                 fmt, field_map, on_error, progress) -> tuple[pa.Table, dict[str, Any]]:
+def _audit_stage(dataset: Dataset, config: AuditConfig, outdir: Path, audit_dir, fingerprint: str,
+                 fmt, field_map, on_error, progress, extra: tuple[str, ...]) -> tuple[pa.Table, dict[str, Any], pa.Table]:
+    """The audit table, what curate's summary says of it, and the per-row features curate reads
+    (:data:`~finesift.pipeline.AUDIT_FEATURES` and ``extra``): from the audit run, else computed once here."""
     if audit_dir is not None:
-        return _reuse_audit(Path(audit_dir), dataset, config, ctx, progress, fingerprint)
+        table, info = _reuse_audit(Path(audit_dir), dataset, config, progress, fingerprint)
+        return table, info, _keys(dataset, config, extra)
     key = _checkpoint_key(fingerprint, fmt, field_map, on_error, config)
     cached = _load_checkpoint(outdir, key, dataset)
     if cached is not None:
         table = _strip(cached)
         flags, duplicate_of, counts = decide_all(table, build_checks(config))
         table = _set(_set(table, "flags", flags), "duplicate_of", duplicate_of)
-        return table, {"source": "checkpoint", "counts": counts}
-    result = audit_dataset(dataset, config, progress=progress, ctx=ctx, fingerprint=fingerprint)
+        return table, {"source": "checkpoint", "counts": counts}, _keys(dataset, config, extra)
+    result = audit_dataset(dataset, config, progress=progress, fingerprint=fingerprint, keep_features=extra)
     _save_checkpoint(outdir, key, result.table)
-    return result.table, {"source": "run", "counts": result.summary["counts"],
-                          "seconds": result.summary["seconds"], "stats": result.summary["stats"]}
+    return result.table, {"source": "run", "counts": result.summary["counts"], "facts": result.summary["facts"],
+                          "seconds": result.summary["seconds"], "stats": result.summary["stats"]}, result.features
 
 
-def _reuse_audit(audit_dir: Path, dataset: Dataset, config: AuditConfig, ctx: Context,
+def _keys(dataset: Dataset, config: AuditConfig, extra: tuple[str, ...]) -> pa.Table:
+    """The features of an audit that did not run here (a checkpoint, ``--audit DIR``), batch by batch."""
+    from ..engine.local import run_checks
+
+    return run_checks(dataset.table, [], config, keep_features=AUDIT_FEATURES + extra).features
+
+
+def _reuse_audit(audit_dir: Path, dataset: Dataset, config: AuditConfig,
                  progress, fingerprint: str) -> tuple[pa.Table, dict[str, Any]]:
     """Load an audit of this same data, score the checks it lacks, re-decide with this config.
 
@@ -293,6 +301,7 @@ def _reuse_audit(audit_dir: Path, dataset: Dataset, config: AuditConfig, ctx: Co
     table = _strip(table)
     checks = build_checks(config)
     previous = _previous_config(folder)
+    facts = _previous_facts(folder)
     check_reusable(previous, config, checks)  # a changed scoring knob needs re-scoring: refuse, never ignore
     missing = []
     for check in checks:
@@ -304,12 +313,13 @@ def _reuse_audit(audit_dir: Path, dataset: Dataset, config: AuditConfig, ctx: Co
             missing.append(check)
             table = table.drop([c for c in cols if c in table.column_names])
     if missing:
-        scores, _ = score_all(dataset, missing, config, ctx=ctx, progress=progress)
-        for col in scores.column_names:
-            table = table.append_column(col, scores[col])
+        res = run_all(dataset, missing, config, progress=progress)
+        for col in res.scores.column_names:
+            table = table.append_column(col, res.scores[col])
+        facts.update({k: v for k, v in res.facts.items() if v})
     flags, duplicate_of, counts = decide_all(table, checks)
     table = _set(_set(table, "flags", flags), "duplicate_of", duplicate_of)
-    return table, {"source": str(path), "scored_now": [c.name for c in missing], "counts": counts}
+    return table, {"source": str(path), "scored_now": [c.name for c in missing], "counts": counts, "facts": facts}
 
 
 def _check_fingerprint(folder: Path, path: Path, dataset: Dataset, fingerprint: str) -> None:
@@ -328,6 +338,13 @@ def _check_fingerprint(folder: Path, path: Path, dataset: Dataset, fingerprint: 
         raise InputError(str(path), f"the audit was made from different content than {dataset.source} "
                          f"(fingerprint {recorded} vs {fingerprint}), though rows and ids match: re-run the audit "
                          "on this data, or drop --audit")
+
+
+def _previous_facts(folder: Path) -> dict[str, Any]:
+    try:
+        return dict(orjson.loads((folder / SUMMARY).read_bytes()).get("facts") or {})
+    except (OSError, ValueError, AttributeError):
+        return {}
 
 
 def _previous_config(folder: Path) -> dict[str, Any]:
@@ -422,15 +439,14 @@ def _quality(audit: pa.Table, rec: Recipe) -> np.ndarray:
     return np.nan_to_num(q, nan=0.0)
 
 
-def _embeddings(dataset: Dataset, ctx: Context, rec: Recipe, no_models: bool) -> np.ndarray:
-    backend = rec.embedding_backend(no_models)
-    if backend is not None:
-        from ..models.embeddings import embeddings_for
+def _embeddings(dataset: Dataset, config: AuditConfig, features: pa.Table) -> np.ndarray:
+    if "embedding" in features.column_names:  # the recipe's backend (config.embeddings), from the audit
+        from ..models.embeddings import embedding_matrix
 
-        return np.asarray(embeddings_for(dataset.table, ctx, backend), dtype=np.float32)
+        return np.asarray(embedding_matrix(features["embedding"]), dtype=np.float32)
     texts = pc.binary_join_element_wise(pc.fill_null(dataset.table["prompt"], ""),
                                         pc.fill_null(dataset.table["output"], ""), "\n").to_pylist()
-    return lexical_embeddings(texts, seed=rec.seed)
+    return lexical_embeddings(texts, seed=config.seed)
 
 
 def _cluster(emb: np.ndarray, pool: np.ndarray, rec: Recipe) -> np.ndarray:
@@ -569,7 +585,7 @@ def _write_outputs(dataset: Dataset, outdir: Path, out_audit: pa.Table, kept_pos
 
 
 def _summary(dataset, rec: Recipe, config: AuditConfig, audit_info, groups, reasons, kept_mask, pool, k,
-             quality, cover, diversity, seconds, sel_seconds, files, t_start, ctx) -> dict[str, Any]:
+             quality, cover, diversity, seconds, sel_seconds, files, t_start) -> dict[str, Any]:
     n = len(kept_mask)
     by_reason: dict[str, int] = {}
     for r in np.flatnonzero(~kept_mask):
@@ -624,7 +640,7 @@ def _summary(dataset, rec: Recipe, config: AuditConfig, audit_info, groups, reas
             "kept_mean": _mean(quality[kept_mask]) if kept else None,
             "rejected_mean": _mean(quality[~kept_mask]) if kept < n else None,
         },
-        "audit": {**audit_info, "facts": _jsonable(ctx.facts)},
+        "audit": {**audit_info, "facts": _jsonable(audit_info.get("facts") or {})},
         "seconds": seconds,
         "config": {"recipe": rec.model_dump(), "audit": audit_cfg},
     }

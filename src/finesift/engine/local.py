@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from ..checks.base import Check, DatasetCheck, RowCheck
 from ..checks.features import add_features, resolve
+from .memory import release_memory
 from .progress import NullProgress
 
 
@@ -60,11 +61,11 @@ def ordered(checks: list[Check]) -> list[Check]:
 
 def run_checks(table: pa.Table, checks: list[Check], config: Any, *, inputs: dict[str, Any] | None = None,
                progress=None, existing: pa.Table | None = None, batch_size: int | None = None,
-               ctx: Any = None, keep_features: tuple[str, ...] = ()) -> RunResult:
+               keep_features: tuple[str, ...] = ()) -> RunResult:
     """Score ``table`` with ``checks``.
 
     ``existing``: score columns already known for these rows (e.g. a reused audit), visible to
-    checks that read them. ``ctx``: the legacy shared context, for checks not yet on the protocol.
+    checks that read them.
     ``keep_features``: feature names to return in :attr:`RunResult.features`.
     """
     progress = progress or NullProgress()
@@ -76,8 +77,7 @@ def run_checks(table: pa.Table, checks: list[Check], config: Any, *, inputs: dic
         batches = [_with_columns(b, existing.slice(s, b.num_rows)) for b, s in zip(batches, starts)]
 
     seconds: dict[str, float] = {}
-    protocol = [c for c in checks if isinstance(c, (RowCheck, DatasetCheck))]
-    wanted = [f for c in protocol for f in c.needs] + list(keep_features)
+    wanted = [f for c in checks for f in c.needs] + list(keep_features)
     if wanted:
         t0 = time.perf_counter()
         names = resolve(wanted)
@@ -104,21 +104,22 @@ def run_checks(table: pa.Table, checks: list[Check], config: Any, *, inputs: dic
                     advance(b.num_rows)
             elif isinstance(check, DatasetCheck):
                 states = [check.fit(b) for b in batches]
-                state = check.finalize(check.merge(states))
-                del states
+                merged = check.merge(states)
+                del states  # the per-batch states must not stay alive through finalize's peak
+                state = check.finalize(merged)
+                del merged
                 parts = []
                 for b in batches:
                     parts.append(check.score(b, state))
                     advance(b.num_rows)
                 facts[check.name] = check.facts(state) or {}
                 del state
-            else:  # a check still on the legacy score(table, ctx) call: the whole records table at once.
-                # Always the same table object, so what legacy checks cache in ctx per table is shared by them
-                # (they read no features and no other check's columns).
-                parts = [check.score(table, ctx)]
-                advance(n)
+            else:
+                raise TypeError(f"check {check.name}: a check is a RowCheck or a DatasetCheck "
+                                "(finesift.checks.base)")
             scores = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
         seconds[check.name] = round(time.perf_counter() - t0, 4)
+        release_memory()  # one check's temporaries must not raise the next one's starting point
         if scores.num_rows != n:
             raise RuntimeError(f"check {check.name} returned {scores.num_rows} rows for {n}")
         offset = 0
@@ -167,7 +168,5 @@ def score_table(check: Check, table: pa.Table, config: Any = None, inputs: dict[
     when the table has none). The one way to run a check outside an audit, e.g. in tests."""
     if "row" not in table.column_names:
         table = table.append_column("row", pa.array(range(table.num_rows), pa.int64()))
-    from ..checks.base import Context
-
-    return run_checks(table, [check], config, inputs=inputs, batch_size=batch_size or max(table.num_rows, 1),
-                      ctx=Context(config=config)).scores
+    return run_checks(table, [check], config, inputs=inputs,
+                      batch_size=batch_size or max(table.num_rows, 1)).scores

@@ -17,6 +17,7 @@ import orjson
 import pyarrow as pa
 import xxhash
 
+from ..engine.memory import release_memory
 from ..errors import ConfigError, InputError
 from ..records import SCHEMA, TURN, Dataset
 from .formats import Bad, Source, attach_options, open_source
@@ -279,6 +280,7 @@ def read(path: str, *, fmt: str | None = None, field_map: dict[str, str] | None 
     if builder.rows == 0:
         _no_records(src, [(e[src.unit], e) for e in errors])
     table = attach_options(builder.table(), src.options)
+    release_memory()  # the chunks were concatenated into one table: free their pages now
     dataset = Dataset(table=table, source=src.name, format=src.format, shape=spec.shape,
                       field_map=dict(spec.reported), errors=errors, input_rows=builder.positions,
                       warnings=list(src.warnings))

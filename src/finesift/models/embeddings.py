@@ -10,15 +10,25 @@ Two backends, both unit-length float32 rows, so a dot product is a cosine:
   ``<cache>/models/minilm-m2v``. A lookup-and-average model: tens of thousands of
   rows/s on a CPU, which is what makes semantic checks affordable on 100k+ rows.
 
-:func:`embeddings_for` embeds a records table once per run and shares the
-matrix through :class:`finesift.checks.base.Context`, so ``semantic_duplicate``,
-``off_topic`` and curate's selection pay for one embedding pass together.
+The embeddings are text features (:mod:`finesift.checks.features`), computed once per batch from
+the config's ``embeddings`` backend and ``device`` for every check that ``needs`` them, so
+``semantic_duplicate`` and ``off_topic`` pay for one embedding pass together:
+
+* ``embedding``: ``prompt + "\\n" + output`` (what :func:`row_texts` gives for ``"text"``),
+* ``embedding_prompt``, ``embedding_output``: that one field,
+
+each a ``fixed_size_list<float32>[dims]`` column of unit rows (:func:`embedding_matrix` turns it
+back into a numpy matrix). A row's embedding depends on its text alone, so any batch size gives the
+same values. Curate's selection keeps the ``embedding`` column of the audit's batches
+(``keep_features``), so checks and selection pay for one pass.
+
 :func:`kmeans` is the one clustering both ``off_topic`` and the diversity
 figures use, so "clusters" mean the same thing everywhere.
 """
 
 from __future__ import annotations
 
+import functools
 import shutil
 import threading
 from pathlib import Path
@@ -26,13 +36,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from ..checks.features import feature
 from ..errors import ConfigError, MissingDependencyError
 from .cache import cache_dir
 
 if TYPE_CHECKING:
     import pyarrow as pa
-
-    from ..checks.base import Context
 
 Backend = Literal["static", "sentence"]
 BACKENDS: tuple[str, ...] = ("static", "sentence")
@@ -40,8 +49,8 @@ DEFAULT_BACKEND: Backend = "static"
 STATIC_MODEL = "minilm-m2v"
 STATIC_DIMS = 256
 
+#: serializes the one-time distillation of the static model
 _LOCK = threading.Lock()
-_MODELS: dict[tuple[str, str | None], Any] = {}
 
 
 def sentence_model_path() -> Path:
@@ -84,33 +93,29 @@ def _static_complete(path: Path) -> bool:
 
 
 def _load(backend: str, device: str | None):
-    key = (backend, device if backend == "sentence" else None)
-    with _LOCK:
-        model = _MODELS.get(key)
-    if model is not None:
-        return model
+    """The embedding model, loaded once per process (the device only matters to ``"sentence"``)."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown embedding backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    return _load_model(backend, device if backend == "sentence" else None)
+
+
+@functools.cache
+def _load_model(backend: str, device: str | None) -> Any:
     if backend == "static":
         path = static_model_dir()
         try:
             from model2vec import StaticModel
         except ImportError as exc:
             raise MissingDependencyError("model2vec", "Static embeddings", "models") from exc
-        model = StaticModel.from_pretrained(str(path), normalize=True)
-    elif backend == "sentence":
-        path = sentence_model_path()
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:
-            raise MissingDependencyError("sentence-transformers", "Sentence embeddings", "models") from exc
-        from .loading import resolve_device
+        return StaticModel.from_pretrained(str(path), normalize=True)
+    path = sentence_model_path()
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise MissingDependencyError("sentence-transformers", "Sentence embeddings", "models") from exc
+    from .loading import resolve_device
 
-        device = resolve_device(device)
-        model = SentenceTransformer(str(path), device=device)
-    else:
-        raise ConfigError(f"unknown embedding backend {backend!r}; choose from {', '.join(BACKENDS)}")
-    with _LOCK:
-        _MODELS[key] = model
-    return model
+    return SentenceTransformer(str(path), device=resolve_device(device))
 
 
 def embed(texts: list[str], *, backend: Backend = DEFAULT_BACKEND, batch_size: int | None = None,
@@ -163,27 +168,48 @@ def row_texts(table: "pa.Table", field: Field = "text") -> list[str]:
     """What is embedded for a record: ``prompt + "\\n" + output`` for ``"text"``, else that one field (nulls as "")."""
     import pyarrow.compute as pc
 
+    from ..checks.base import text_array
+
     if field in ("prompt", "output"):
-        return pc.fill_null(table[field], "").to_pylist()
+        return text_array(table[field]).to_pylist()
     if field != "text":
         raise ValueError(f"unknown field {field!r}")
-    joined = pc.binary_join_element_wise(pc.fill_null(table["prompt"], ""), pc.fill_null(table["output"], ""), "\n")
-    return joined.to_pylist()
+    return pc.binary_join_element_wise(text_array(table["prompt"]), text_array(table["output"]), "\n").to_pylist()
 
 
-def embeddings_for(table: "pa.Table", ctx: "Context", backend: Backend | None = None,
-                   field: Field = "text") -> np.ndarray:
-    """Embeddings of every row of ``table`` (see :func:`row_texts`), computed once per ``ctx``.
+#: the feature holding each field's embedding (see the module docstring)
+FEATURE_OF: dict[str, str] = {"text": "embedding", "prompt": "embedding_prompt", "output": "embedding_output"}
 
-    ``backend`` defaults to ``ctx.config.embeddings`` when the config has that
-    field, else ``"static"``; the device is ``ctx.config.device``.
-    """
-    config = getattr(ctx, "config", None)
-    backend = backend or getattr(config, "embeddings", None) or DEFAULT_BACKEND
-    device = getattr(config, "device", None)
-    # keyed on the (pinned) table object: the checks of one run share one embedding pass
-    key = ("embeddings", backend, field, ctx.table_key(table))
-    return ctx.cached(key, lambda: embed(row_texts(table, field), backend=backend, device=device))
+
+def embedding_array(vecs: np.ndarray) -> "pa.Array":
+    """A ``(n, dims)`` float32 matrix as a ``fixed_size_list<float32>[dims]`` column (no copy)."""
+    import pyarrow as pa
+
+    vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+    return pa.FixedSizeListArray.from_arrays(pa.array(vecs.reshape(-1), pa.float32()), vecs.shape[1])
+
+
+def embedding_matrix(column: "pa.Array | pa.ChunkedArray") -> np.ndarray:
+    """An embedding feature column back as a ``(n, dims)`` float32 matrix (a view when it can be)."""
+    import pyarrow as pa
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    dims = column.type.list_size
+    return column.flatten().to_numpy(zero_copy_only=False).reshape(len(column), dims)
+
+
+def _embedding_feature(field: Field):
+    def compute(batch: "pa.Table", config: Any) -> "pa.Array":
+        backend = getattr(config, "embeddings", None) or DEFAULT_BACKEND
+        return embedding_array(embed(row_texts(batch, field), backend=backend, device=getattr(config, "device", None)))
+
+    return compute
+
+
+for _field, _name in FEATURE_OF.items():
+    feature(_name, doc=f"unit embedding of the {'prompt + answer' if _field == 'text' else _field} text "
+                       "(fixed_size_list<float32>, the config's embeddings backend)")(_embedding_feature(_field))
 
 
 def default_k(n: int) -> int:

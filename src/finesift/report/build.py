@@ -34,33 +34,31 @@ SAMPLE_PER_CODE = 20
 #: points drawn on the 2-D embedding map
 MAP_POINTS = 3000
 
-#: score column -> (check, parameter, how the check compares): the threshold drawn on its histogram
-THRESHOLDS: dict[str, tuple[str, str, str]] = {
-    "exact_duplicate_group_size": ("exact_duplicate", "min_group_size", ">="),
-    "near_duplicate_similarity": ("near_duplicate", "threshold", ">="),
-    "conflict_score": ("conflict", "threshold", ">="),
-    "empty_output_chars": ("empty_output", "min_chars", "<"),
-    "placeholder_output_score": ("placeholder_output", "threshold", ">="),
-    "truncated_output_score": ("truncated_output", "threshold", ">="),
-    "echo_output_similarity": ("echo_output", "threshold", ">="),
+#: thresholds a check decides on besides its main one (``Check.threshold``): score column -> (check,
+#: parameter, how the check compares)
+SECONDARY_THRESHOLDS: dict[str, tuple[str, str, str]] = {
     "echo_output_coverage": ("echo_output", "min_coverage", ">="),
     "echo_output_novel": ("echo_output", "max_novel", "<="),
-    "wrong_language_score": ("wrong_language", "threshold", ">="),
+    "echo_output_new_words": ("echo_output", "max_new_words", "<="),
     "typos_prompt_rate": ("typos", "max_rate", ">="),
-    "typos_output_rate": ("typos", "max_rate", ">="),
-    "format_outlier_relative_share": ("format_outlier", "max_relative_share", "<="),
-    "missing_context_score": ("missing_context", "threshold", ">="),
-    "pii_hits": ("pii", "min_hits", ">="),
-    "too_long_total_tokens": ("too_long", "max_tokens", ">"),
-    "leakage_jaccard": ("leakage", "near_threshold", ">="),
     "leakage_cosine": ("leakage", "semantic_threshold", ">="),
-    "lm_ifd": ("lm_quality", "max_ifd", ">"),
-    "off_topic_z": ("off_topic", "max_z", ">="),
     "off_topic_distance": ("off_topic", "min_distance", ">="),
-    "semantic_duplicate_sim": ("semantic_duplicate", "threshold", ">="),
-    "stale_score": ("stale", "threshold", ">="),
     "stale_pvalue": ("stale", "max_pvalue", "<="),
 }
+
+
+def thresholds() -> dict[str, tuple[str, str, str]]:
+    """Score column -> (check, parameter, how the check compares): the threshold drawn on its histogram.
+
+    Every registered check's main threshold comes from its metadata (a new check needs no entry here).
+    """
+    from ..checks.base import registry
+
+    out = {cls.threshold.column: (name, cls.threshold.param, cls.threshold.op)
+           for name, cls in registry().items() if cls.threshold is not None}
+    return {**out, **SECONDARY_THRESHOLDS}
+
+
 _OPS = {">=": "≥", ">": ">", "<": "<", "<=": "≤"}
 _NOT_OPS = {">=": "<", ">": "≤", "<": "≥", "<=": ">"}
 
@@ -131,6 +129,8 @@ def project_2d(embeddings: np.ndarray, *, sample: int = 20_000, seed: int = 0) -
 
     emb = np.asarray(embeddings, dtype=np.float32)
     if emb.ndim != 2 or len(emb) < 2 or emb.shape[1] < 2:
+        return np.zeros((len(emb), 2), dtype=np.float32)
+    if not np.any(emb.max(axis=0) > emb.min(axis=0)):  # all rows alike: no direction to map (PCA would divide by 0)
         return np.zeros((len(emb), 2), dtype=np.float32)
     fit = emb if len(emb) <= sample else emb[np.random.default_rng(seed).choice(len(emb), sample, replace=False)]
     return PCA(n_components=2, random_state=seed).fit(fit).transform(emb).astype(np.float32)
@@ -319,7 +319,7 @@ def _is_numeric(t: pa.Table, name: str) -> bool:
 
 
 def _threshold(run: _Run, col: str) -> tuple[float, str, str] | None:
-    spec = THRESHOLDS.get(col)
+    spec = thresholds().get(col)
     if spec is None:
         return None
     check, param, op = spec
@@ -420,7 +420,7 @@ def _issues(page: Page, run: _Run, codes: list[str], counts: dict[str, int], mas
         info = run.checks.get(code, {})
         cols = []
         for col, desc in (info.get("score_columns") or {}).items():
-            th = _threshold(run, col) if THRESHOLDS.get(col, ("",))[0] == code else None
+            th = _threshold(run, col) if thresholds().get(col, ("",))[0] == code else None
             th_txt = f" (flagged {_OPS[th[1]]} {th[0]:g}: {th[2]})" if th else ""
             cols.append(f"<div><code>{esc(col)}</code>{esc(th_txt)}: {esc(desc)}</div>")
         cnt = counts.get(code, 0)
@@ -514,7 +514,7 @@ def _reason_chips(run: _Run, code: str, rec: dict[str, Any]) -> str:
         if col not in rec:
             continue
         val = rec[col]
-        th = _threshold(run, col) if THRESHOLDS.get(col, ("",))[0] == code else None
+        th = _threshold(run, col) if thresholds().get(col, ("",))[0] == code else None
         if th is not None and isinstance(val, (int, float)) and not isinstance(val, bool):
             # the comparisons that hold are what flagged the row; the others are context
             hit = _compare(float(val), th[1], th[0])
@@ -655,7 +655,7 @@ def _distributions(page: Page, run: _Run) -> Section:
                 continue
             typ = t.schema.field(col).type
             h = C.histogram(finite, integer=pa.types.is_integer(typ))
-            spec = THRESHOLDS.get(col)
+            spec = thresholds().get(col)
             th = _threshold(run, col) if spec and spec[0] == code else None
             title = f"{col}"
             fig = C.histogram_figure(h, title, threshold=th[0] if th else None,

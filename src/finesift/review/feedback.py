@@ -1,6 +1,6 @@
 """What the person's decisions say about the tool: agreement per issue code, and a recipe that matches them.
 
-For an issue code with a threshold on one score column (:data:`TUNABLE`), the rows that speak about
+For an issue code with a threshold on one score column (:func:`tunables`), the rows that speak about
 it are the decided rows with a score that carry no *other* code the recipe drops: their keep or
 drop is about this code (or about nothing the tool saw). Over those rows, the threshold that
 would have matched the person is the cut on the score that agrees with the most of their
@@ -33,23 +33,30 @@ class Tunable:
     partner: str | None = None  # only rows with a partner are scored for this code
 
 
-TUNABLE: dict[str, Tunable] = {
-    "conflict": Tunable("conflict_score", "threshold", ">=", partner="conflict_group"),
-    "near_duplicate": Tunable("near_duplicate_similarity", "min_similarity", ">=", partner="near_duplicate_of"),
-    "semantic_duplicate": Tunable("semantic_duplicate_sim", "threshold", ">="),
-    "placeholder_output": Tunable("placeholder_output_score", "threshold", ">="),
-    "truncated_output": Tunable("truncated_output_score", "threshold", ">="),
-    "echo_output": Tunable("echo_output_similarity", "threshold", ">="),
-    "wrong_language": Tunable("wrong_language_score", "threshold", ">="),
-    "missing_context": Tunable("missing_context_score", "threshold", ">="),
-    "stale": Tunable("stale_score", "threshold", ">="),
-    "off_topic": Tunable("off_topic_z", "max_z", ">="),
-    "leakage": Tunable("leakage_jaccard", "near_threshold", ">="),
-    "pii": Tunable("pii_hits", "min_hits", ">=", integer=True),
-    "empty_output": Tunable("empty_output_chars", "min_chars", "<", integer=True),
-    "too_long": Tunable("too_long_total_tokens", "max_tokens", ">", integer=True),
-    "lm_quality": Tunable("lm_ifd", "max_ifd", ">"),
-}
+#: checks whose main threshold a review does not tune: the group size of exact copies is not a judgement,
+#: and typos decides on two columns (prompt and answer) at once
+NOT_TUNED = frozenset({"exact_duplicate", "typos", "format_outlier"})
+#: scores defined only for rows in a group: the column that says a row is in one
+PARTNERS = {"conflict": "conflict_group", "near_duplicate": "near_duplicate_of"}
+
+
+def tunables() -> dict[str, Tunable]:
+    """Issue code -> its tunable threshold, from each registered check's metadata (``Check.threshold``)."""
+    import typing
+
+    from ..checks.base import registry
+
+    out: dict[str, Tunable] = {}
+    for name, cls in registry().items():
+        t = cls.threshold
+        if t is None or name in NOT_TUNED:
+            continue
+        ann = cls.Params.model_fields[t.param].annotation
+        integer = ann is int or int in typing.get_args(ann)
+        out[name] = Tunable(t.column, t.param, t.op, integer=integer, partner=PARTNERS.get(name))
+    return out
+
+
 
 
 def _flags_at(scores: np.ndarray, op: str, t: float) -> np.ndarray:
@@ -57,6 +64,8 @@ def _flags_at(scores: np.ndarray, op: str, t: float) -> np.ndarray:
         return scores >= t
     if op == ">":
         return scores > t
+    if op == "<=":
+        return scores <= t
     return scores < t
 
 
@@ -94,7 +103,7 @@ def _round(t: float) -> float:
 def current_threshold(recipe, code: str) -> float | None:
     from ..checks.base import get_check
 
-    tun = TUNABLE[code]
+    tun = tunables()[code]
     if tun.param == "max_tokens":
         return float(recipe.max_tokens)
     overrides = dict(recipe.thresholds.get(code, {}))
@@ -126,7 +135,7 @@ def agreement(data, states: dict, recipe) -> dict[str, Any]:
             e["person_kept" if st.keep else "person_rejected"] += 1
             e["tool_kept"] += int(tk)
             e["overruled"] += int(bool(tk) != st.keep)
-    for code, tun in TUNABLE.items():
+    for code, tun in tunables().items():
         if tun.column not in data.audit.column_names:
             continue
         scores = data.numeric(tun.column)
@@ -179,7 +188,7 @@ def recipe_changes(recipe, table: dict[str, Any], min_decisions: int = MIN_DECIS
         if cur is not None and th["agree_matching"] <= (th["agree_current"] or 0):
             changes.append(f"{where}: kept at {_fmt(cur)} (already matches {th['agree_current']}/{n} of your decisions)")
             continue
-        value: Any = int(new) if TUNABLE[code].integer else new
+        value: Any = int(new) if tunables()[code].integer else new
         try:
             if th["param"] == "max_tokens":
                 if value < 1:

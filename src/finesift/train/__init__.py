@@ -7,6 +7,8 @@ reports downstream metrics with 95% intervals and paired differences.
 
 from __future__ import annotations
 
+from .._callable import make_callable
+
 from typing import TYPE_CHECKING, Any
 
 from .config import CompareConfig, TrainConfig
@@ -42,3 +44,12 @@ def __getattr__(name: str):
 
         return CompareResult
     raise AttributeError(name)
+
+
+def _api_train():
+    from ..api import train
+
+    return train
+
+
+make_callable(__name__, _api_train)

@@ -1,0 +1,17 @@
+"""Give freed Arrow memory back to the operating system between stages.
+
+Arrow's default pool (mimalloc or jemalloc) keeps pages it freed for reuse. A stage that
+builds large temporaries (the reader's chunks before they are concatenated, a check's
+shingle sets) would leave the process at its high-water mark for the rest of the audit, and
+the next stage would add its own peak on top: measured on 200k templated rows, the reader
+left 590 MB resident for a 274 MB table, 400 MB after a release.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+
+def release_memory() -> None:
+    """Return unused pages of Arrow's default memory pool to the OS (cheap: a few ms)."""
+    pa.default_memory_pool().release_unused()
