@@ -186,9 +186,9 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "translate_fr.jsonl
 
 
 def _no_model_checks():
-    from finesift.checks.base import groups, registry
+    from finesift.checks.base import WITH_GROUPS, groups, registry
 
-    models = {n for g in ("embeddings", "lm") for n in groups()[g]}
+    models = {n for g in WITH_GROUPS for n in groups()[g]}
     return [n for n in registry() if n not in models]
 
 

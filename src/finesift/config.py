@@ -114,7 +114,8 @@ class AuditConfig(BaseModel):
     )
     with_models: list[str] = Field(
         default_factory=list,
-        description="Opt-in model-based checks: 'embeddings' (semantic_duplicate, off_topic), 'lm' (lm_quality).",
+        description="Opt-in model-based checks: 'embeddings' (semantic_duplicate, off_topic), 'lm' (lm_quality), "
+        "'judge' (judge: an LLM behind an OpenAI-compatible endpoint; sends the rows to it).",
     )
     embeddings: Literal["static", "sentence"] = Field(
         "static", description="Embedding backend for --with embeddings: static (model2vec, fast) or sentence (MiniLM)."

@@ -134,7 +134,7 @@ def build_checks(config: AuditConfig) -> list[Check]:
 
 
 #: per-row keys every audit keeps from its batches (the summary counts distinct rows; curate groups)
-AUDIT_FEATURES = ("answer_hash", "pair_hash", "content_hash")
+AUDIT_FEATURES = ("answer_hash", "pair_hash", "content_hash", "words_prompt", "words_output", "format_faults")
 
 
 def run_all(dataset: Dataset, checks: list[Check], config: AuditConfig, progress=None,
@@ -224,9 +224,8 @@ def audit_dataset(dataset: Dataset, config: AuditConfig | None = None, progress=
     for col in scores.column_names:
         base = base.append_column(col, scores[col])
     base = with_scoring_record(base, config, checks)
-    unique = len(np.unique(res.features["pair_hash"].to_numpy())) if dataset.table.num_rows else 0
     summary = build_summary(dataset, base, checks, config, counts, seconds, time.perf_counter() - t0,
-                            unique_rows=unique, facts=res.facts)
+                            features=res.features, facts=res.facts)
     summary["dataset"]["fingerprint"] = fingerprint or content_fingerprint(t)
     return AuditResult(table=base, summary=summary, dataset=dataset, config=config, checks=checks,
                        features=res.features)
@@ -389,12 +388,12 @@ def _length_stats(lengths: np.ndarray) -> dict[str, float]:
 
 def build_summary(dataset: Dataset, audit_table: pa.Table, checks: list[Check], config: AuditConfig,
                   counts: dict[str, int], seconds: dict[str, float], total_seconds: float, *,
-                  unique_rows: int, facts: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+                  features: pa.Table, facts: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """summary.json: dataset, counts, lengths, examples, per-check metadata and the dataset facts checks
     report (``facts``: check -> facts, e.g. the dominant answer language).
 
-    ``unique_rows``: distinct (normalized prompt, answer) pairs, counted by the caller from the
-    ``pair_hash`` feature (the text is not normalized a second time here).
+    ``features``: the audit's :data:`AUDIT_FEATURES` columns: distinct rows are counted on ``pair_hash``
+    and lengths on the word counts (the text is not normalized or split a second time here).
     """
     t = dataset.table
     n = t.num_rows
@@ -404,9 +403,10 @@ def build_summary(dataset: Dataset, audit_table: pa.Table, checks: list[Check], 
     for code in relation_codes("duplicate"):
         if code in counts:
             dedup_mask |= has_flag(flags, code)
+    unique_rows = len(np.unique(features["pair_hash"].to_numpy())) if n else 0
     lengths: dict[str, Any] = {}
     for fld in ("prompt", "output"):
-        words = pc.count_substring_regex(pc.fill_null(t[fld], ""), pattern=r"\S+").to_numpy(zero_copy_only=False)
+        words = features[f"words_{fld}"].to_numpy()
         lengths[fld] = {"words": _length_stats(np.asarray(words, dtype=float))}
         tok_col = f"too_long_{fld}_tokens"
         if tok_col in audit_table.column_names:

@@ -35,7 +35,7 @@ from finesift.checks.base import (DECISION, Check, CheckParams, Score, Threshold
 BEFORE_DEFAULT = ("exact_duplicate", "near_duplicate", "conflict", "empty_output", "placeholder_output",
                   "truncated_output", "echo_output", "wrong_language", "typos", "format_outlier", "missing_context",
                   "pii", "too_long")
-BEFORE_GROUPS = {"embeddings": ("semantic_duplicate", "off_topic"), "lm": ("lm_quality",)}
+BEFORE_GROUPS = {"embeddings": ("semantic_duplicate", "off_topic"), "lm": ("lm_quality",), "judge": ()}
 BEFORE_PRECEDENCE = ("exact_duplicate", "near_duplicate", "semantic_duplicate", "conflict")
 BEFORE_DEDUP = ("exact_duplicate", "near_duplicate", "semantic_duplicate")
 BEFORE_DROP = ("exact_duplicate", "near_duplicate", "semantic_duplicate", "conflict", "empty_output",
@@ -197,7 +197,7 @@ def test_scoring_reads_no_decision_parameter(tmp_path):
 from pathlib import Path  # noqa: E402
 
 _EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "translate_fr.jsonl"
-_MODEL_CHECKS = {n for g in ("embeddings", "lm") for n in base.groups()[g]}
+_MODEL_CHECKS = {n for g in base.WITH_GROUPS for n in base.groups()[g]}
 
 
 def _trigger_inputs(tmp_path):

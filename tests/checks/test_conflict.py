@@ -15,7 +15,7 @@ from finesift.engine.local import score_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from _data import WRONG_KINDS, alpaca_table, with_wrong_answers
-from _tatoeba import clean_sample
+from _tatoeba import clean_sample, pairs
 
 from tests.checks._helpers import records_table, run_check
 
@@ -73,6 +73,28 @@ def test_wrong_answer_scores_higher_than_the_right_one_in_its_group(tatoeba):
             total += 1
             better += all(sc[i] > sc[j] for j in right)
     assert better >= 0.9 * total
+
+
+def test_a_fluent_answer_to_another_sentence_is_flagged_and_named():
+    """The answer translates a sentence the dataset holds nowhere else (issue 9: caught 15% of the
+    time when only other rows' copies counted): its alignment with its own prompt is no better than
+    with random prompts, while its group's other answer's stands far above."""
+    import random
+
+    base = clean_sample(2000, seed=0)
+    rng = random.Random(7)
+    seen = {r["instruction"] for r in base}
+    pool = [fr for en, fr in pairs() if f"Translate to French: {en}" not in seen]
+    picked = rng.sample(range(len(base)), 40)
+    rows = base + [dict(base[i], output=rng.choice(pool)) for i in picked]
+    scores, flagged = _run(alpaca_table(rows))
+    wrong = np.arange(len(base), len(rows))
+    assert flagged[wrong].sum() >= 20, flagged[wrong].sum()  # measured 24 of 40 (5 before the baseline)
+    assert flagged[: len(base)].sum() <= 2
+    # the right answer is the representative the flagged one is said to conflict with
+    partner = scores["conflict_of"].to_pylist()
+    named = [partner[w] == picked[k] for k, w in enumerate(wrong) if flagged[w]]
+    assert sum(named) >= 0.9 * len(named)
 
 
 def test_identical_answers_are_not_conflicts():

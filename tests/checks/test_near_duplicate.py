@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from finesift.checks import _shingles as sh
 from finesift.checks._groups import components
 from finesift.checks.near_duplicate import NearDuplicate, auto_bands
+from finesift.engine.local import score_table
 from finesift.errors import ConfigError
 from tests.checks._helpers import records_table, run_check
 
@@ -60,7 +61,44 @@ def test_exact_duplicates_are_left_to_exact_duplicate():
 
 
 def test_empty_answers_are_never_grouped():
-    _, flagged = _run(_table(["q", "q", "q"], ["", "...", None]))
+    _, flagged = _run(_table(["q", "q", "q", "q"], ["", "...", None, "?!"]))
+    assert not flagged.any()
+    # without the prompt gate too (answers without a letter or digit share an empty canonical key)
+    _, flagged = _run(_table(["q", "q", "q"], ["...", "?!", " - "]), {"prompt_threshold": 0})
+    assert not flagged.any()
+
+
+def test_short_answers_differing_only_in_case_whitespace_or_punctuation_are_near_duplicates():
+    """issue 9 item 3: too few shingles to index, yet the same words; a dropped or inserted space
+    changes the words themselves, so only the canonical key (punctuation and spaces dropped) links them."""
+    prompt = "Translate to French: I'm sick."
+    outputs = ["Je suis malade.", "Je suis malade", "je suis  malade !", "Je suismalade.", "Je suis ma lade.",
+               "Je suis\u202fmalade\u00a0?", "Je suis malade..."]
+    t = _table([prompt] * len(outputs), outputs)
+    for batch_size in (None, 2):
+        check = NearDuplicate()
+        scores = score_table(check, t, batch_size=batch_size)
+        assert check.decide(scores).tolist() == [False] + [True] * (len(outputs) - 1)
+        assert scores["near_duplicate_of"].to_pylist() == [None] + [0] * (len(outputs) - 1)
+        assert scores["near_duplicate_similarity"].to_pylist()[1:] == [1.0] * (len(outputs) - 1)
+
+
+def test_prompts_equal_once_spaces_and_punctuation_are_dropped_pass_the_prompt_gate():
+    # "Whereis" makes other 2-grams: word-shingle Jaccard 0.375 < prompt_threshold
+    t = _table(["Translate to French: Where is the station?", "Translate to French:  Whereis the station"],
+               ["Où est la gare ?", "Où est la gare ?"])
+    scores, flagged = _run(t)
+    assert flagged.tolist() == [False, True] and scores["near_duplicate_of"].to_pylist() == [None, 0]
+
+
+def test_canonical_key_keeps_words_accents_and_the_prompt_gate():
+    # different words, accents (ou / où are two words) and dissimilar prompts (a statement and a question
+    # whose answers differ only by their final mark) stay apart
+    t = _table(["Translate to French: That's my cat.", "Translate to French: That's my dog.",
+                "Translate to French: Or is it?", "Translate to French: Where is it?",
+                "Translate to French: You're coming.", "Translate to French: Are you coming?"],
+               ["C'est mon chat.", "C'est mon chien", "Ou est-ce ?", "Où est-ce ?", "Tu viens.", "Tu viens ?"])
+    _, flagged = _run(t)
     assert not flagged.any()
 
 
@@ -256,3 +294,24 @@ def test_state_holds_hashes_and_shingle_sets_and_batches_merge_to_the_whole():
     scores = pa.concat_tables([check.score(t.slice(0, 3), state), check.score(t.slice(3), state)])
     assert scores.equals(run_check(NearDuplicate, t.select(["row", "system", "prompt", "output"]))[0])
     assert scores["near_duplicate_of"].to_pylist() == [None, None, 3, None, 0, None]
+
+
+_CONTENT_ALPHABET = st.sampled_from(list("aAbé e\u0301,.!? \t\n'’\x1f-") + ["\u0928", "\u094d", "\u2019", "1", "😀"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(texts=st.lists(st.text(_CONTENT_ALPHABET, max_size=12), min_size=1, max_size=12))
+def test_content_keys_match_a_python_reference(texts):
+    """content_keys(a) == content_keys(b) exactly when their letters, digits, marks and field
+    separators are the same in the same order (Arrow and list input alike)."""
+    import unicodedata
+
+    def ref(t):
+        return "".join(c for c in t if c.isalnum() or unicodedata.category(c)[0] == "M" or c == "\x1f" or ord(c) >= 0x30000)
+
+    keys = sh.content_keys(pa.array(texts))
+    assert keys.dtype == np.uint64 and np.array_equal(keys, sh.content_keys(texts))
+    for i, a in enumerate(texts):
+        assert (keys[i] == sh.EMPTY_KEY) == (ref(a) == "")
+        for j, b in enumerate(texts):
+            assert (keys[i] == keys[j]) == (ref(a) == ref(b))

@@ -91,3 +91,18 @@ def test_a_huge_blob_is_scanned_only_by_the_finders_its_gate_allows(monkeypatch)
     check, scores = _score([blob, "Mail me at jane.doe@gmail.com"])
     assert calls.count("_EMAIL") == 1 and not {"_PHONE", "_CARD", "_SECRET"} & set(calls)
     assert check.decide(scores).tolist() == [False, True]
+
+
+def test_quiet_on_decimals_placeholder_digits_toll_free_lines_and_values_the_prompt_asks_to_make_up():
+    outputs = ["50.26548245743669 cm", "Phone: (123) 456-7890", "('Jane Doe', '098-765-4321')",
+               "Poison Control: 1-800-222-1222", "(244) 890-4578", "Username: Sunshine_2020\nPassword: X78s0j^xgP",
+               "Example: 4242 4242 4242 4242"]
+    prompts = ["Compute the circumference.", "Edit this resume.", "Search a list.", "List emergency numbers.",
+               "Create a new telephone number in the format (xxx) xxx-xxxx",
+               "Generate an appropriate username and password combination.",
+               "Give an example of a valid credit card number."]
+    check, scores = _score(outputs, prompts)
+    assert scores["pii_hits"].to_pylist() == [0] * len(outputs), scores["pii_kinds"].to_pylist()
+    # the same values with no such request are still findings
+    _, again = _score(outputs[4:6], ["Who is this?", "What is in the file?"])
+    assert again["pii_hits"].to_pylist() == [1, 1]

@@ -53,3 +53,9 @@ def test_surrounding_whitespace_does_not_hide_a_placeholder(placeholder, pad):
 def test_score_is_one_of_three_levels(text):
     _, _, values = _scores([text])
     assert values[0] in (0.0, 1.0) or abs(values[0] - 0.6) < 1e-6
+
+
+def test_quiet_on_a_letters_personal_detail_slots_but_not_on_missing_content():
+    check, scores, values = _scores(["Dear [Insert Name],\n\nI am writing to request a raise.\n\n[Insert your name]",
+                                     "Dear Sir,\n\n[insert paragraph about the project here]\n\nBest"])
+    assert values[0] == 0.0 and abs(values[1] - 0.6) < 1e-6

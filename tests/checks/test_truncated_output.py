@@ -78,3 +78,31 @@ def test_dataset_norms_come_from_every_batch_not_the_one_being_scored():
     assert (split == whole).all() and flags[-1]
     alone = check.finalize(check.fit(batches[1]))
     assert check.score(batches[1], alone)["truncated_output_score"][0].as_py() < split[-1]
+
+
+def test_quiet_on_one_line_code_sign_offs_forms_links_and_stranded_prepositions():
+    # false flags read on Alpaca rows people kept: syntax, letters and forms end without a period on purpose
+    rows = [
+        ("Print hello in JavaScript.", 'console.log("Hello World!");'),
+        ("Delete a record.", "DELETE from Customers \nWHERE CustomerID = 119;"),
+        ("Add 5px to each margin.", "margin-left: 25px; margin-top: 35px;"),
+        ("Create a table.", "CREATE TABLE Books ( \n  book_id INT, \n  title VARCHAR(255)\n);"),
+        ("Solve for x.", "x = 5 - 2y"),
+        ("Reply to the mail.", "Dear Joe,\n\nThank you for letting me know. Have a great time!\n\nBest,"),
+        ("Create a registration form.", "Registration form: \n1. Name: \n2. Email Address: \n3. Submit:"),
+        ("Cite a website.", "Introduction to Machine Learning. (n.d.). Retrieved from www.machinelearning.org"),
+        ("List ways to be kind.", "1. Listen to them\n2. Offer to help someone with a task they are struggling with"),
+    ]
+    flags, scores = _score(NORMAL + rows)
+    assert not flags.any(), scores[-len(rows):]
+
+
+def test_a_short_answer_is_not_cut_where_short_answers_are_common():
+    # mixed instruction data: many prompts of one length get long answers, some get a name or a label
+    long = [(f"Describe topic number {i:03d} in detail.", "It is a long and careful description. " * 6)
+            for i in range(60)]
+    labels = [(f"Name a famous scientist {i:03d} today.", "Marie Curie") for i in range(5)]
+    flags, _ = _score(long + labels + [("Name a famous computer scientist.", "Alan Turing")])
+    assert not flags[-6:].any()
+    # (the one short answer among translations of similar sentences is still found:
+    # test_the_real_truncated_last_line_of_tatoeba)

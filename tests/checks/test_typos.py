@@ -88,8 +88,9 @@ def test_vocabulary_and_dominant_language_are_counted_over_the_whole_dataset_not
     assert counts[-1] == 1  # "mercii", checked in French
     alone = _score_in_batches(Typos(), tables[1:2])  # a batch on its own would count "demainn"
     assert alone["typos_output_count"].to_pylist() == [1]
-    # and on its own the last batch is English: "un" and "mercii" would both be English typos
-    assert _score_in_batches(Typos(), tables[2:])["typos_output_count"].to_pylist()[-1] == 2
+    # on its own the last batch is English and the short answer is checked in English: "mercii" still
+    # counts, "un" does not, being a word of the answer's detected language (French)
+    assert _score_in_batches(Typos(), tables[2:])["typos_output_count"].to_pylist()[-1] == 1
     assert typos._is_near.cache_info().maxsize and typos._is_known.cache_info().currsize  # bounded, per word
 
 
@@ -127,7 +128,9 @@ def test_cost_per_row_is_bounded_on_huge_words_and_huge_answers(monkeypatch):
                                                                     "J'adore les surpises.")]
     flags, scores = _score(rows)
     assert max(looked_up) <= 50 and max(searched) <= 50
-    assert len(looked_up) <= 5_000  # the long answer: only its first 20,000 characters are checked
+    # the long answer: only its first 20,000 characters (~2,900 of its 60,000 words) are checked, each
+    # looked up at most three times (its language, the detected one, the parts of a word)
+    assert len(looked_up) <= 9_000
     # the huge word is no word: not checked, not a typo; ordinary rows are judged as before
     assert scores["typos_output_count"].to_pylist()[0] == 0 and scores["typos_output_rate"][0].as_py() == 0
     assert flags.tolist()[2:] == [False, True]
@@ -148,3 +151,27 @@ def test_near_known_word_does_not_search_around_words_longer_than_any_dictionary
     # each probe was a copy of the word (5,000 letters: ~300k probes of 5 kB; 100k letters: MemoryError)
     assert not _lang.near_known_word("a" * 5_000, "en")
     assert probes == []
+
+
+def test_two_typos_in_a_sentence_count_even_at_its_start(french_rows):
+    bad = [("Translate to French: You know, I had a lot of fun.", "Voous savez, je me suis bein amusé."),
+           ("Translate to French: This question isn't easy.", "Cette questoin n'est pas simmple."),
+           ("Translate to French: Why don't you take a break?", "Pourquoi ne faites-vous pas une pause ?")]
+    prompts = [("Translate to French: Why dno't you tkae a break?", "Pourquoi ne faites-vous pas une pause ?")]
+    flags, scores = _score(french_rows + bad + prompts)
+    assert flags[-4:].tolist() == [True, True, False, True], scores.slice(len(french_rows)).to_pylist()
+
+
+def test_quiet_on_word_play_quotes_from_the_prompt_and_words_of_the_answers_language(french_rows):
+    english = [(f"Say something kind {i}.", s) for i, s in enumerate(
+        ["I am very happy to see you today.", "We will meet again next week.", "The weather is nice today.",
+         "She reads a book every week.", "They have two brothers and a sister."] * 4)]
+    rows = [("Reverse the text.\n\nKrebs", "sberk"),
+            ("Remove all the vowels from this sentence.\n\nThe quick brown fox", "Th qck brwn fx"),
+            ("Create an anagram out of the words.\n\nconform", "fromc"),
+            ("Given a sentence, find all the misspelled words\n\nI swimmed in the lake.", "Misspelled words: swimmed"),
+            ("Evaluate this sentence for spelling mistakes\n\nHe finnished his meel.", "He finished his meal."),
+            ('Rearrange the following English phrase into Spanish: "We need to practice more."',
+             "Necesitamos practicar más.")]
+    flags, scores = _score(english + rows)
+    assert not flags[-len(rows):].any(), scores.slice(len(english)).to_pylist()

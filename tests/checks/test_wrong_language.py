@@ -162,3 +162,28 @@ def test_state_is_language_counts_merged_across_batches(french_rows):
     assert check.facts(check.finalize(merged)) == {"dominant_answer_language": "fr"}
     forced = WrongLanguage().bind(AuditConfig(expected_language="de"))
     assert forced.facts(forced.finalize(merged)) == {}  # the expected language is given, not found
+
+
+def test_fires_on_short_answers_mixing_the_prompts_language(french_rows):
+    mixed = [("Translate to French: He was very nervous.", "Il était very nervous."),
+             ("Translate to French: Take off your socks.", "Retire your socks."),
+             ("Translate to French: I could tutor you.", "Je pourrais tutor you."),
+             ("Translate to French: Look at him.", "Regarde at him.")]
+    flags, scores = _score(french_rows + mixed)
+    assert flags[-len(mixed):].all(), scores.slice(len(french_rows)).to_pylist()
+
+
+def test_quiet_on_lists_of_foreign_dishes_answers_in_the_prompts_language_and_quotes():
+    english = [(f"Tell me something {i}.", s) for i, s in enumerate(
+        ["I am very happy to see you today.", "We will meet again next week.", "The weather is nice today.",
+         "She reads a book every week.", "They have two brothers and a sister."] * 4)]
+    rows = [("List 5 famous Italian dishes.", "1. Pizza Margherita\n2. pasta alla carbonara\n3. risotto alla "
+             "milanese\n4. lasagna alla bolognese\n5. Caprese salad."),
+            ("Combien de côtés a un triangle, dis-moi ?", "Un triangle a trois côtés."),
+            ("Typing a sentence, generate an appropriate machine translation of the sentence\n\nI want a pizza",
+             "Je veux commander une pizza"),
+            ('Translate "la croissance verte" into English.', '"La croissance verte" translates to "Green Growth".'),
+            ("Provide an example of the proper way one should greet someone in German.",
+             "Hallo! Wie geht es Ihnen? (Hello! How are you?)")]
+    flags, scores = _score(english + rows)
+    assert not flags[-len(rows):].any(), scores.slice(len(english)).to_pylist()

@@ -37,6 +37,18 @@ def test_ties_go_to_the_lowest_row():
     assert g.partners["exact_duplicate"].tolist() == [-1, 0, 0]
 
 
+def test_a_cleaner_copy_wins_a_quality_tie_over_a_lower_row():
+    from finesift.checks.features import add_features
+
+    # row 0 is a whitespace-mangled, unpunctuated copy of row 1; both score the same quality
+    texts = pa.table({"prompt": [" say  hi", "Say hi."], "output": ["hello ", "Hello."]})
+    faults = add_features(texts, ["format_faults"])["format_faults"].to_numpy()
+    assert faults[0] > faults[1] == 0
+    audit = _audit(2, [[], ["near_duplicate"]], near_duplicate_of=[None, 0])
+    g = regroup(audit, np.array([0.5, 0.5]), DROP, content_key=["a", "b"], faults=faults)
+    assert g.flags == [["near_duplicate"], []] and g.partners["near_duplicate"].tolist() == [1, -1]
+
+
 def test_a_member_rejected_for_another_reason_is_never_the_keeper():
     audit = _audit(2, [[], ["exact_duplicate", "pii"]], exact_duplicate_of=[None, 0])
     g = regroup(audit, np.array([0.1, 0.9]), DROP, content_key=["k", "k"])

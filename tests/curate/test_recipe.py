@@ -134,3 +134,13 @@ def test_drop_and_checks_come_from_the_check_metadata():
     assert all(reg[c].drop for c in Recipe().drop)
     assert {c for c, cls in reg.items() if cls.drop} == set(Recipe().drop)
     assert Recipe().audit_config(no_models=True).checks == list(DEFAULT_CHECKS)
+
+
+def test_a_string_with_a_line_break_is_one_quoted_yaml_line():
+    import yaml
+
+    from finesift.curate.recipe import _scalar
+
+    for value in ("first line\nsecond: line", "nel\x85break", "line\u2028separator"):
+        text = _scalar(value)
+        assert "\n" not in text and yaml.safe_load(f"key: {text}  # a comment") == {"key": value}

@@ -11,6 +11,8 @@ compared with numpy instead of Python loops:
   each hashed to 64 bits from its code points; texts go in blocks of ~64k characters so the
   temporaries stay in cache (:func:`blocks`, :func:`concat`). :func:`word_sets`: the sets of
   word n-grams of each text in one call.
+* :func:`content_keys` - one hash per text of its letters, digits and marks (punctuation and
+  whitespace dropped): the canonical key of near-duplicate detection.
 * :func:`shingles` - hashed word n-grams; a text shorter than n words is one shingle.
 * :func:`char_ngrams` - hashed character n-grams (for chrF-like similarity).
 * :func:`unique_sets` - sort and deduplicate each row's items (set semantics).
@@ -217,6 +219,56 @@ def _words(texts) -> tuple[np.ndarray, np.ndarray]:
     h = mix64(h ^ w_len.astype(np.uint64))
     # words of text i: those starting in [starts[i], starts[i + 1])
     return h, np.searchsorted(w_start, starts).astype(np.int64)
+
+
+@lru_cache(maxsize=1)
+def _content_table() -> np.ndarray:
+    # letters, digits, combining marks (a Devanagari vowel sign is part of its word) and the field separator
+    import unicodedata
+
+    table = _alnum_table().copy()
+    marks = np.fromiter((unicodedata.category(chr(c))[0] == "M" for c in range(_TABLE_SIZE)), dtype=bool,
+                        count=_TABLE_SIZE)
+    table[:_TABLE_SIZE] |= marks
+    table[0x1F] = True
+    return table
+
+
+def content_keys(texts) -> np.ndarray:
+    """Per text, a 64-bit hash of its letters, digits, combining marks and ``\\x1f`` separators in order:
+    punctuation, symbols and all whitespace dropped, so "je suis  malade !" and "jesuismalade" share a key.
+    Texts with none of them share the key of "" (:data:`EMPTY_KEY`). Case is kept (normalize first).
+
+    What ``pc.replace_substring_regex`` with a Unicode class and a string hash give, in numpy over the
+    code points (:func:`text_codepoints`), about 3x faster.
+    """
+    return np.concatenate([_content_keys(b) for b in blocks(texts)]) if len(texts) else np.zeros(0, np.uint64)
+
+
+def _content_keys(texts) -> np.ndarray:
+    cp, starts = text_codepoints(texts)
+    n = len(starts) - 1
+    keep = _content_table()[cp] if len(cp) else np.zeros(0, dtype=bool)
+    pos = np.flatnonzero(keep)
+    cum = np.zeros(len(cp) + 1, dtype=np.int64)
+    np.cumsum(keep, out=cum[1:])
+    first = cum[starts]  # kept code points of text i: first[i]..first[i + 1]
+    counts = np.diff(first)
+    h = np.zeros(n, dtype=np.uint64)
+    if len(pos):
+        rank = np.arange(len(pos), dtype=np.int64) - np.repeat(first[:-1], counts)
+        powers = np.full(int(counts.max()), _P, dtype=np.uint64)
+        powers[0] = 1
+        with np.errstate(over="ignore"):
+            powers = np.cumprod(powers, dtype=np.uint64)
+            terms = (cp[pos].astype(np.uint64) + np.uint64(1)) * powers[rank]
+        some = np.flatnonzero(counts)
+        h[some] = np.add.reduceat(terms, first[:-1][some])
+    return mix64(h ^ counts.astype(np.uint64))
+
+
+#: the :func:`content_keys` key of a text without letters, digits or marks
+EMPTY_KEY = mix64(np.zeros(1, dtype=np.uint64))[0]
 
 
 def shingles(word_hashes: np.ndarray, offsets: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -313,7 +313,7 @@ def normalize_text(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
 _REGISTRY: dict[str, type[Check]] = {}
 
 #: ``--with`` groups a check may name in ``group`` (the other groups are TRIGGERS)
-WITH_GROUPS = ("embeddings", "lm")
+WITH_GROUPS = ("embeddings", "lm", "judge")
 
 
 def validate_metadata(cls: type[Check]) -> None:

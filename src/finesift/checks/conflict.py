@@ -33,10 +33,17 @@ How a conflict is scored, for each distinct answer ``i`` of a group:
    * *truncated*: the answer is another answer of the group cut at a word boundary, and
      (when the dataset's answers usually end with . ! ? …) it does not end that way itself.
    * *misaligned*: association (phi coefficient over the sample) between answer words and
-     prompt words gives each answer an alignment with its prompt. Strong evidence: the same
-     answer text aligns much better with another prompt it is given to elsewhere in the
-     dataset (a translation of a different sentence); weak evidence (x0.5, discounted for
-     short answers): it aligns much worse than the group's best-aligned answer.
+     prompt words gives each answer an alignment with its prompt. Three kinds of evidence, the
+     strongest counts: (a) the same answer text aligns much better with another prompt it is
+     given to elsewhere in the dataset (a translation of a different sentence); (b) in groups
+     holding two answers unlike each other (similarity < 0.5), the answer's two-way alignment
+     (its words to the prompt's and the prompt's to its) with its own prompt is compared with its
+     alignments with 32 random sampled prompts: z = (own - mean) / sd. A translation of the
+     prompt stands far above them (z ~ 4 and up); a fluent answer to something else does not
+     (z ~ 0), whether or not the sentence it translates is in the dataset. Evidence
+     ``(1.5 - z) / 1.5``, clipped, weighed by judged answer words (w / (w + 2)) and sample size;
+     (c) weak (x0.5, discounted for short answers): it aligns much worse than the group's
+     best-aligned answer.
 
 4. **Representative** ``r``: the answer with the highest ``agr(i) - u(i)``, where ``u`` is
    the noisy-or of the features (ties: lowest row). Valid alternatives ("Cours !" /
@@ -51,13 +58,16 @@ How a conflict is scored, for each distinct answer ``i`` of a group:
    feature. The representative scores ``w * (1 - agr(r))`` and is never flagged by default.
 
 Measured by ``benchmarks/bench_conflict.py`` (``benchmarks/results/conflict.json``; 2,000 clean
-Tatoeba rows plus 100 injected wrong answers, 20 each of English echo, other language, another
-row's translation, "<english> is <french>", truncated). On the sample the weights and the 0.5
-cut were tuned on (``clean_sample(2000, seed=0)``): 95 of 100 wrong answers flagged, no clean
-row flagged. Out of sample (2,000 rows sharing no English sentence with it, seeds 1 and 2):
-97 and 89 of 100 flagged (another row's translation is the weak kind: 17 and 12 of 20), 1 and
-0 clean rows flagged. The first 2,000 lines of the file (short idioms with many valid
-alternatives, nothing injected): 26 of 2,000 rows flagged.
+Tatoeba rows plus 140 injected wrong answers: 20 each of English echo, other language, another
+row's translation, "<english> is <french>", truncated, and 40 translations of a sentence found
+nowhere in the sample). Held out (no English sentence of the tuning sample; seeds 3 and 4 also
+out of sample for the random-prompt baseline, which was set on seeds 1, 2): 128 and 130 of 140
+flagged (translations of an outside sentence: 33 and 32 of 40, 9 and 11 before the baseline),
+1 and 0 clean rows flagged. The headline experiment's noisy sets (a clean prompt repeated with
+another sentence's translation): 78-80% of those conflicts flagged (15% before). Clean
+multi-translation groups (500 English sentences, every distinct translation, nothing else in
+the file): 0.8-2.4% of groups flagged (0.4-1.4% before); the file's first 2,000 lines
+(short idioms): 41 of 508 groups (23 before). Numbers of the last run: see the JSON.
 
 Why conflict computes its own evidence instead of reading ``echo_output``, ``truncated_output``,
 ``wrong_language`` or ``too_long`` columns (each row check's score is a different quantity; reading
@@ -129,6 +139,17 @@ _PROFILE_ROWS = 20_000
 _PAIR_BUDGET = 2_000_000
 #: other groups with the same answer whose prompts are checked for a better alignment
 _ELSEWHERE = 5
+#: random sampled prompts an answer's alignment with its own prompt is compared with
+_BASELINE_PROMPTS = 32
+#: z (own alignment above random prompts') below which an answer starts to look misaligned, and the
+#: z span over which that evidence grows to 1
+_Z_HI, _Z_SPAN = 1.5, 1.5
+#: answers less similar than this (chrF-like) to another of their group call for the alignment baseline
+_UNLIKE = 0.5
+#: smallest standard deviation of the random-prompt alignments a z is scaled by
+_Z_SD_FLOOR = 0.02
+#: judged answer words at which a z counts half (a one-word answer's z is mostly noise)
+_Z_JUDGED = 2.0
 #: weight of the unseen-trigram excess
 _UNSEEN = 0.6
 #: weight of the alignment deficit when nothing shows the answer belongs to another prompt
@@ -237,6 +258,7 @@ class _Evidence:
         self.ref_pw = sh.unique_sets(*sh.words(ref_prm))
         self.aw = sh.take(sh.unique_sets(*sh.words(uans)), ans_idx)
         self.pw = sh.take(sh.unique_sets(*sh.words(uprm)), prm_idx)
+        self.uprm, self.prm_idx = uprm, prm_idx
         self.ans_len = np.fromiter(map(len, uans), np.float64, len(uans))[ans_idx]
         self.prm_len = np.fromiter(map(len, uprm), np.float64, len(uprm))[prm_idx]
         self.n = len(ans_idx)
@@ -342,12 +364,14 @@ class _Evidence:
         return np.where(pos >= 0, pos, len(vocab))
 
     def align(self, aw: tuple[np.ndarray, np.ndarray], pw: tuple[np.ndarray, np.ndarray],
-              pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+              pos: np.ndarray, own_prompt: bool = True, both: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Alignment of answer i (word set ``aw[i]``) with prompt i (``pw[i]``), and how many
         answer words it is judged on. Alignment = mean over the answer's words seen in at least
         two other sampled answers of their best phi association with a prompt word (>= 0);
-        NaN when no word can be judged. ``pos``: the pair's position in the sample (-1: none),
-        to leave it out of the statistics. Items go in chunks of bounded word-pair counts."""
+        NaN when no word can be judged. ``pos``: the answer's position in the sample (-1: none),
+        to leave it out of the statistics; ``own_prompt``: ``pw`` is that sampled item's own prompt
+        (else another prompt: only the answer's side of the item is left out). Items go in chunks
+        of bounded word-pair counts."""
         m = self._association_tables()[0]
         aw, pw = sh.cap(aw, self.WORDS_CAP), sh.cap(pw, self.WORDS_CAP)
         n_items = len(aw[1]) - 1
@@ -359,18 +383,20 @@ class _Evidence:
             base = per[lo - 1] if lo else 0
             hi = max(int(np.searchsorted(per, base + _PAIR_BUDGET, side="right")), lo + 1)
             idx = np.arange(lo, hi)
-            out[lo:hi], cnt[lo:hi] = self._align_chunk(sh.take(aw, idx), sh.take(pw, idx), own[lo:hi], m)
+            out[lo:hi], cnt[lo:hi] = self._align_chunk(sh.take(aw, idx), sh.take(pw, idx), own[lo:hi],
+                                                       own[lo:hi] if own_prompt else 0 * own[lo:hi], m, both)
             lo = hi
         return out, cnt
 
-    def _align_chunk(self, aw, pw, own: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    def _align_chunk(self, aw, pw, own: np.ndarray, own_p: np.ndarray, m: int,
+                     both: bool = False) -> tuple[np.ndarray, np.ndarray]:
         *_, v, cnt_a, cnt_p, co_count = self._association_tables()
         n_items = len(aw[1]) - 1
         n = m - own
         # judged answer words, and prompt words that can associate at all (seen, not everywhere)
         a_doc, p_doc = sh.doc_of(aw[1]), sh.doc_of(pw[1])
         a_ids, p_ids = self._vocab_ids(aw[0]), self._vocab_ids(pw[0])
-        ca, cp = cnt_a[a_ids] - own[a_doc], cnt_p[p_ids] - own[p_doc]
+        ca, cp = cnt_a[a_ids] - own[a_doc], cnt_p[p_ids] - own_p[p_doc]
         ja = ca >= 2
         jp = (cp >= 1) & (cp < n[p_doc])
         cnts = np.bincount(a_doc[ja], minlength=n_items)
@@ -382,13 +408,23 @@ class _Evidence:
         it, ai, pi = sh.cross(a_off, p_off)  # prompt words vary fastest: one segment per answer word
         if len(it):
             c_a, c_p = ca[ai], cp[pi]
-            c_ap = co_count(p_ids[pi] * v + a_ids[ai]) - own[it]
+            c_ap = co_count(p_ids[pi] * v + a_ids[ai]) - own_p[it]
             nn = n[it]
             den = np.sqrt(c_a * (nn - c_a).astype(float) * (c_p * (nn - c_p)))
             phi = np.where(den > 0, (nn * c_ap - c_a * c_p) / np.where(den > 0, den, 1.0), 0.0)
             seg = np.flatnonzero(np.r_[True, ai[1:] != ai[:-1]])
             best[ai[seg]] = np.maximum(np.maximum.reduceat(phi, seg), 0.0)
         sums = np.bincount(a_doc, weights=best, minlength=n_items)
+        if both:
+            # the other direction too: each judged prompt word's best association with an answer
+            # word (a wrong answer leaves the prompt's words unmatched as well)
+            best_p = np.zeros(len(p_ids))
+            if len(it):
+                np.maximum.at(best_p, pi, np.maximum(phi, 0.0))
+            jq = cp >= 2
+            p_doc_j = sh.doc_of(p_off)
+            sums = sums + np.bincount(p_doc_j[jq], weights=best_p[jq], minlength=n_items)
+            cnts = cnts + np.bincount(p_doc_j[jq], minlength=n_items)
         return np.where(cnts > 0, sums / np.maximum(cnts, 1), np.nan), cnts
 
     def alignment(self) -> tuple[np.ndarray, np.ndarray]:
@@ -396,6 +432,36 @@ class _Evidence:
         if getattr(self, "_alignment", None) is None:
             self._alignment = self.align(self.aw, self.pw, self.pos)
         return self._alignment
+
+    def prompt_z(self, k: int, seed: int, which: np.ndarray | None = None) -> np.ndarray:
+        """Per examined answer: how far its alignment with its own prompt stands above its
+        alignments with ``k`` random sampled prompts (of other prompts), in standard deviations
+        of the latter (both directions of :meth:`align`); NaN where it cannot be judged. A
+        translation of the prompt stands far above (z ~ 4); a fluent answer to something else
+        does not (z ~ 0). A z-score means the same whatever the dataset's size or vocabulary,
+        where raw phi values do not. ``which``: a mask of the answers to judge (others: NaN)."""
+        out = np.full(self.n, np.nan)
+        sel = np.arange(self.n) if which is None else np.flatnonzero(which)
+        own = np.full(self.n, np.nan)
+        judged = np.zeros(self.n)
+        own[sel], judged[sel] = self.align(sh.take(self.aw, sel), sh.take(self.pw, sel), self.pos[sel], both=True)
+        todo = np.flatnonzero(~np.isnan(own))
+        if not len(todo) or not len(self.ref_prm):
+            return out, judged
+        key = {t: i for i, t in enumerate(self.uprm)}
+        ref_key = np.fromiter((key.get(t, -1) for t in self.ref_prm), np.int64, len(self.ref_prm))
+        pick = np.random.default_rng(seed).integers(0, len(self.ref_prm), size=(len(todo), k))
+        other = ref_key[pick] != self.prm_idx[todo][:, None]  # the same prompt is no baseline
+        q = np.repeat(todo, k)
+        al, _ = self.align(sh.take(self.aw, q), sh.take(self.ref_pw, pick.ravel()), self.pos[q],
+                           own_prompt=False, both=True)
+        al = np.nan_to_num(al).reshape(len(todo), k)
+        cnt = other.sum(axis=1)
+        mu = (al * other).sum(axis=1) / np.maximum(cnt, 1)
+        sd = np.sqrt((((al - mu[:, None]) ** 2) * other).sum(axis=1) / np.maximum(cnt, 1))
+        # the sd floor: an answer that aligns with no random prompt at all is judged on its own alignment
+        out[todo] = np.where(cnt >= 2, (own[todo] - mu) / np.maximum(sd, _Z_SD_FLOOR), np.nan)
+        return out, judged
 
     # -- length ------------------------------------------------------------------------------------
     def length_z(self) -> np.ndarray:
@@ -569,7 +635,11 @@ class Conflict(DatasetCheck):
                        texts(answers, item_first[sample]), texts(prompts, item_first[sample]))
         elsewhere = self._align_elsewhere(ev, g, items, item_group, item_answer, sample_pos,
                                           lambda item: texts(prompts, item_first[item]))
-        feats = list(self._features(ev, g, pa_, pb_, elsewhere).values())
+        # the random-prompt baseline costs _BASELINE_PROMPTS alignments per answer: only for groups
+        # holding two answers unlike each other (variants of one answer need no alignment evidence)
+        unlike = np.bincount(g, weights=np.bincount(np.r_[pa_, pb_][np.r_[sim, sim] < _UNLIKE],
+                                                    minlength=len(items)), minlength=int(g.max()) + 1)[g] > 0
+        feats = list(self._features(ev, g, pa_, pb_, elsewhere, self.seed(), unlike).values())
         u = 1.0 - np.prod([1.0 - f for f in feats], axis=0)
 
         # 4. representative per group: highest agreement - implausibility, ties by lowest row
@@ -632,15 +702,14 @@ class Conflict(DatasetCheck):
 
     @staticmethod
     def _features(ev: _Evidence, g: np.ndarray, pa_: np.ndarray, pb_: np.ndarray,
-                  elsewhere: np.ndarray) -> dict[str, np.ndarray]:
+                  elsewhere: np.ndarray, seed: int = 0, unlike: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Implausibility features of each examined answer, each scaled to 0..1."""
         prompt_like, unseen = ev.language()
         # rare words are unseen too: trigram evidence alone is damped; a sentence of unseen words is not
         unseen = np.maximum(_UNSEEN * unseen, np.clip((ev.unseen_words() - 0.2) / 0.5, 0.0, 1.0))
         echo = np.clip(ev.echo() * 1.5, 0.0, 1.0)
         align = ev.alignment()
-        z = ev.length_z()
-        length = np.clip((np.abs(z) - 2.5) / 3.0, 0.0, 1.0)
+        length = np.clip((np.abs(ev.length_z()) - 2.5) / 3.0, 0.0, 1.0)
         tr = _truncated(ev.uans, ev.ans_idx[pa_], ev.ans_idx[pb_], _ends_with_punctuation(ev.ref_ans[:5000]) >= 0.5)
         trunc = np.zeros(ev.n)
         trunc[pa_[tr == 1]] = 1.0
@@ -656,7 +725,12 @@ class Conflict(DatasetCheck):
         weak = np.clip((deficit - 0.1) / 0.3, 0.0, 1.0) * judged / (judged + 2.0)
         strong = np.where(np.isnan(elsewhere) | np.isnan(align), 0.0,
                           np.clip((np.nan_to_num(elsewhere) - a0 - 0.1) / 0.3, 0.0, 1.0))
-        misaligned = np.maximum(_WEAK * weak, strong)
+        z, _ = ev.prompt_z(_BASELINE_PROMPTS, seed, unlike)
+        m = ev._association_tables()[0]
+        # few judged words (a one-word greeting) or a small sample make a z noisy: less weight
+        ranked = np.where(np.isnan(z), 0.0, np.clip((_Z_HI - np.nan_to_num(z)) / _Z_SPAN, 0.0, 1.0)) \
+            * judged / (judged + _Z_JUDGED) * m / (m + 200.0)
+        misaligned = np.maximum(np.maximum(_WEAK * weak, strong), ranked)
         return {"prompt_like": prompt_like, "unseen": unseen, "echo": echo, "length": length,
                 "truncated": trunc, "misaligned": misaligned}
 

@@ -5,6 +5,12 @@ answer are equal after Unicode NFKC, lower-casing and whitespace collapsing
 (:func:`finesift.checks.base.normalize_text`; the ``content_hash`` feature hashes the
 three normalized fields, computed once per batch and shared with the other checks).
 
+Rows equal only once punctuation and all whitespace are dropped as well ("Je suis malade." /
+"Je suis malade", "Je suismalade.") are not exact duplicates: punctuation can be content ("Tu
+viens." / "Tu viens ?"), so they are ``near_duplicate`` (similarity 1, gated by prompt similarity;
+see its docstring), and this check's key stays the ``content_hash`` that the unique-row count and
+curate's identical-row test share.
+
 Every group of equal rows keeps one member - the lowest ``row`` at audit time
 (curate may later keep the best one by quality instead) - and flags the others.
 

@@ -12,6 +12,8 @@ Core features (more are registered with :func:`feature` beside the code they wra
 * ``words_prompt``, ``words_output``: number of words (:data:`WORD`) in the field.
 * ``answer_hash``, ``pair_hash``, ``content_hash``: xxh3-64 of the normalized answer, of prompt and
   answer, of system prompt, prompt and answer (keys that stand for the text in groupings and counts).
+* ``format_faults``: formatting faults of prompt and answer (:data:`FORMAT_FAULTS`), curate's tie-break
+  between equal-quality copies of a row.
 
 :data:`WORD` is the one definition of "a word" for counting: a run of letters, digits or
 underscores, with inner apostrophes and hyphens (``don't``, ``e-mail``) kept in the word.
@@ -151,3 +153,23 @@ def _pair_hash(batch: pa.Table, config: Any) -> pa.Array:
          doc="xxh3-64 of the normalized system prompt, prompt and answer (identical rows)")
 def _content_hash(batch: pa.Table, config: Any) -> pa.Array:
     return _joined_hash(batch, ("norm_system", "norm_prompt", "norm_output"))
+
+
+#: formatting faults a clean copy of a text does not have (each counted once per field): stray edge
+#: whitespace, doubled blanks or tabs, a space before "," or ".", a lower-case start, all capitals, no final
+#: mark. A tie-break between otherwise equal copies of one row, not a defect of its own.
+FORMAT_FAULTS = (r"^\s|\s$", r"  |\t", r" [,.]", r"^\p{Ll}", r"^[^\p{Ll}]*\p{Lu}[^\p{Ll}]*\p{Lu}[^\p{Ll}]*$",
+                 r"[\p{L}\p{N}]$")
+
+
+@feature("format_faults", doc="formatting faults of prompt and answer (edge or doubled spaces, case, final mark)")
+def _format_faults(batch: pa.Table, config: Any) -> pa.Array:
+    import numpy as np
+
+    total = np.zeros(batch.num_rows, dtype=np.int32)
+    for name in ("prompt", "output"):
+        text = _column(batch, name)
+        for pattern in FORMAT_FAULTS:
+            hit = pc.fill_null(pc.match_substring_regex(text, pattern=pattern), False)
+            total += np.asarray(hit.to_numpy(zero_copy_only=False), dtype=np.int32)
+    return pa.array(total, pa.int32())

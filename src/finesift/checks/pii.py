@@ -57,8 +57,19 @@ _PHONE = re.compile(
     r"|\b0[1-9](?:[\s.]?\d{2}){4}"                                           # 06 12 34 56 78
     r")(?![\w])")
 _FICTIONAL = re.compile(r"(?:^|\D)555[\s.-]?\d{4}$")
-_CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
+# not the digits of a decimal ("50.26548245743669 cm")
+_CARD = re.compile(r"(?<![\d.,-])(?:\d[ -]?){12,18}\d(?![\d-]|[.,]\d)")
 _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5|4[4-9])|35|3(?:0[0-5]|[68]))")
+# North American toll-free numbers (1-800-273-8255): public lines of organizations, not personal data
+_TOLL_FREE = re.compile(r"^1?8(?:00|33|44|55|66|77|88)")
+# what a prompt asks to be made up ("Generate a hypothetical phone number", "an example of a valid credit
+# card number", "a username and password"): the answer's value of that kind is synthetic
+_MADE_UP = re.compile(r"(?i)\b(?:generat|creat|invent|make up|come up with|example|sample|hypothetical|fake|"
+                      r"fictional|fictitious|random|dummy|new)\w*\b")
+_KIND_WORDS = {"phone": re.compile(r"(?i)phone|telephone|mobile number|contact number"),
+               "email": re.compile(r"(?i)e-?mail"),
+               "card": re.compile(r"(?i)credit card|card number|debit card"),
+               "secret": re.compile(r"(?i)password|passphrase|api key|token|secret")}
 _TOKENS = {
     "aws_key": re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
     "api_key": re.compile(
@@ -112,7 +123,10 @@ class Pii(RowCheck):
                       for k, g in _KIND_GATES.items()} for c in sub]
             texts = [c.to_pylist() for c in sub]
             for i, row in enumerate(rows):
-                found = [f for t, g in zip(texts, gates) for f in _findings(t[i], {k: v[i] for k, v in g.items()})]
+                synthetic = made_up_kinds(texts[0][i])
+                found = [f for j, (t, g) in enumerate(zip(texts, gates))
+                         for f in _findings(t[i], {k: v[i] for k, v in g.items()})
+                         if not (j == 1 and f in synthetic)]
                 hits[row] = len(found)
                 kinds[row] = sorted(set(found))
         return pa.table({"pii_hits": pa.array(hits), "pii_kinds": pa.array(kinds, pa.list_(pa.string()))})
@@ -130,11 +144,12 @@ def _findings(text: str, gates: dict[str, bool] | None = None) -> list[str]:
             found.append("email")
     for m in _PHONE.finditer(text) if on("number") else ():
         digits = re.sub(r"\D", "", m.group())
-        if 9 <= len(digits) <= 15 and not _FICTIONAL.search(m.group()) and len(set(digits)) > 2:
+        if (9 <= len(digits) <= 15 and not _FICTIONAL.search(m.group()) and len(set(digits)) > 2
+                and not _dummy(digits) and not _TOLL_FREE.match(digits)):
             found.append("phone")
     for m in _CARD.finditer(text) if on("number") else ():
         digits = re.sub(r"\D", "", m.group())
-        if 13 <= len(digits) <= 19 and _CARD_PREFIX.match(digits) and len(set(digits)) > 1 and luhn(digits):
+        if 13 <= len(digits) <= 19 and _CARD_PREFIX.match(digits) and not _dummy(digits) and luhn(digits):
             found.append("card")
     for kind, rx in _TOKENS.items() if on("token") else ():
         found.extend(kind for m in rx.finditer(text) if len(set(m.group())) > 8)
@@ -144,6 +159,26 @@ def _findings(text: str, gates: dict[str, bool] | None = None) -> list[str]:
                 and not _TOKENS["api_key"].search(value) and not _TOKENS["aws_key"].search(value)):
             found.append("secret")
     return found
+
+
+def _dummy(digits: str) -> bool:
+    """Digits typed as a placeholder: a run of 9+ consecutive digits up or down ("123-456-7890",
+    "098-765-4321"; 06 12 34 56 78 is a number people do have), a repeated block of at most 4
+    ("4242 4242 4242 4242"), or one digit 3 times in 4."""
+    up, down = "01234567890", "09876543210"
+    if any(digits[i:i + 9] in up or digits[i:i + 9] in down for i in range(len(digits) - 8)):
+        return True
+    if any(digits == (digits[:k] * (len(digits) // k + 1))[:len(digits)] for k in range(1, 5)):
+        return True
+    return max(digits.count(d) for d in set(digits)) * 4 >= 3 * len(digits)
+
+
+def made_up_kinds(prompt: str) -> set[str]:
+    """Kinds of value the prompt asks to be made up (their findings in the answer are synthetic)."""
+    head = prompt[:400]
+    if not _MADE_UP.search(head):
+        return set()
+    return {kind for kind, rx in _KIND_WORDS.items() if rx.search(head)}
 
 
 def luhn(digits: str) -> bool:

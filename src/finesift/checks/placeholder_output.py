@@ -43,6 +43,10 @@ _WHOLE = (
     r"coming soon|\(?blank\)?|\(?empty\)?"
     r")$"
 )
+# a template's personal-detail slots ("Dear [Insert Name],", "[insert date]") are a letter's convention,
+# like "[Name]": not missing content
+_SLOT = r"(?i)[\[<(]\s*(?:insert|enter|fill in)\s(?:(?:your|the|recipient'?s?|customer'?s?|company|manager'?s?|first|last|full) )*" \
+        r"(?:name|date|address|company|title|position|phone(?: number)?|e-?mail(?: address)?|signature)\s*[\]>)]"
 _EMBEDDED = (
     r"(?i)[\[<(]\s*(?:insert|enter|paste|fill in)\s[a-z' ]{1,60}[\]>)]|"
     r"[\[<(]\s*(?:add|type|write|put)\s[a-z' ]{0,60}here\s*[\]>)]|"
@@ -80,7 +84,8 @@ class PlaceholderOutput(RowCheck):
         whole = pc.match_substring_regex(core, pattern=_WHOLE).to_numpy(zero_copy_only=False)
         # "..." alone is stripped to "" above: keep it a placeholder (and "" an empty_output matter)
         dots = pc.match_substring_regex(text, pattern=r"^\s*(?:\.{2,}|…+)\s*$").to_numpy(zero_copy_only=False)
-        embedded = pc.match_substring_regex(text, pattern=_EMBEDDED).to_numpy(zero_copy_only=False)
+        unslotted = pc.replace_substring_regex(text, pattern=_SLOT, replacement=" ")
+        embedded = pc.match_substring_regex(unslotted, pattern=_EMBEDDED).to_numpy(zero_copy_only=False)
         score = np.where(whole | dots, WHOLE, np.where(embedded, EMBEDDED, 0.0)).astype(np.float32)
         return pa.table({"placeholder_output_score": pa.array(score)})
 

@@ -48,7 +48,7 @@ from .base import (
 # can end one in some language are left out: "a" ("il y en a"), "tu", "lo", "her", "to", and those
 # that are also English nouns or verbs ("car", "par", "son", "die", "van", "den", "con", "del").
 HANGING = frozenset("""
-the an and or but nor of with from by because than whose into onto whether although my your their our its
+the an and or but nor because than whose whether although my your their our its
 these those such
 le la les un une des du de et ou mais au aux mon ma mes ton ta tes sa ses notre nos votre vos leurs
 cette ces dont pour avec sans dans sur
@@ -57,6 +57,9 @@ el los las una y pero para por porque
 il gli uno della dello degli delle perché
 het een maar voor met
 """.split())
+# English prepositions a sentence can end on ("what they are struggling with", "where it came from"):
+# weaker evidence, enough only where the dataset's answers end with punctuation
+STRANDABLE = frozenset("of with from by into onto".split())
 
 _WS = r"[\s\x{00a0}\x{202f}\x{2009}]"  # RE2 \s misses the no-break spaces of French typography
 _OPENERS = "([{«“‘<"
@@ -72,6 +75,9 @@ class TruncatedOutputParams(CheckParams):
     """Answers with fewer words are labels: only bracket/fence evidence applies (scoring knob)."""
     short_z: float = 2.5
     """Robust z-score below which an answer starts to count as much shorter than its peers (scoring knob)."""
+    short_share: float = 0.01
+    """...and only if at most this share of its peers is as short: where short answers are common (labels,
+    names, one-line code in mixed instruction data), a short answer is normal (scoring knob)."""
 
 
 @register
@@ -108,13 +114,22 @@ class TruncatedOutput(DatasetCheck):
         def has(pattern: str, arr=text) -> np.ndarray:
             return pc.match_substring_regex(arr, pattern=pattern).to_numpy(zero_copy_only=False)
 
-        words = pc.count_substring_regex(text, pattern=r"[\pL\pN]+").to_numpy(zero_copy_only=False)
+        # whitespace tokens holding a letter or digit: "tDf@7khT" and "cats.com" are one word
+        words = pc.count_substring_regex(text, pattern=r"\S*[\pL\pN]\S*").to_numpy(zero_copy_only=False)
         code = has(r"```|(?m)^(?:    |\t)\S|[;{}]\s*\n|(?m)^\s*(?:def|class|import|from|return|function|"
                    r"public|private|#include|SELECT|var|let|const)\s")
+        last = pc.fill_null(pc.extract_regex(text, r"(?P<l>[^\n]*)$").field("l"), "")
+        # a last line of code or maths ("console.log(x);", "WHERE id = 119;", "margin: 5px;", ");",
+        # "x = 5 - 2y"): its ";", ":" or last word are syntax, not a cut sentence
+        code |= has(r"\w\(|[=<>{}]|^\s*[)\]}]|^\s*[A-Z]{3,}\s|^\s*[\w-]+:\s*[^\s;]+;", last)
         # a list, a table or "key: value" lines: items legitimately end without a period
         listing = has(r"(?:^|\n)\s*(?:[-*•+|]|\d+[.)]|[^\n:]{1,60}:\s)[^\n]*$") | has(r"\n[^\n]{0,80}$")
-        ends_letter = has(r"\p{Ll}$|\pL\pL$")  # not "N/A"
+        # ends on a URL or a domain ("Retrieved from www.example.org"): nothing is missing after it
+        link = has(r"(?:https?://|www\.)\S+$|[\pL\pN-]\.(?:com|org|net|edu|gov|io|co|fr|de|uk)(?:/\S*)?$")
+        ends_letter = has(r"\p{Ll}$|\pL\pL$") & ~link  # not "N/A"
         prose = ~code & ~listing & (words >= p.min_words)
+        # a letter's sign-off ("\n\nBest,") and a form's blank fields ("Name:\nEmail:") end on purpose
+        closing = has(r"\n\s*\p{Lu}[\pL.' ]{0,30},$") | has(r":\s*\n[^\n]*:$")
 
         evidence: list[np.ndarray] = []
         quotes = pc.count_substring(text, pattern='"').to_numpy(zero_copy_only=False)
@@ -123,8 +138,10 @@ class TruncatedOutput(DatasetCheck):
         fences = pc.count_substring(text, pattern="```").to_numpy(zero_copy_only=False)
         evidence.append(0.9 * (fences % 2 == 1))
         sentence = ~code & (words >= p.min_words)  # list items too: "- Add the" is cut
-        evidence.append(0.8 * (sentence & has(r"[,;:&\-–—]$")))
-        evidence.append(0.8 * (sentence & ends_letter & self._hanging_word(text)))
+        evidence.append(0.8 * (sentence & ~closing & has(r"(?:[,;:&–—]|[^-]-)$")))  # a "-----" rule is no dash
+        hanging, strandable = self._hanging_word(text)
+        evidence.append(0.8 * (sentence & ends_letter & hanging))
+        evidence.append(0.4 * (sentence & ends_letter & strandable))
         evidence.append(0.35 * (prose & self._unbalanced(text)))  # alone: "1)" lists, code in prose
         terminal = has(r"[.!?…。！？؟)\]}\"'»”’*`>~]$")
         suspect = (words >= 2) & ~code & ~listing & ends_letter
@@ -159,9 +176,10 @@ class TruncatedOutput(DatasetCheck):
         suspect = state["suspect"]
         if norm >= p.norm_share:
             keep *= 1.0 - 0.4 * suspect
-            z = _peer_z(state["plen"], state["olen"])
+            z, share = _peer_z(state["plen"], state["olen"])
             # per row (the peers depend on the prompt): applied in the same order as the others
-            keep *= 1.0 - 0.6 * suspect * np.clip((-z - p.short_z) / 2.5, 0.0, 1.0)
+            rare = share <= p.short_share
+            keep *= 1.0 - 0.6 * (suspect & rare) * np.clip((-z - p.short_z) / 2.5, 0.0, 1.0)
         keep *= 1.0 - state["cut"]
         return {"rows": state["rows"], "score": (1.0 - keep).astype(np.float32)}
 
@@ -170,10 +188,12 @@ class TruncatedOutput(DatasetCheck):
         return pa.table({"truncated_output_score": pa.array(state["score"][pos])})
 
     @staticmethod
-    def _hanging_word(text: pa.Array) -> np.ndarray:
+    def _hanging_word(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """Ends on a word that cannot end a sentence; ends on one that rarely does."""
         # lower case only: "LA", "The Car" are names
         last = pc.fill_null(pc.extract_regex(text, r"(?:^|[^\pL'])(?P<w>\p{Ll}[\pL']*)$").field("w"), "")
-        return pc.is_in(last, value_set=pa.array(sorted(HANGING))).to_numpy(zero_copy_only=False)
+        return (pc.is_in(last, value_set=pa.array(sorted(HANGING))).to_numpy(zero_copy_only=False),
+                pc.is_in(last, value_set=pa.array(sorted(STRANDABLE))).to_numpy(zero_copy_only=False))
 
     @staticmethod
     def _unbalanced(text: pa.Array) -> np.ndarray:
@@ -209,12 +229,14 @@ class TruncatedOutput(DatasetCheck):
         return scores["truncated_output_score"].to_numpy(zero_copy_only=False) >= self.params.threshold
 
 
-def _peer_z(prompt_lengths: np.ndarray, output_lengths: np.ndarray) -> np.ndarray:
-    """Robust z-score of log answer length among rows whose prompts have about the same length."""
+def _peer_z(prompt_lengths: np.ndarray, output_lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Robust z-score of log answer length among rows whose prompts have about the same length, and the
+    share of those peers whose answers are at most as long (1 where there are too few peers)."""
     plen = np.asarray(prompt_lengths).astype(np.float64)
     olen = np.log1p(np.asarray(output_lengths).astype(np.float64))
     bins = np.floor(np.log2(plen + 1) * 8).astype(np.int64)  # 1/8-octave bins of prompt length
     z = np.zeros(len(olen))
+    share = np.ones(len(olen))
     order = np.argsort(bins, kind="stable")
     edges = np.flatnonzero(np.r_[True, bins[order][1:] != bins[order][:-1], True])
     for a, b in zip(edges[:-1], edges[1:]):
@@ -224,4 +246,6 @@ def _peer_z(prompt_lengths: np.ndarray, output_lengths: np.ndarray) -> np.ndarra
         med = np.median(olen[idx])
         mad = np.median(np.abs(olen[idx] - med))
         z[idx] = (olen[idx] - med) / max(1.4826 * mad, 0.05)
-    return z
+        peers = np.sort(olen[idx])
+        share[idx] = np.searchsorted(peers, olen[idx], side="right") / len(idx)
+    return z, share

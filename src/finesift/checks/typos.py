@@ -40,6 +40,7 @@ A row is flagged when, in either field, the rate is at least ``max_rate`` with a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -84,7 +85,14 @@ class TyposParams(CheckParams):
     min_dominant_share: float = 0.6
     """A field's dominant language is used as the default only if it covers this share of confident texts."""
     vocabulary_min_texts: int = 3
-    """A dictionary miss found in at least this many distinct texts of the field is not counted (scoring knob)."""
+    """A dictionary miss found in at least this many distinct texts of the field is not counted (scoring knob)..."""
+    vocabulary_share: float = 0.001
+    """...nor fewer than this share of the field's distinct texts (up to 10): in a large dataset a common
+    word's typo ("verry") recurs a few times without being its vocabulary (scoring knob)."""
+    dense_count: int = decision(2)
+    """...or flag a field with at least this many misspelled words...: two typos in a ten-word sentence..."""
+    dense_rate: float = decision(0.15)
+    """...at a rate of at least this (a long text holds a few rare words one edit from a dictionary word)."""
     near_miss_only: bool = True
     """Count a dictionary miss only if a dictionary word is one edit away (scoring knob): names,
     slang and rare words rarely are, typos usually are."""
@@ -132,6 +140,10 @@ class Typos(DatasetCheck):
             if fld == "output":  # the language the prompt asks for, before the dataset's
                 asked = ~sure & (requested >= 0)
                 lang[asked] = requested[asked]
+                # word play and letter surgery make non-words on purpose ("sberk", "Th qck brwn fx")
+                lang[_letter_play(batch["prompt"])] = -1
+            else:  # a prompt that asks to find or fix misspellings holds them on purpose
+                lang[_spelling_task(batch["prompt"])] = -1
             spellable = _spellable(det.langs)
             decided = lang >= 0
             lang[decided & ~spellable[np.maximum(lang, 0)]] = -1
@@ -139,7 +151,14 @@ class Typos(DatasetCheck):
             hashes = hash_strings(col).to_numpy(zero_copy_only=False)
             fs = _FieldState(hash=hashes, lang=lang.astype(np.int16), top=top.astype(np.int16),
                              counts=np.bincount(top[sure], minlength=len(det.langs)).astype(np.int64))
-            fs.add_scanned(_scan_keys(col, hashes, lang, lang >= 0, det.langs))
+            # an answer's words quoted from its prompt are the prompt's spelling ("Misspelled words: swimmed"),
+            # when both are in one language: a translation that keeps a prompt word left it untranslated
+            context = None
+            if fld == "output":
+                prompt_top = _lang.detection(batch, "prompt", self.config).top_index()[0]
+                same = prompt_top == np.where(lang >= 0, lang, top)
+                context = pc.if_else(pa.array(same), text_array(batch["prompt"]), pa.nulls(len(same), pa.string()))
+            fs.add_scanned(_scan_keys(col, hashes, lang, lang >= 0, det.langs, top, context))
             # texts whose language waits for the dataset's dominant one: kept once each
             open_rows = np.flatnonzero(lang == _OPEN)
             if len(open_rows):
@@ -147,6 +166,7 @@ class Typos(DatasetCheck):
                 pick = open_rows[np.sort(first)]
                 fs.open_hash, fs.open_top = hashes[pick], top[pick].astype(np.int16)
                 fs.open_text = col.take(pa.array(pick))
+                fs.open_context = None if context is None else context.take(pa.array(pick))
             state[fld] = fs
         return state
 
@@ -177,7 +197,8 @@ class Typos(DatasetCheck):
             if len(fs.open_hash):
                 open_lang = _settle(fs.open_top, dominant, spellable)
                 todo = (open_lang >= 0) & ~np.isin(_key(fs.open_hash, open_lang), fs.key)
-                fs.add_scanned(_scan_keys(fs.open_text, fs.open_hash, open_lang, todo, langs))
+                fs.add_scanned(_scan_keys(fs.open_text, fs.open_hash, open_lang, todo, langs, fs.open_top,
+                                          fs.open_context))
             row_lang = fs.lang.astype(np.int64)
             waiting = row_lang == _OPEN
             row_lang[waiting] = _settle(fs.top[waiting], dominant, spellable)
@@ -188,7 +209,8 @@ class Typos(DatasetCheck):
                 words, word_id = np.unique(fs.miss_word.astype(str), return_inverse=True)
                 pairs = _uniq(fs.miss_key * len(words) + word_id)
                 df = np.bincount(pairs % len(words), minlength=len(words))
-                keep = df[word_id] < p.vocabulary_min_texts
+                need = max(p.vocabulary_min_texts, min(int(np.ceil(p.vocabulary_share * len(fs.key))), 10))
+                keep = df[word_id] < need
                 if p.near_miss_only:
                     miss_lang = np.asarray((*langs, None), dtype=object)[fs.key_lang[fs.miss_key]]
                     keep &= _near_miss(words, miss_lang, word_id)
@@ -216,7 +238,7 @@ class Typos(DatasetCheck):
         for fld in ("prompt", "output"):
             rate = scores[f"typos_{fld}_rate"].to_numpy(zero_copy_only=False)
             count = scores[f"typos_{fld}_count"].to_numpy(zero_copy_only=False)
-            flag |= (rate >= p.max_rate) & (count >= p.min_count)
+            flag |= ((rate >= p.max_rate) & (count >= p.min_count)) | ((rate >= p.dense_rate) & (count >= p.dense_count))
         return flag
 
 
@@ -270,6 +292,7 @@ class _FieldState:
     open_hash: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
     open_top: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int16))
     open_text: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
+    open_context: pa.Array | None = None
 
     def add_scanned(self, s: _Scanned) -> None:
         offset = len(self.key)
@@ -301,24 +324,36 @@ class _FieldState:
             out.open_top = np.concatenate([p.open_top for p in parts])[first]
             texts = [p.open_text for p in parts if len(p.open_text)]
             out.open_text = pa.chunked_array(texts, type=texts[0].type).combine_chunks().take(pa.array(first))
+            ctx = [p.open_context for p in parts if len(p.open_text)]
+            if all(c is not None for c in ctx):
+                out.open_context = pa.chunked_array(ctx, type=pa.string()).combine_chunks().take(pa.array(first))
         return out
 
 
 def _scan_keys(col: pa.Array, hashes: np.ndarray, lang: np.ndarray, mask: np.ndarray,
-               langs: tuple[str, ...]) -> _Scanned:
-    """Scan each distinct (text, language) of the ``mask`` rows once (``col``: the texts, one per row)."""
+               langs: tuple[str, ...], top: np.ndarray, context: pa.Array | None = None) -> _Scanned:
+    """Scan each distinct (text, language) of the ``mask`` rows once (``col``: the texts, one per row;
+    ``top``: each row's detected language; ``context``: the prompts, whose words an answer may quote).
+    A repeated text is judged with its first row's detected language and prompt."""
     rows = np.flatnonzero(mask)
     keys = _key(hashes[rows], lang[rows])
     _, first = np.unique(keys, return_index=True)
     pick = rows[first]
-    codes = np.asarray((*langs, None), dtype=object)[lang[pick]]
+    names = np.asarray((*langs, None), dtype=object)
+    codes = names[lang[pick]]
+    alt = names[np.asarray(top, dtype=np.int64)[pick]]
     m = len(pick)
     checked = np.zeros(m, dtype=np.int64)
     bad_text, bad_word = [np.zeros(0, np.int64)], [np.zeros(0, dtype=object)]  # dictionary misses
     texts = col.take(pa.array(pick, pa.int64()))
+    ctx = None if context is None else context.take(pa.array(pick, pa.int64()))
     for start in range(0, m, _CHUNK):
         stop = min(m, start + _CHUNK)
         chk, t_idx, words = _scan_chunk(texts.slice(start, stop - start), codes[start:stop])
+        if len(words):
+            keep = _not_excused(words, t_idx, alt[start:stop], codes[start:stop],
+                                None if ctx is None else ctx.slice(start, stop - start))
+            t_idx, words = t_idx[keep], words[keep]
         checked[start:stop] = chk
         bad_text.append(t_idx + start)
         bad_word.append(words)
@@ -327,7 +362,7 @@ def _scan_keys(col: pa.Array, hashes: np.ndarray, lang: np.ndarray, mask: np.nda
 
 
 # Text with no spelling to check: code, URLs, e-mails, template slots, markup.
-_NOISE = r"(?s)```.*?(?:```|$)|`[^`\n]*`|https?://\S+|www\.\S+|\S+@\S+|\{\{[^}]*\}\}|<[^>\n]*>|\[[^\]\n]*\]\([^)\n]*\)"
+_NOISE = r"(?s)```.*?(?:```|$)|`[^`\n]*`|(?m:^[^\n]*(?:\w\(|[={}]|;[ \t]*$)[^\n]*$)|https?://\S+|www\.\S+|\S+@\S+|\{\{[^}]*\}\}|<[^>\n]*>|\[[^\]\n]*\]\([^)\n]*\)"
 
 
 def _scan_chunk(col: pa.Array, langs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -358,6 +393,15 @@ def _scan_chunk(col: pa.Array, langs: np.ndarray) -> tuple[np.ndarray, np.ndarra
     wordlike = wordlike & (length <= MAX_WORD_CHARS)
     # capitalized (names, acronyms) or camelCase (code, brands): not checked
     cased = has(core, r"^\p{Lu}|\p{Ll}\p{Lu}")
+    # ...except a sentence's first word of 4+ letters one edit from a known word ("Voous savez",
+    # "Acccidents happen"): a typo there is as likely as anywhere (the near-miss and vocabulary
+    # rules still excuse names that recur, and words no dictionary word is near)
+    titled = has(core, r"^\p{Lu}\p{Ll}{3,}$")
+    offsets = lists.offsets.to_numpy(zero_copy_only=False)
+    starts = np.zeros(len(ids), dtype=bool)
+    starts[offsets[:-1][offsets[:-1] < len(ids)]] = True
+    ends_sentence = has(uniq, r"[.!?:]$")[ids]
+    starts[1:] |= ends_sentence[:-1]
     textspeak = np.fromiter((w in TEXTSPEAK for w in lower_list), dtype=bool, count=len(lower_list))
 
     tok_ok = wordlike[ids]
@@ -379,7 +423,13 @@ def _scan_chunk(col: pa.Array, langs: np.ndarray) -> tuple[np.ndarray, np.ndarra
         if lang == "en":
             known[uids] &= ~textspeak[uids]
         # a capitalized word counts when it is a known word ("Regarde le koala"), never as a typo
-        skip = cased[ids] & ~known[ids] & sel
+        initial = cased[ids] & ~known[ids] & sel & starts & titled[ids]
+        if initial.any():  # no near word: a name, neither checked nor a typo
+            near = np.zeros(len(uniq), dtype=bool)
+            cand = _uniq(ids[initial])
+            near[cand] = [_is_near(w, lang) for w in lower_list[cand]]
+            initial &= near[ids]
+        skip = cased[ids] & ~known[ids] & sel & ~initial
         tok_ok[skip] = False
         sel &= ~skip
         unknown[sel] = ~known[ids[sel]]
@@ -405,9 +455,68 @@ def _uniq(a: np.ndarray) -> np.ndarray:
     return a[np.r_[True, a[1:] != a[:-1]]] if len(a) else a
 
 
+_WORDS = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+_PLAY = (r"(?i)anagram|scrambl|jumbl|pig latin|cipher|encrypt|encod|decod|palindrom|misspel|typo|"
+         r"spell(?:ed|ing)? (?:out|backwards|correct|mistake|error)|backwards|revers|rhym|\bpuns?\b|play on words|"
+         r"wordplay|made[- ]up word|nonsense word|invent(?:ed)? (?:a )?(?:new )?word|portmanteau|"
+         r"\w-letter word|(?:remov|delet|drop|omit|swap|replac|shift|rotat|sort|rearrang|duplicat|repeat)"
+         r"[^.?!\n]{0,40}(?:letter|character|vowel|consonant)s?")
+
+
+def _letter_play(prompts: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Prompts that ask for word play or letter surgery (anagrams, reversed or scrambled text, vowels
+    removed, misspellings, puns, made-up words), whose answers hold non-words on purpose (vectorized)."""
+    head = pc.utf8_slice_codeunits(pc.fill_null(text_array(prompts), ""), 0, 400)
+    return pc.match_substring_regex(head, pattern=_PLAY).to_numpy(zero_copy_only=False)
+
+
+_SPELLING_TASK = (r"(?i)spell|typo|orthograph|proofread|grammar|mistake|errors?\b|correct (?:the|this|it)|"
+                  r"misspel")
+
+
+def _spelling_task(prompts: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Prompts that ask to find or fix spelling and grammar mistakes in the text they give (vectorized)."""
+    head = pc.utf8_slice_codeunits(pc.fill_null(text_array(prompts), ""), 0, 400)
+    return pc.match_substring_regex(head, pattern=_SPELLING_TASK).to_numpy(zero_copy_only=False)
+
+
+def _not_excused(words: np.ndarray, t_idx: np.ndarray, alt: np.ndarray, codes: np.ndarray,
+                 context: pa.Array | None) -> np.ndarray:
+    """Per dictionary miss: does it count? Not if it is a word of the text's detected language (a short
+    Spanish answer checked in the dataset's English: "Tengo tres perros"), nor if the prompt holds it
+    (an answer quoting its input: "Misspelled words: swimmed", YAML keys, lorem ipsum)."""
+    keep = np.ones(len(words), dtype=bool)
+    for i, (w, t) in enumerate(zip(words, t_idx)):
+        other = alt[t]
+        if other is not None and other != codes[t] and other in _lang.SPELL_LANGUAGES and _is_known(w, other):
+            keep[i] = False
+    if context is not None and keep.any():
+        texts = context.take(pa.array(np.unique(t_idx[keep]))).to_pylist()
+        vocab = {t: set(_WORDS.findall((s or "")[:MAX_CHARS].lower()))
+                 for t, s in zip(np.unique(t_idx[keep]).tolist(), texts)}
+        for i in np.flatnonzero(keep):
+            keep[i] = words[i] not in vocab[int(t_idx[i])]
+    return keep
+
+
 @lru_cache(maxsize=1 << 18)
 def _is_near(word: str, lang: str) -> bool:
-    return (lang == "en" and word in TEXTSPEAK) or _lang.near_known_word(word, lang)
+    if (lang == "en" and word in TEXTSPEAK) or _lang.near_known_word(word, lang):
+        return True
+    # an elided or hyphenated word ("j'aiime", "passsera-t-il"): one of its parts is the typo
+    elision = _lang._ELISION.get(lang)
+    if elision is not None and elision.match(word):
+        rest = elision.sub("", word, count=1)
+        return bool(rest) and _is_near(rest, lang)
+    if lang == "en":  # a contraction's stem ("dno't", "yu're")
+        for suffix in ("n't", "'s", "'ll", "'ve", "'re", "'d", "'m"):
+            if word.endswith(suffix) and len(word) > len(suffix) + 1:
+                return _lang.near_known_word(word[:-len(suffix)], lang)
+    parts = [q for q in re.split(r"[-'’]", word) if len(q) > 1]
+    if len(parts) > 1:
+        bad = [q for q in parts if not _lang.is_known_word(q, lang)]
+        return len(bad) == 1 and _lang.near_known_word(bad[0], lang)
+    return False
 
 
 @lru_cache(maxsize=1 << 18)

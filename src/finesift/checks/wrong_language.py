@@ -59,6 +59,17 @@ class WrongLanguageParams(CheckParams):
     """Only scores at least this are checked against the dictionary and for lists (scoring knob: cost only)."""
     list_factor: float = 0.5
     """Factor applied to the score of an answer that is a list of short items (names, dishes, towns)."""
+    prompt_factor: float = 0.5
+    """Factor applied where no language is asked for and the answer is in the prompt's own language or in
+    one the prompt names ("List 5 famous Italian dishes", "greet someone in German") (scoring knob)."""
+    mixed_share: float = 0.3
+    """Share of an answer's words (outside quotes and brackets) that are words of the prompt's language and
+    not of the expected one, at which a mixed answer scores the threshold (0.8)..."""
+    mixed_min_words: int = 2
+    """...with at least this many such words ("Il était very nervous.", "Retire your socks.")."""
+    mixed_from: float = 0.999
+    """Only answers whose probability of the expected language is below this are checked for mixing
+    (scoring knob: cost only)."""
 
 
 @register
@@ -81,7 +92,7 @@ class WrongLanguage(DatasetCheck):
     config_inputs = ("expected_language",)
     Params = WrongLanguageParams
 
-    needs = ("lang_output", "lang_requested")
+    needs = ("lang_output", "lang_prompt", "lang_requested")
 
     def fit(self, batch: pa.Table) -> dict[str, np.ndarray]:
         """Confidently detected answers per language (a row of counts): all the dominant language needs."""
@@ -131,11 +142,35 @@ class WrongLanguage(DatasetCheck):
         with np.errstate(invalid="ignore", divide="ignore"):
             wrong = p_rival / (p_rival + p_expected)
         score = np.where(np.isfinite(wrong), wrong * evidence, 0.0)
+        outputs = pc.fill_null(batch["output"], "")
+        # mixed answers ("Je pourrais tutor you."): the detector splits its vote, the dictionaries do not
+        spell = np.array([c in _lang.SPELL_LANGUAGES for c in det.langs] + [False])
+        pdet = _lang.detection(batch, "prompt", self.config)
+        ptop, pconf = pdet.top_index()
+        rival = _best_other_index(det, expected)
+        cand = np.flatnonzero((expected >= 0) & spell[expected] & (det.words >= 2)
+                              & (np.nan_to_num(p_expected, nan=1.0) < p.mixed_from))
+        if len(cand):
+            texts = outputs.take(pa.array(cand, pa.int64())).to_pylist()
+            code_of = np.asarray((*det.langs, None), dtype=object)
+            share = _foreign_share(texts, code_of[expected[cand]], code_of[ptop[cand]], code_of[rival[cand]],
+                                   p.mixed_min_words)
+            score[cand] = np.maximum(score[cand], np.clip(0.8 * share / p.mixed_share, 0.0, 1.0))
         # dictionary check only where the score could reach a flag: a handful of rows
         suspects = np.flatnonzero(score >= p.dictionary_from)
-        texts = pc.fill_null(batch["output"], "").take(pa.array(suspects, pa.int64())).to_pylist()
+        texts = outputs.take(pa.array(suspects, pa.int64())).to_pylist()
         valid = self._valid_in_expected(texts, [det.langs[e] for e in expected[suspects]])
         score[suspects[valid]] *= p.dictionary_veto
+        if not forced and len(suspects):
+            asked = _lang.code_index(batch["lang_requested"], det.langs)[suspects] >= 0
+            prompts = pc.fill_null(batch["prompt"], "").take(pa.array(suspects, pa.int64())).to_pylist()
+            same = (ptop[suspects] == top[suspects]) & (pconf[suspects] >= 0.8) & (pdet.words[suspects] >= 4)
+            named = np.array([t >= 0 and _names_language(q, det.langs[t]) for q, t in zip(prompts, top[suspects])],
+                             dtype=bool)
+            # "Translate this sentence" with no target: any language can be right
+            untargeted = np.array([bool(_UNTARGETED.search(q[:400])) for q in prompts], dtype=bool)
+            score[suspects[~asked & untargeted]] = 0.0
+            score[suspects[~asked & (same | named)]] *= p.prompt_factor
         # a list of names ("Spaghetti, fettuccine, rigatoni") is in no language at all
         listed = np.array([_list_like(t) for t in texts], dtype=bool)
         score[suspects[listed]] *= p.list_factor
@@ -189,7 +224,52 @@ class WrongLanguage(DatasetCheck):
         return np.nan_to_num(s, nan=0.0) >= self.params.threshold
 
 
-_ITEM_SEP = re.compile(r"[,;\n•]|(?:^|\n)\s*(?:[-*]|\d+[.)])\s")
+# the numbered or bulleted line first: "\n2. pasta alla carbonara" is one item of three words, not four
+_ITEM_SEP = re.compile(r"(?:^|\n)\s*(?:[-*]|\d+[.)])\s|[,;\n•]")
+_UNTARGETED = re.compile(r"(?i)\btranslat")
+_QUOTED = re.compile(r'"[^"\n]*"|“[^”\n]*”|«[^»\n]*»|\([^)\n]*\)')
+_NAME_RX = {code: re.compile(r"(?<![^\W\d_])(?:" + "|".join(map(re.escape, names)) + r")(?![^\W\d_])")
+            for code, names in _lang._NAMES.items()}
+
+
+def _names_language(prompt: str, code: str) -> bool:
+    """Whether the prompt names language ``code`` ("Italian dishes", "in German"), accents ignored."""
+    rx = _NAME_RX.get(code)
+    return bool(rx and rx.search(_lang._fold(prompt[:2000])))
+
+
+def _best_other_index(det: _lang.Detection, col: np.ndarray) -> np.ndarray:
+    """Most likely language other than ``langs[col[i]]`` for row i (-1 where ``col`` is -1)."""
+    probs = det.probs[det.index].copy()
+    ok = np.flatnonzero(col >= 0)
+    probs[ok, col[ok]] = -1.0
+    out = probs.argmax(axis=1).astype(np.int64)
+    out[col < 0] = -1
+    return out
+
+
+def _foreign_share(texts: list[str], expected: np.ndarray, prompt_lang: np.ndarray, rival: np.ndarray,
+                   min_words: int) -> np.ndarray:
+    """Per answer: share of its words that are words of the prompt's language and not of the expected one (0 with fewer than ``min_words`` such words). Words: lower case ones, and a
+    capitalized first word ("Look is Regarde"); other capitalized words are names. The first 400
+    characters only (what detection reads)."""
+    out = np.zeros(len(texts))
+    for i, text in enumerate(texts):
+        exp = expected[i]
+        # the runner-up is left out: a close language's dictionary shares words ("está" is Portuguese too)
+        others = [o for o in (prompt_lang[i],) if o is not None and o != exp and o in _lang.SPELL_LANGUAGES]
+        if not others:
+            continue
+        # quoted or bracketed text is a quotation of the source ('"La croissance verte" means ...')
+        text = _QUOTED.sub(" ", text[:400])
+        words = [w.lower() for j, w in enumerate(_WORD.findall(text)) if len(w) > 1 and (j == 0 or w[0].islower())]
+        if not words:
+            continue
+        foreign = sum(not _lang.is_known_word(w, exp) and any(_lang.is_known_word(w, o) for o in others)
+                      for w in words)
+        if foreign >= min_words:
+            out[i] = foreign / len(words)
+    return out
 
 
 def _list_like(text: str) -> bool:

@@ -33,7 +33,7 @@ def audit_cmd(
     lang: Optional[str] = typer.Option(None, "--lang", help="Expected answer language (ISO 639-1), default: detected."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Rows per batch for row-level checks."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for anything random."),
-    with_: Optional[str] = typer.Option(None, "--with", help="Opt-in model-based checks: embeddings,lm."),
+    with_: Optional[str] = typer.Option(None, "--with", help="Opt-in model-based checks: embeddings,lm,judge."),
     model: Optional[str] = typer.Option(None, "--model", help="Local causal LM folder for --with lm (default: SmolLM2-135M-Instruct)."),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps (default auto: cuda when available)."),
     current: Optional[str] = typer.Option(None, "--current", help="stale: current-era condition on a metadata column, e.g. 'date>=2024-01-01'."),

@@ -5,7 +5,7 @@ at the one they left unflagged, usually the first in file order. Curate re-decid
 
 1. **Duplicates.** Rows linked by ``exact_duplicate``/``near_duplicate``/``semantic_duplicate``
    form groups (connected components). Each group keeps the member with the highest quality
-   score (ties: lowest row) among those no other drop code rejects; every other member is
+   score (ties: fewer formatting faults, then lowest row) among those no other drop code rejects; every other member is
    flagged with the relation that links it to the keeper (the weakest relation on the path,
    ``exact_duplicate`` when the two rows are identical) and points at the keeper.
 2. **Conflicts** (same prompt, different answers). A conflict group is the rows ``conflict``
@@ -95,17 +95,22 @@ def _int_column(table: pa.Table, name: str) -> np.ndarray | None:
 def regroup(audit: pa.Table, quality: np.ndarray, drop: list[str] | set[str],
             policy: Literal["keep_best", "drop_group"] = "keep_best",
             answer_key: list[Any] | np.ndarray | None = None,
-            content_key: list[Any] | np.ndarray | None = None) -> Regrouped:
+            content_key: list[Any] | np.ndarray | None = None,
+            faults: np.ndarray | None = None) -> Regrouped:
     """Re-decide duplicate and conflict groups so each keeps its best member.
 
     ``quality``: per-row score, higher is better. ``drop``: codes that reject a row.
     ``answer_key``: per row, a hashable normalized answer (votes in conflict groups).
     ``content_key``: per row, normalized prompt+answer (identical rows are exact duplicates).
+    ``faults``: per row, formatting faults (the ``format_faults`` feature): between members of equal quality
+    the cleaner copy is kept (a whitespace-mangled copy placed before its original no longer wins on row order).
     """
     n = audit.num_rows
     drop = set(drop)
     flags: list[list[str]] = [list(f or []) for f in audit["flags"].to_pylist()]
     quality = np.asarray(quality, dtype=float)
+    faults = np.zeros(n, dtype=np.int64) if faults is None else np.asarray(faults, dtype=np.int64)
+    rank = _Rank(quality, faults)
     partners: dict[str, np.ndarray] = {}
     for code in (*DEDUP_CODES, CONFLICT_CODE):
         col = _int_column(audit, partner_column(code))
@@ -120,23 +125,34 @@ def regroup(audit: pa.Table, quality: np.ndarray, drop: list[str] | set[str],
     keeper_of = np.arange(n)  # each row's duplicate-group keeper (itself when alone or no keeper)
     group_size = np.ones(n, dtype=np.int64)
     if dedup_codes:
-        keeper_of, group_size, stats["duplicates"] = _dedup(flags, partners, dedup_codes, quality, eligible,
+        keeper_of, group_size, stats["duplicates"] = _dedup(flags, partners, dedup_codes, rank, eligible,
                                                             content_key)
     if CONFLICT_CODE in drop and (CONFLICT_CODE in partners or "conflict_group" in audit.column_names):
-        stats["conflicts"] = _conflicts(audit, flags, partners, quality, eligible, keeper_of, group_size,
+        stats["conflicts"] = _conflicts(audit, flags, partners, rank, eligible, keeper_of, group_size,
                                         policy, answer_key)
     return Regrouped(flags=flags, partners=partners, stats=stats)
 
 
-def _best(members: list[int], quality: np.ndarray, eligible: np.ndarray) -> int | None:
-    """Highest quality among eligible members; ties go to the lowest row. None if none is eligible."""
+@dataclass(frozen=True)
+class _Rank:
+    """How group members compare: higher quality first, then fewer formatting faults, then the lowest row."""
+
+    quality: np.ndarray
+    faults: np.ndarray
+
+    def __getitem__(self, m: int) -> tuple[float, int, int]:
+        return (-self.quality[m], int(self.faults[m]), m)
+
+
+def _best(members: list[int], rank: _Rank, eligible: np.ndarray) -> int | None:
+    """The best-ranked eligible member (:class:`_Rank`). None if none is eligible."""
     cands = [m for m in members if eligible[m]]
     if not cands:
         return None
-    return min(cands, key=lambda m: (-quality[m], m))
+    return min(cands, key=rank.__getitem__)
 
 
-def _dedup(flags, partners, codes, quality, eligible, content_key):
+def _dedup(flags, partners, codes, rank, eligible, content_key):
     n = len(flags)
     edges: list[tuple[int, int]] = []
     adj: dict[int, list[tuple[int, str]]] = {}
@@ -158,7 +174,7 @@ def _dedup(flags, partners, codes, quality, eligible, content_key):
     for root in sorted(comps):
         members = sorted(comps[root])
         size[members] = len(members)
-        keeper = _best(members, quality, eligible)
+        keeper = _best(members, rank, eligible)
         if keeper is None:
             unresolved += 1  # every member is rejected for another reason: keep the audit's links
             continue
@@ -213,7 +229,7 @@ def _order_flags(flags: list[list[str]], rows: list[int]) -> None:
         flags[r] = sorted(dict.fromkeys(flags[r]), key=lambda c: (_ORDER.get(c, len(_ORDER)), c))
 
 
-def _conflicts(audit, flags, partners, quality, eligible, keeper_of, group_size, policy, answer_key):
+def _conflicts(audit, flags, partners, rank, eligible, keeper_of, group_size, policy, answer_key):
     """Conflict groups: the flagged rows and the rows they point at (the answer the check preferred).
 
     Rows of an examined prompt group that the check did not flag (valid alternatives such as
@@ -275,7 +291,7 @@ def _conflicts(audit, flags, partners, quality, eligible, keeper_of, group_size,
         key = (lambda m: answer_key[m]) if answer_key is not None else (lambda m: m)
         # 1. the answer the check preferred (left unflagged), in its best copy
         preferred = {key(m) for m in members_c if CONFLICT_CODE not in flags[m]}
-        keeper = _best([m for m in cands if key(m) in preferred], quality, eligible)
+        keeper = _best([m for m in cands if key(m) in preferred], rank, eligible)
         kept_rep += keeper is not None
         # 2. else the answer most rows agree on (a strict plurality of at least 2 votes)
         if keeper is None and answer_key is not None:
@@ -285,11 +301,11 @@ def _conflicts(audit, flags, partners, quality, eligible, keeper_of, group_size,
             ranked = sorted(votes.items(), key=lambda kv: -kv[1])
             top = ranked[0][1] if ranked else 0
             if top >= 2 and (len(ranked) == 1 or ranked[1][1] < top):
-                keeper = _best([m for m in cands if key(m) == ranked[0][0]], quality, eligible)
+                keeper = _best([m for m in cands if key(m) == ranked[0][0]], rank, eligible)
                 majority += keeper is not None
         # 3. else the best-scoring member
         if keeper is None:
-            keeper = _best(cands, quality, eligible)
+            keeper = _best(cands, rank, eligible)
             by_score += keeper is not None
         if keeper is None:
             unresolved += 1

@@ -152,7 +152,8 @@ def curate(data: str | Path, out: str | Path, recipe: Recipe | dict | str | Path
     with stages("grouping", n):
         # the audit's own per-row keys (hashes of the normalized text), not a second normalization
         groups = regroup(positional, quality, rec.drop, rec.conflict_policy,
-                         answer_key=keys["answer_hash"].to_numpy(), content_key=keys["content_hash"].to_numpy())
+                         answer_key=keys["answer_hash"].to_numpy(), content_key=keys["content_hash"].to_numpy(),
+                         faults=keys["format_faults"].to_numpy())
     drop = set(rec.drop)
     reasons = [[c for c in f if c in drop] for f in groups.flags]
     pool_mask = np.array([not r for r in reasons], dtype=bool)

@@ -292,7 +292,11 @@ def _emit(model: BaseModel, lines: list[str], indent: int) -> None:
 
 def _scalar(value: Any) -> str:
     """One YAML scalar (quoted when needed), without the document-end marker safe_dump adds."""
-    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10_000).strip()
+    # a string with a line break (or any other unprintable character: YAML also breaks lines at NEL and
+    # U+2028) as one double-quoted, escaped line: a plain multi-line scalar breaks the commented layout
+    style = '"' if isinstance(value, str) and not value.isprintable() else None
+    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10_000,
+                          default_style=style).strip()
     return text[: -len("...")].strip() if text.endswith("...") else text
 
 

@@ -88,6 +88,7 @@ def run_checks(table: pa.Table, checks: list[Check], config: Any, *, inputs: dic
                 advance(b.num_rows)
             batches = computed
         seconds["features"] = round(time.perf_counter() - t0, 4)
+        release_memory()
 
     columns: dict[str, pa.Array] = {}
     facts: dict[str, dict[str, Any]] = {}
