@@ -48,55 +48,54 @@ def shingle_sets(texts, shingle_size: int) -> tuple[np.ndarray, np.ndarray]:
     return sh.word_sets(texts, shingle_size)
 
 
-def _rensa_hashes(values: np.ndarray, offsets: np.ndarray, docs: np.ndarray,
-                  chunk: int = 1 << 18) -> tuple[np.ndarray, np.ndarray]:
-    """The items of sets ``docs`` as rensa token hashes (flat uint64, and uint64 offsets per doc)."""
+def _rensa_codes(values: np.ndarray, chunk: int = 1 << 18) -> tuple[np.ndarray, np.ndarray]:
+    """Each item as a code into its distinct items (int32 when they fit) and rensa's token hash of each
+    distinct item (uint64): the items' hashes are ``table[codes]``, made a bounded chunk at a time.
+
+    Each distinct item is hashed once: Arrow's hash table finds them in one pass (per-chunk np.unique
+    sorts took 5 s of 13 on 200k templated texts, whose 13M items are mostly the template's), and no
+    full-length array of hashes is ever held (107 MB there).
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
     from rensa import RMinHash
 
-    # every item belongs to a non-empty set: the items of ``docs`` (all non-empty sets) are ``values``.
-    # Each distinct item is hashed once: Arrow's hash table finds them in one pass (per-chunk np.unique
-    # sorts took 5 s of 13 on 200k templated texts, whose 13M items are mostly the template's)
     enc = pc.dictionary_encode(pa.array(values, pa.uint64()))
     uniq = enc.dictionary.to_numpy()
     table = np.empty(len(uniq), dtype=np.uint64)
     for lo in range(0, len(uniq), chunk):  # chunks: a bounded number of Python bytes objects at once
         toks = uniq[lo:lo + chunk].view("S8").tolist()  # each item as its 8-byte token
         table[lo:lo + chunk] = np.asarray(RMinHash.hash_token_sets([toks])[0], dtype=np.uint64)
-    hashed = table[enc.indices.to_numpy()]
-    return hashed, np.r_[offsets[docs], offsets[-1]].astype(np.uint64)
+    codes = enc.indices.to_numpy(zero_copy_only=False)
+    return codes, table
 
 
-def signatures(values: np.ndarray, offsets: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
-    """rensa ``RMinHash`` signatures of CSR sets (uint32, one row per set): those of
-    ``RMinHash.from_token_sets`` on each item's 8-byte token, without a Python object per item."""
-    flat, flat_off = _rensa_hashes(values, offsets, np.arange(len(offsets) - 1))
-    return _digests(flat, flat_off.astype(np.int64), np.arange(len(offsets) - 1), num_perm, seed)
-
-
-def _digests(flat: np.ndarray, flat_off: np.ndarray, docs: np.ndarray, num_perm: int, seed: int) -> np.ndarray:
-    """Signatures of sets ``docs`` of rensa token hashes (CSR), a bounded number of rows at a time."""
+def signatures(values: np.ndarray, offsets: np.ndarray, num_perm: int, seed: int,
+               docs: np.ndarray | None = None) -> np.ndarray:
+    """rensa ``RMinHash`` signatures of CSR sets ``docs`` (default: all; uint32, one row per set): those
+    of ``RMinHash.from_token_sets`` on each item's 8-byte token, without a Python object per item."""
     from rensa import RMinHash
 
+    docs = np.arange(len(offsets) - 1) if docs is None else np.asarray(docs)
+    codes, table = _rensa_codes(values)
     sig = np.zeros((len(docs), num_perm), dtype=np.uint32)
     step = max(1, (1 << 19) // num_perm)  # rows per to_rows() call: bounded Python ints
     for lo in range(0, len(docs), step):
-        v, o = sh.take((flat, flat_off), docs[lo:lo + step])
-        rows = RMinHash.digest_matrix_from_flat_token_hashes(v, o.astype(np.uint64), num_perm, seed).to_rows()
+        c, o = sh.take((codes, offsets), docs[lo:lo + step])
+        rows = RMinHash.digest_matrix_from_flat_token_hashes(table[c], o.astype(np.uint64), num_perm,
+                                                             seed).to_rows()
         sig[lo:lo + len(rows)] = np.asarray(rows, dtype=np.uint32)
     return sig
 
 
 class MinHashLSH:
-    """Banded MinHash-LSH over CSR sets (keys 0..m-1 = the sets that have a candidate at all).
+    """Banded MinHash-LSH over CSR sets (keys 0..m-1 = the non-empty sets, in order).
 
     Signatures are rensa's ``RMinHash`` (``num_perm`` permutations, seeded). Candidates of a set
     are the sets whose signatures agree on every row of at least one band (``num_bands`` bands of
-    ``num_perm / num_bands`` rows), exactly what an ``RMinHashLSH`` returns; but rensa only says
-    *whether* a set has a candidate (one Rust pass over a digest matrix), and the pairs themselves
-    are found with numpy on the signatures of those sets: no Python list per query. MinHash
-    estimates of candidate pairs come from the same signatures.
+    ``num_perm / num_bands`` rows), exactly what an ``RMinHashLSH`` returns; the pairs are found with
+    numpy on the signatures, one band at a time: no Python list per query and no matrix of every
+    set's digests at once. MinHash estimates of candidate pairs come from the same signatures.
     """
 
     #: most candidate pairs expanded at once (memory bound)
@@ -111,8 +110,6 @@ class MinHashLSH:
 
     def __init__(self, values: np.ndarray, offsets: np.ndarray, num_perm: int, num_bands: int, seed: int,
                  threshold: float = 0.5):
-        from rensa import RMinHash, RMinHashLSH
-
         docs = np.flatnonzero(np.diff(offsets) > 0)
         self.num_bands = num_bands
         self.docs = docs
@@ -120,17 +117,12 @@ class MinHashLSH:
         if len(docs) < 2:
             self.docs = docs[:0]
             return
-        # rensa's hash of each item's 8-byte token, computed once per distinct item: no Python object per
-        # item of every set at once (12M of them, 600 MB, on 200k templated texts); the signatures are
-        # those of ``RMinHash.from_token_sets`` on the byte tokens
-        flat, flat_off = _rensa_hashes(values, offsets, docs)
-        matrix = RMinHash.digest_matrix_from_flat_token_hashes(flat, flat_off, num_perm, seed)
-        flags = RMinHashLSH(threshold, num_perm, num_bands).query_duplicate_flags_matrix_one_shot(matrix)
-        del matrix
-        keep = np.flatnonzero(np.asarray(flags, dtype=bool))
-        self.docs = docs[keep]
+        # the signatures of every non-empty set, a bounded chunk of sets at a time (uint32: 102 MB on 200k
+        # templated texts). Sets without any candidate are not pruned first with rensa's one-shot LSH
+        # query: it needs the digest matrix of every set at once (another 205 MB there) and the band
+        # groups below find the same candidates
         #: signatures, one row per key (row gathers for pair estimates are contiguous)
-        self.sig = _digests(flat, flat_off.astype(np.int64), keep, num_perm, seed)
+        self.sig = signatures(values, offsets, num_perm, seed, docs)
 
     def _band_groups(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Groups of two or more sets whose signatures agree on every row of band ``k``: (member sets,
@@ -334,7 +326,10 @@ def similar_enough(values: np.ndarray, offsets: np.ndarray, a: np.ndarray, b: np
         used, inv = np.unique(np.r_[a[big], b[big]], return_inverse=True)
         sig = signatures(*sh.take((values, offsets), used), num_perm, seed)
         x, y = inv.ravel()[: len(big)], inv.ravel()[len(big):]
-        est = np.count_nonzero(sig[x] == sig[y], axis=1) / num_perm
+        est = np.empty(len(big))
+        for lo in range(0, len(big), 4096):  # bounded: a gathered signature row per pair is num_perm x 4 bytes
+            est[lo:lo + 4096] = np.count_nonzero(sig[x[lo:lo + 4096]] == sig[y[lo:lo + 4096]], axis=1)
+        est /= num_perm
         sure = np.abs(est - threshold) > _SCREEN_MARGIN
         out[big[sure]] = est[sure] > threshold
         exact[big[sure]] = False
