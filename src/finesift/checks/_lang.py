@@ -125,14 +125,22 @@ def requested_language(prompts: pa.Array | pa.ChunkedArray) -> pa.Array:
     # the instruction: up to the first line break or ": ". A passage after it may well say
     # "translator ... in Spanish"; only the trailing-label pattern looks at the whole prompt.
     head = pc.struct_field(pc.extract_regex(whole, r"^(?P<head>(?:[^:\n]|:\S)*)"), "head")
+    # distinct prompts often share their instruction ("Translate to French: <sentence>"): the head
+    # patterns run once per distinct head, not once per prompt
+    head_enc = pc.dictionary_encode(pc.fill_null(head, ""))
+    head_of, heads = head_enc.indices.to_numpy(zero_copy_only=False), head_enc.dictionary
     codes = np.full(len(whole), None, dtype=object)
     # most prompts name no language: run the real patterns only where one is named
     todo = np.flatnonzero(pc.match_substring_regex(whole, _ANY_NAME).to_numpy(zero_copy_only=False))
     for pattern in REQUEST_PATTERNS:
         if not len(todo):
             break
-        sub = (whole if pattern in _WHOLE_PROMPT else head).take(pa.array(todo))
-        found = pc.struct_field(pc.extract_regex(sub, pattern), "lang")
+        if pattern in _WHOLE_PROMPT:
+            found = pc.struct_field(pc.extract_regex(whole.take(pa.array(todo)), pattern), "lang")
+        else:
+            uh, inv = np.unique(head_of[todo], return_inverse=True)
+            on_heads = pc.struct_field(pc.extract_regex(heads.take(pa.array(uh)), pattern), "lang")
+            found = on_heads.take(pa.array(inv.ravel()))
         hit = found.is_valid().to_numpy(zero_copy_only=False)
         if hit.any():
             # few distinct spellings: fold each once, not once per prompt

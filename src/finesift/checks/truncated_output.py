@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _lang
+from ._stats import robust_z
 from .base import (
     CheckParams,
     DatasetCheck,
@@ -243,9 +244,7 @@ def _peer_z(prompt_lengths: np.ndarray, output_lengths: np.ndarray) -> tuple[np.
         idx = order[a:b]
         if len(idx) < 20:  # too few peers to say what is normal
             continue
-        med = np.median(olen[idx])
-        mad = np.median(np.abs(olen[idx] - med))
-        z[idx] = (olen[idx] - med) / max(1.4826 * mad, 0.05)
+        z[idx] = robust_z(olen[idx], min_scale=0.05)
         peers = np.sort(olen[idx])
         share[idx] = np.searchsorted(peers, olen[idx], side="right") / len(idx)
     return z, share

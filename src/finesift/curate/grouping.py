@@ -34,8 +34,11 @@ from .recipe import CONFLICT_CODE, DEDUP_CODES
 
 #: strength of a duplicate relation: the path's weakest link names the relation to the keeper
 _STRENGTH = {"exact_duplicate": 3, "near_duplicate": 2, "semantic_duplicate": 1}
-#: precedence for ``duplicate_of`` (leakage partners index the eval file, so they are not here)
-PARTNER_ORDER = ("exact_duplicate", "near_duplicate", "semantic_duplicate", CONFLICT_CODE)
+def _partner_order() -> tuple[str, ...]:
+    """Precedence for ``duplicate_of``, from the checks' metadata (``relation``, ``order``): the audit's own."""
+    from ..checks.base import partner_precedence
+
+    return partner_precedence()
 
 
 def partner_column(code: str) -> str:
@@ -63,7 +66,7 @@ class Regrouped:
         """Partner of the highest-precedence relation each row is flagged with (-1: none)."""
         n = len(self.flags)
         out = np.full(n, -1, dtype=np.int64)
-        for code in reversed(PARTNER_ORDER):
+        for code in reversed(_partner_order()):
             if code not in self.partners:
                 continue
             part = self.partners[code]

@@ -70,7 +70,7 @@ def run_checks(table: pa.Table, checks: list[Check], config: Any, *, inputs: dic
     """
     progress = progress or NullProgress()
     n = table.num_rows
-    size = max(1, int(batch_size or getattr(config, "batch_size", 8192) or 8192))
+    size = max(1, int(batch_size or getattr(config, "batch_size", None) or _default_batch()))
     starts = list(range(0, n, size)) or [0]
     batches = [table.slice(s, min(size, n - s)) for s in starts]
     if existing is not None and existing.num_columns:
@@ -171,3 +171,10 @@ def score_table(check: Check, table: pa.Table, config: Any = None, inputs: dict[
         table = table.append_column("row", pa.array(range(table.num_rows), pa.int64()))
     return run_checks(table, [check], config, inputs=inputs,
                       batch_size=batch_size or max(table.num_rows, 1)).scores
+
+
+def _default_batch() -> int:
+    """The configured default batch size (:class:`~finesift.config.AuditConfig`), for runs without a config."""
+    from ..config import AuditConfig
+
+    return int(AuditConfig.model_fields["batch_size"].default)
