@@ -110,9 +110,16 @@ for _field in ("system", "prompt", "output"):
 
     feature(f"norm_{_field}", doc=f"normalized {_field} text (NFKC, lower case, whitespace collapsed)")(_norm)
 
+def per_distinct(arr: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """``fn`` computed once per distinct value of ``arr`` and spread back to every row (data repeats)."""
+    enc = pc.dictionary_encode(arr)
+    return pc.take(fn(enc.dictionary), enc.indices)
+
+
 for _field in ("prompt", "output"):
     def _words(batch: pa.Table, config: Any, _f: str = _field) -> pa.Array:
-        return pc.count_substring_regex(_column(batch, _f), pattern=WORD).cast(pa.int32())
+        return per_distinct(_column(batch, _f),
+                            lambda v: pc.count_substring_regex(v, pattern=WORD).cast(pa.int32()))
 
     feature(f"words_{_field}", doc=f"number of words in the {_field}")(_words)
 
@@ -126,11 +133,16 @@ def hash_strings(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
     arr = text_array(arr)
     if arr.type != pa.string():
         arr = arr.cast(pa.string())
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=len(arr) + 1, offset=arr.offset * 4).tolist()
-    data = memoryview(arr.buffers()[2] or b"")
+    # each distinct text hashed once (SFT data repeats: templates, copies, shared prompts)
+    enc = pc.dictionary_encode(arr)
+    values = enc.dictionary
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32, count=len(values) + 1,
+                            offset=values.offset * 4).tolist()
+    data = memoryview(values.buffers()[2] or b"")
     digest = xxhash.xxh3_64_intdigest
-    return pa.array(np.fromiter((digest(data[a:b]) for a, b in zip(offsets, offsets[1:])),
-                                dtype=np.uint64, count=len(arr)), pa.uint64())
+    hashed = np.fromiter((digest(data[a:b]) for a, b in zip(offsets, offsets[1:])), dtype=np.uint64,
+                         count=len(values))
+    return pa.array(hashed[enc.indices.to_numpy(zero_copy_only=False)], pa.uint64())
 
 
 def _joined_hash(batch: pa.Table, names: tuple[str, ...]) -> pa.Array:
@@ -166,10 +178,11 @@ FORMAT_FAULTS = (r"^\s|\s$", r"  |\t", r" [,.]", r"^\p{Ll}", r"^[^\p{Ll}]*\p{Lu}
 def _format_faults(batch: pa.Table, config: Any) -> pa.Array:
     import numpy as np
 
-    total = np.zeros(batch.num_rows, dtype=np.int32)
-    for name in ("prompt", "output"):
-        text = _column(batch, name)
+    def faults(values: pa.Array) -> pa.Array:
+        total = np.zeros(len(values), dtype=np.int32)
         for pattern in FORMAT_FAULTS:
-            hit = pc.fill_null(pc.match_substring_regex(text, pattern=pattern), False)
+            hit = pc.fill_null(pc.match_substring_regex(values, pattern=pattern), False)
             total += np.asarray(hit.to_numpy(zero_copy_only=False), dtype=np.int32)
-    return pa.array(total, pa.int32())
+        return pa.array(total, pa.int32())
+
+    return pc.add(per_distinct(_column(batch, "prompt"), faults), per_distinct(_column(batch, "output"), faults))
