@@ -57,6 +57,7 @@ from .base import (
     Score,
     Threshold,
     decision,
+    matches,
     register,
     text_array,
 )
@@ -104,7 +105,7 @@ class Arithmetic(RowCheck):
         error = np.zeros(n, dtype=np.float64)
         claims = np.zeros(n, dtype=np.int32)
         # only rows whose answer can hold a claim, or whose prompt can ask for a calculation, are parsed
-        cand = _match(output, _CANDIDATE) | (_match(prompt, _CANDIDATE) & _match(output, r"\d"))
+        cand = matches(output, _CANDIDATE) | (matches(prompt, _CANDIDATE) & matches(output, r"\d"))
         rows = np.flatnonzero(cand)
         if len(rows):
             take = pa.array(rows)
@@ -115,12 +116,6 @@ class Arithmetic(RowCheck):
 
     def decide(self, scores: pa.Table) -> np.ndarray:
         return scores["arithmetic_error"].to_numpy(zero_copy_only=False) >= self.params.threshold
-
-
-def _match(texts: pa.Array, pattern: str) -> np.ndarray:
-    if len(texts) == 0:
-        return np.zeros(0, dtype=bool)
-    return pc.fill_null(pc.match_substring_regex(texts, pattern=pattern), False).to_numpy(zero_copy_only=False)
 
 
 # --- the parser -------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ read by ``decide``: changing it re-decides from stored scores. Every other param
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -289,6 +289,14 @@ def text_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
         col = col.cast(pa.string())
     col = pc.fill_null(col, "")
     return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+
+
+def matches(texts: pa.Array, pattern: str, *, ignore_case: bool = False) -> np.ndarray:
+    """Per text, whether the RE2 ``pattern`` matches it (bool numpy array; a null text does not match)."""
+    if len(texts) == 0:
+        return np.zeros(0, dtype=bool)
+    hit = pc.match_substring_regex(texts, pattern=pattern, ignore_case=ignore_case)
+    return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
 
 
 def normalize_text(arr: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -126,23 +126,24 @@ for _field in ("prompt", "output"):
 
 
 def hash_strings(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """xxh3-64 of each string's UTF-8 bytes (uint64): a key that stands for the text in groupings."""
+    """xxh3-64 of each string's UTF-8 bytes (uint64): a key that stands for the text in groupings.
+
+    Each distinct text is hashed once (:func:`per_distinct`: templates, copies, shared prompts repeat).
+    """
+    arr = text_array(arr)
+    return per_distinct(arr if arr.type == pa.string() else arr.cast(pa.string()), _xxh3_64)
+
+
+def _xxh3_64(values: pa.Array) -> pa.Array:
     import numpy as np
     import xxhash
 
-    arr = text_array(arr)
-    if arr.type != pa.string():
-        arr = arr.cast(pa.string())
-    # each distinct text hashed once (SFT data repeats: templates, copies, shared prompts)
-    enc = pc.dictionary_encode(arr)
-    values = enc.dictionary
     offsets = np.frombuffer(values.buffers()[1], dtype=np.int32, count=len(values) + 1,
                             offset=values.offset * 4).tolist()
     data = memoryview(values.buffers()[2] or b"")
     digest = xxhash.xxh3_64_intdigest
-    hashed = np.fromiter((digest(data[a:b]) for a, b in zip(offsets, offsets[1:])), dtype=np.uint64,
-                         count=len(values))
-    return pa.array(hashed[enc.indices.to_numpy(zero_copy_only=False)], pa.uint64())
+    return pa.array(np.fromiter((digest(data[a:b]) for a, b in zip(offsets, offsets[1:])), dtype=np.uint64,
+                                count=len(values)), pa.uint64())
 
 
 def _joined_hash(batch: pa.Table, names: tuple[str, ...]) -> pa.Array:

@@ -44,7 +44,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import CheckParams, RowCheck, Score, Threshold, decision, knob, register, text_array
+from .base import CheckParams, RowCheck, Score, Threshold, decision, knob, matches, register, text_array
 
 #: what may open a template line: spaces and markdown marks (not letters: "Cooking instruction:" is prose)
 _LINE = r"[ \t>*_#-]{0,6}"
@@ -114,23 +114,23 @@ class MergedInstruction(RowCheck):
         kind = np.full(n, None, dtype=object)
         answer = pc.utf8_slice_codeunits(text_array(batch["output"]), 0, p.scan_chars)
         # pyarrow compiles a pattern per call: one cheap gate, then the full patterns on its rows only
-        rows = np.flatnonzero(_match(answer, _GATE))
+        rows = np.flatnonzero(matches(answer, _GATE))
         if not len(rows):
             return _table(score, kind)
         answer = answer.take(pa.array(rows))
         prompt = (pc.utf8_slice_codeunits(text_array(batch["prompt"]), 0, p.scan_chars).take(pa.array(rows))
                   if "prompt" in batch.column_names else pa.array([""] * len(rows), pa.string()))
         off = np.zeros(len(rows), dtype=bool)
-        task = _match(prompt, _TASK_PROMPT) if p.prompt_guard else off
-        dialogue = _match(prompt, _DIALOGUE_PROMPT) if p.prompt_guard else off
+        task = matches(prompt, _TASK_PROMPT) if p.prompt_guard else off
+        dialogue = matches(prompt, _DIALOGUE_PROMPT) if p.prompt_guard else off
         for code, (strength, pattern) in EVIDENCE.items():
-            hit = _match(answer, pattern)
+            hit = matches(answer, pattern)
             if not hit.any():
                 continue
             if code == "role_turn":  # a dialogue opens with a speaker's label: the turns are the answer
-                guarded = dialogue | _match(answer, _OPENS_WITH_ROLE)
+                guarded = dialogue | matches(answer, _OPENS_WITH_ROLE)
             elif code == "chat_markup":  # a question about chat templates holds the same tokens
-                guarded = _match(prompt, pattern) if p.prompt_guard else off
+                guarded = matches(prompt, pattern) if p.prompt_guard else off
             else:
                 guarded = task
             s = np.where(hit, np.where(guarded, GUARDED, strength), 0.0)
@@ -148,7 +148,3 @@ def _table(score: np.ndarray, kind: np.ndarray) -> pa.Table:
                      "merged_instruction_kind": pa.array(kind, pa.string())})
 
 
-def _match(texts: pa.Array, pattern: str) -> np.ndarray:
-    if len(texts) == 0:
-        return np.zeros(0, dtype=bool)
-    return pc.fill_null(pc.match_substring_regex(texts, pattern=pattern), False).to_numpy(zero_copy_only=False)

@@ -49,7 +49,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import CheckParams, RowCheck, Score, Threshold, decision, register, text_array
+from .base import CheckParams, RowCheck, Score, Threshold, decision, matches, register, text_array
 
 # Patterns use ASCII classes on purpose: the triggers are English words, and RE2 compiles Unicode
 # classes slowly (pyarrow recompiles per call, i.e. per batch).
@@ -226,13 +226,13 @@ class MissingContext(RowCheck):
         n = len(text)
         score = np.zeros(n, dtype=np.float64)
         kind = np.full(n, None, dtype=object)
-        rows = np.flatnonzero(_match(text, GATE))
+        rows = np.flatnonzero(matches(text, GATE))
         if not len(rows):
             return _table(score, kind)
         t = text.take(pa.array(rows))
         # links become one word first, so that "https://a.b/c?d" neither ends a sentence nor counts as text;
         # only the few rows that hold one pay for the rewriting
-        linky = _match(t, LINKY)
+        linky = matches(t, LINKY)
         if linky.any():
             idx, rest = np.flatnonzero(linky), np.flatnonzero(~linky)
             lt = pc.replace_substring_regex(t.take(pa.array(idx)), pattern=_EMAIL, replacement=" ")
@@ -245,10 +245,10 @@ class MissingContext(RowCheck):
         head = pc.struct_field(pc.extract_regex(t, HEAD), [0])
         tail = pc.replace_substring_regex(t, pattern=HEAD, replacement="", max_replacements=1)
         # "<noinput>", "N/A": an input that says there is none
-        none = _match(pc.utf8_slice_codeunits(tail, 0, 24), NO_INPUT) & (pc.utf8_length(tail).to_numpy() <= 24)
+        none = matches(pc.utf8_slice_codeunits(tail, 0, 24), NO_INPUT) & (pc.utf8_length(tail).to_numpy() <= 24)
         if none.any():
             tail = pc.if_else(pa.array(none), "", tail)
-        has_link = linky & _match(t, LINK)
+        has_link = linky & matches(t, LINK)
         # only whether the input is empty, short or long matters: its first 2,000 characters tell
         short = pc.utf8_slice_codeunits(tail, 0, 2000)
         tail_words = _count(pc.replace_substring_regex(short, pattern=LINK, replacement=" ") if linky.any() else short,
@@ -261,23 +261,23 @@ class MissingContext(RowCheck):
         if on.any():
             i = np.flatnonzero(on)
             h, tl = head.take(pa.array(i)), tail.take(pa.array(i))
-            hits["link_input"][i] = _match(tl, _LINK_LINE) | _match(h, rf"{LINK}\W*$")
-            hits["link_read"][i] = _match(h, LINK_READ)
+            hits["link_input"][i] = matches(tl, _LINK_LINE) | matches(h, rf"{LINK}\W*$")
+            hits["link_read"][i] = matches(h, LINK_READ)
             if p.string_guard:
-                guarded[i] = _match(pc.replace_substring_regex(t.take(pa.array(i)), pattern=LINK, replacement=" "),
+                guarded[i] = matches(pc.replace_substring_regex(t.take(pa.array(i)), pattern=LINK, replacement=" "),
                                     STRING_TASK)
-        on = (tail_words <= 8) & _match(tail, r"(?i)[\[<({]|attach|insert|upload|paste|add|include|embed")
+        on = (tail_words <= 8) & matches(tail, r"(?i)[\[<({]|attach|insert|upload|paste|add|include|embed")
         if on.any():
             i = np.flatnonzero(on)
             tl = tail.take(pa.array(i))
             # a payload with closing tags is markup, where "<image>" or "<table>" is an element
-            hits["placeholder"][i] = _match(tl, PLACEHOLDER) & ~_match(tl, r"</|/>")
+            hits["placeholder"][i] = matches(tl, PLACEHOLDER) & ~matches(tl, r"</|/>")
             if p.string_guard:
-                guarded[i] |= _match(t.take(pa.array(i)), STRING_TASK)
-        on = ~present & _match(head, r"(?i)attach|enclos|upload")
+                guarded[i] |= matches(t.take(pa.array(i)), STRING_TASK)
+        on = ~present & matches(head, r"(?i)attach|enclos|upload")
         if on.any():
             i = np.flatnonzero(on)
-            hits["attachment"][i] = _match(pc.replace_substring_regex(head.take(pa.array(i)), pattern=LINK,
+            hits["attachment"][i] = matches(pc.replace_substring_regex(head.take(pa.array(i)), pattern=LINK,
                                                                       replacement=" "), ATTACHMENT)
         # a reference with nothing after it; a statement ("I love this song.", "This is a map.") is no request
         # for the thing it mentions, and quoted words are the content
@@ -285,9 +285,9 @@ class MissingContext(RowCheck):
         if on.any():
             i = np.flatnonzero(on)
             h = head.take(pa.array(i))
-            ok = ~_match(h, QUOTED) & ~(_match(h, STATEMENT) & ~_match(h, REQUEST))
-            hits["media_absent"][i] = ok & _where(ok & _match(h, _MEDIA_WORD), h, _media_ref)
-            hits["text_absent"][i] = ok & _where(ok & _match(h, _DEIXIS_WORD), h, _text_ref)
+            ok = ~matches(h, QUOTED) & ~(matches(h, STATEMENT) & ~matches(h, REQUEST))
+            hits["media_absent"][i] = ok & _where(ok & matches(h, _MEDIA_WORD), h, _media_ref)
+            hits["text_absent"][i] = ok & _where(ok & matches(h, _DEIXIS_WORD), h, _text_ref)
 
         s = np.zeros(len(rows))
         k = np.full(len(rows), None, dtype=object)
@@ -310,25 +310,19 @@ def _table(score: np.ndarray, kind: np.ndarray) -> pa.Table:
                      "missing_context_kind": pa.array(kind, pa.string())})
 
 
-def _match(texts: pa.Array, pattern: str) -> np.ndarray:
-    if len(texts) == 0:
-        return np.zeros(0, dtype=bool)
-    return pc.fill_null(pc.match_substring_regex(texts, pattern=pattern), False).to_numpy(zero_copy_only=False)
-
-
 def _media_ref(head: pa.Array) -> np.ndarray:
     # what the instruction says after its reference: a colon, dash, quote or formula there is the content
     # inline ("Describe this photo: a red barn"), "of ..." describes the media in words
     found, after = _after(head, MEDIA_REF)
-    return (found & ~_match(head, MEDIA_MODIFIER) & ~_match(after, INLINE_CONTENT)
-            & ~_match(after, r"(?i)^\s*of\s"))
+    return (found & ~matches(head, MEDIA_MODIFIER) & ~matches(after, INLINE_CONTENT)
+            & ~matches(after, r"(?i)^\s*of\s"))
 
 
 def _text_ref(head: pa.Array) -> np.ndarray:
     # inline content ("Solve this equation 3x + 6 = 24", "Answer this question - how old is ...") follows a
     # colon, dash, quote or formula; a few plain words ("... in 3 sentences") are the rest of the instruction
     found, after = _after(head, TEXT_REF)
-    return found & ~_match(after, INLINE_CONTENT) & (_count(after, WORDS) <= 6)
+    return found & ~matches(after, INLINE_CONTENT) & (_count(after, WORDS) <= 6)
 
 
 def _where(mask: np.ndarray, texts: pa.Array, fn) -> np.ndarray:

@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import CheckParams, RowCheck, Score, Threshold, decision, register, text_array
+from .base import CheckParams, RowCheck, Score, Threshold, decision, matches, register, text_array
 
 #: what may precede the phrase at the start of the answer: markdown marks, not quotes
 _START = r"^[\s*_>#-]{0,4}"
@@ -148,7 +148,4 @@ class RefusalOutput(RowCheck):
 
 
 def _match(texts: pa.Array, pattern: str) -> np.ndarray:
-    if len(texts) == 0:
-        return np.zeros(0, dtype=bool)
-    hit = pc.match_substring_regex(texts, pattern=pattern, ignore_case=True)
-    return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
+    return matches(texts, pattern, ignore_case=True)  # the phrases are matched in any case

@@ -50,7 +50,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import CheckParams, RowCheck, Score, Threshold, decision, knob, register, text_array
+from .base import CheckParams, RowCheck, Score, Threshold, decision, knob, matches, register, text_array
 
 #: an input that only says there is no input (after trimming)
 _NO_INPUT = (r"(?i)^[\s\"'`(\[<{\\*_.-]*(?:no[\s_-]*(?:input|put)s?(?:[\s_-]+(?:is\s+)?(?:required|needed|necessary|"
@@ -139,10 +139,10 @@ class UnusedInput(RowCheck):
             return _table(score, kind, overlap)
         parts = parts.take(pa.array(rows))
         ins, inp = pc.list_element(parts, 0), pc.utf8_trim_whitespace(pc.list_element(parts, 1))
-        no_input = _match(inp, _NO_INPUT) | _match(inp, _EMPTY_QUOTES)
-        bare = _match(inp, _BARE) & ~no_input
-        token = _match(inp, _TOKEN) & ~no_input & ~bare
-        about_words = _match(ins, _ABOUT_WORDS) if p.word_guard else np.zeros(len(rows), dtype=bool)
+        no_input = matches(inp, _NO_INPUT) | matches(inp, _EMPTY_QUOTES)
+        bare = matches(inp, _BARE) & ~no_input
+        token = matches(inp, _TOKEN) & ~no_input & ~bare
+        about_words = matches(ins, _ABOUT_WORDS) if p.word_guard else np.zeros(len(rows), dtype=bool)
         s = np.where(no_input, PLACEHOLDER, 0.0)
         s = np.where(bare, np.where(about_words, GUARDED, PLACEHOLDER), s)
         s = np.where(token, TOKEN, s)
@@ -152,7 +152,7 @@ class UnusedInput(RowCheck):
         # is long enough to have used it; each step runs on the rows the previous one kept (pyarrow compiles a
         # pattern per call, and the word split is the costly part)
         cand = (s == 0) & (pc.utf8_length(inp).to_numpy(zero_copy_only=False) > 0)
-        cand[cand] = ~_match(ins.filter(pa.array(cand)), _POINTER)
+        cand[cand] = ~matches(ins.filter(pa.array(cand)), _POINTER)
         answer = text_array(batch["output"]).take(pa.array(rows[cand]))
         answer = pc.utf8_slice_codeunits(answer, 0, p.scan_chars)
         cand[cand] = pc.count_substring_regex(answer, pattern=r"\S+").to_numpy(zero_copy_only=False) \
@@ -216,7 +216,3 @@ def _table(score: np.ndarray, kind: np.ndarray, overlap: np.ndarray) -> pa.Table
                      "unused_input_overlap": pa.array(overlap, pa.float64(), mask=np.isnan(overlap))})
 
 
-def _match(texts: pa.Array, pattern: str) -> np.ndarray:
-    if len(texts) == 0:
-        return np.zeros(0, dtype=bool)
-    return pc.fill_null(pc.match_substring_regex(texts, pattern=pattern), False).to_numpy(zero_copy_only=False)

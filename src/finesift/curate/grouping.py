@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..checks._groups import components
 from .recipe import CONFLICT_CODE, DEDUP_CODES
@@ -89,8 +90,6 @@ def _components(n: int, edges: list[tuple[int, int]]) -> np.ndarray:
 def _int_column(table: pa.Table, name: str) -> np.ndarray | None:
     if name not in table.column_names:
         return None
-    import pyarrow.compute as pc
-
     col = pc.fill_null(table[name].cast(pa.int64()), -1)
     return np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.int64)
 

@@ -298,11 +298,11 @@ def _reuse_audit(audit_dir: Path, dataset: Dataset, config: AuditConfig,
         raise InputError(str(path), f"row {first} has id {ids[first]!r} in the audit but {mine[first]!r} in "
                          f"{dataset.source}: the audit was made from different data", row=first)
     folder = audit_dir if audit_dir.is_dir() else audit_dir.parent
-    _check_fingerprint(folder, path, dataset, fingerprint)
+    summary = _check_fingerprint(folder, path, dataset, fingerprint)
     table = _strip(table)
     checks = build_checks(config)
-    previous = _previous_config(folder)
-    facts = _previous_facts(folder)
+    previous = _previous_config(summary)
+    facts = dict(summary.get("facts") or {})
     check_reusable(previous, config, checks)  # a changed scoring knob needs re-scoring: refuse, never ignore
     missing = []
     for check in checks:
@@ -323,7 +323,8 @@ def _reuse_audit(audit_dir: Path, dataset: Dataset, config: AuditConfig,
     return table, {"source": str(path), "scored_now": [c.name for c in missing], "counts": counts, "facts": facts}
 
 
-def _check_fingerprint(folder: Path, path: Path, dataset: Dataset, fingerprint: str) -> None:
+def _check_fingerprint(folder: Path, path: Path, dataset: Dataset, fingerprint: str) -> dict[str, Any]:
+    """The reused audit's summary.json (read once), after checking it was made from this very content."""
     try:
         summary = orjson.loads((folder / SUMMARY).read_bytes())
     except FileNotFoundError:
@@ -339,20 +340,10 @@ def _check_fingerprint(folder: Path, path: Path, dataset: Dataset, fingerprint: 
         raise InputError(str(path), f"the audit was made from different content than {dataset.source} "
                          f"(fingerprint {recorded} vs {fingerprint}), though rows and ids match: re-run the audit "
                          "on this data, or drop --audit")
+    return summary
 
 
-def _previous_facts(folder: Path) -> dict[str, Any]:
-    try:
-        return dict(orjson.loads((folder / SUMMARY).read_bytes()).get("facts") or {})
-    except (OSError, ValueError, AttributeError):
-        return {}
-
-
-def _previous_config(folder: Path) -> dict[str, Any]:
-    try:
-        summary = orjson.loads((folder / SUMMARY).read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return {}
+def _previous_config(summary: dict[str, Any]) -> dict[str, Any]:
     cfg = summary.get("config", {})
     return cfg.get("audit", cfg) if isinstance(cfg, dict) else {}
 

@@ -22,6 +22,7 @@ stats still see how many arrive at once.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import threading
 import time
 import uuid
@@ -198,7 +199,6 @@ class Background:
 
     def __enter__(self) -> Background:
         import socket
-        import subprocess
         import sys
         import tempfile
 
