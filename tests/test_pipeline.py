@@ -85,7 +85,7 @@ def test_audit_writes_contract(write_jsonl, tmp_path):
     summary = orjson.loads((out / "summary.json").read_bytes())
     assert summary["counts"] == {"empty_output": 1}
     assert summary["stats"]["rows"] == 2 and summary["stats"]["flagged_rows"] == 1
-    assert summary["config"]["params"]["empty_output"] == {"min_chars": 1}
+    assert summary["config"]["params"]["empty_output"] == {"min_chars": 1, "min_punctuation": 5}
     assert "empty_output" in summary["seconds"]["checks"]
     assert summary["examples"]["empty_output"][0]["row"] == 1
     assert result.table.equals(table)
@@ -192,16 +192,21 @@ def _no_model_checks():
     return [n for n in registry() if n not in models]
 
 
-def test_every_check_without_models_scores_the_same_whatever_the_batch_size(tmp_path):
+def test_every_check_without_models_scores_the_same_whatever_the_batch_size(tmp_path, monkeypatch):
     lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
     (tmp_path / "eval.jsonl").write_text("\n".join(lines[:3]) + "\n", encoding="utf-8")
     common = dict(checks=_no_model_checks(), max_tokens=256, current="date>=2024-03-10",
                   eval_data=str(tmp_path / "eval.jsonl"))
     small = finesift.audit(EXAMPLE, config=AuditConfig(batch_size=3, **common))
     big = finesift.audit(EXAMPLE, config=AuditConfig(batch_size=8192, **common))
-    assert small.table.column_names == big.table.column_names
+    import finesift.engine.local as local
+
+    monkeypatch.setattr(local, "PIECE_BYTES", 64)  # checks get a big batch in pieces of one or two rows
+    pieced = finesift.audit(EXAMPLE, config=AuditConfig(batch_size=8192, **common))
+    assert small.table.column_names == big.table.column_names == pieced.table.column_names
     for col in big.table.column_names:
         assert small.table[col].equals(big.table[col]), col
+        assert pieced.table[col].equals(big.table[col]), col
     fired = {c for c, k in big.summary["counts"].items() if k}
     # the equality means something: the example triggers every check it was written for (a check added
     # later shows its batch-size invariance on its own test data)

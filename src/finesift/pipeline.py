@@ -144,7 +144,7 @@ def run_all(dataset: Dataset, checks: list[Check], config: AuditConfig, progress
 
     ``existing``: score columns already known (a reused audit) that checks reading them can see.
     """
-    from .engine.local import run_checks
+    from .engine import run_checks
 
     return run_checks(dataset.table, checks, config, inputs=load_inputs(checks, config), progress=progress,
                       existing=existing, keep_features=keep_features)

@@ -12,7 +12,10 @@ row        int64                        0-based position of the record in the in
 id         string                       the input's id field, else a stable content hash
 system     string (nullable)            system prompt, if any
 turns      list<struct<role, text>>     the whole conversation, in order; roles are
-                                        system, user, assistant or tool
+                                        system, user, assistant or tool; null for a
+                                        row that is one exchange (Alpaca, prompt/
+                                        completion): [user: prompt, assistant: output]
+                                        (:func:`conversation` fills those in)
 prompt     string                       what the model sees before the final answer,
                                         flattened (Alpaca: instruction + input)
 output     string                       the final assistant answer (the training target)
@@ -93,6 +96,55 @@ class Dataset:
             "skipped_records": len(self.errors),
             "warnings": list(self.warnings),
         }
+
+
+#: the roles of a one-exchange row
+USER_ASSISTANT_ROLES = ("user", "assistant")
+
+
+def pair_turns(prompts: pa.Array, outputs: pa.Array) -> pa.Array:
+    """``turns`` of one-exchange rows: [user: prompt, assistant: answer] per row."""
+    import numpy as np
+
+    n = len(prompts)
+    pick = np.empty(2 * n, dtype=np.int64)
+    pick[0::2] = np.arange(n)
+    pick[1::2] = np.arange(n, 2 * n)
+    roles = pa.array(list(USER_ASSISTANT_ROLES), pa.string()).take(
+        pa.array(np.tile(np.array([0, 1], dtype=np.int64), n)))
+    texts = pa.concat_arrays([prompts, outputs]).take(pa.array(pick))
+    return pa.ListArray.from_arrays(pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int32)),
+                                    pa.StructArray.from_arrays([roles, texts], fields=list(TURN)),
+                                    type=SCHEMA.field("turns").type)
+
+
+def conversation(table: pa.Table) -> pa.Array:
+    """The ``turns`` of every row of a records table, the one-exchange rows (stored as null: their
+    conversation is their prompt and answer, and storing it again cost the text twice) filled in."""
+    import numpy as np
+
+    turns = table["turns"]
+    turns = turns.combine_chunks() if isinstance(turns, pa.ChunkedArray) else turns
+    if turns.null_count == 0:
+        return turns
+    missing = np.flatnonzero(~np.asarray(turns.is_valid().to_numpy(zero_copy_only=False), dtype=bool))
+    idx = pa.array(missing, pa.int64())
+    made = pair_turns(pc_fill(table["prompt"].take(idx)), pc_fill(table["output"].take(idx)))
+    if len(missing) == len(turns):
+        return made
+    present = np.flatnonzero(np.asarray(turns.is_valid().to_numpy(zero_copy_only=False), dtype=bool))
+    both = pa.concat_arrays([turns.take(pa.array(present, pa.int64())), made])
+    where = np.empty(len(turns), dtype=np.int64)
+    where[present] = np.arange(len(present))
+    where[missing] = len(present) + np.arange(len(missing))
+    return both.take(pa.array(where))
+
+
+def pc_fill(texts) -> pa.Array:
+    import pyarrow.compute as pc
+
+    texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
+    return pc.fill_null(texts, "")
 
 
 def empty_table() -> pa.Table:

@@ -18,3 +18,9 @@ def test_quiet_on_real_answers():
     check = EmptyOutput()
     scores = score_table(check, _table(["Bonjour", "42", "Oui."]))
     assert not check.decide(scores).any()
+
+
+def test_emoji_morse_code_and_ascii_art_are_answers():
+    check = EmptyOutput()
+    scores = score_table(check, _table(["😆", "..   .-.. --- .--. .", "+---+\n/   \\\n+---+", "★", "?!", "- -"]))
+    assert check.decide(scores).tolist() == [False, False, False, False, True, True]

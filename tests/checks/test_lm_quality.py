@@ -69,3 +69,27 @@ def test_audit_with_lm_runs_the_check(tiny_lm_dir, write_jsonl):  # noqa: F811
                           "device": "cpu"})
     assert {"lm_loss", "lm_ppl", "lm_ifd"} <= set(result.table.column_names)
     assert result.summary["checks"]["lm_quality"]["cost"] == "model"
+
+
+def test_answers_that_are_not_there_are_not_scored(config):
+    from finesift.checks.placeholder_output import PlaceholderOutput
+    from finesift.engine.local import run_checks
+
+    table = _table([("Name a colour.", "Blue."), ("Write a poem.", "<nooutput>"), ("Say hi.", "   ")])
+    res = run_checks(table, [LMQuality(), PlaceholderOutput()], config)  # lm_quality runs after what it reads
+    assert res.scores["lm_ifd"].to_pylist()[0] is not None
+    assert res.scores["lm_ifd"].to_pylist()[1:] == [None, None]
+    # without placeholder_output the placeholder is an answer like any other
+    alone = score_table(LMQuality(), table, config)
+    assert alone["lm_ifd"].to_pylist()[1] is not None and alone["lm_ifd"].to_pylist()[2] is None
+
+
+def test_curate_rows_is_a_typed_knob_with_help():
+    from finesift.checks.base import param_help
+    from finesift.errors import ConfigError
+
+    helps = {p["name"]: p for p in param_help(LMQuality)}
+    assert helps["curate_rows"]["default"] == 512 and "candidate pool" in helps["curate_rows"]["help"]
+    assert LMQuality({"curate_rows": None}).params.curate_rows is None
+    with pytest.raises(ConfigError):
+        LMQuality({"curate_rows": -1})

@@ -106,3 +106,17 @@ def test_quiet_on_decimals_placeholder_digits_toll_free_lines_and_values_the_pro
     # the same values with no such request are still findings
     _, again = _score(outputs[4:6], ["Who is this?", "What is in the file?"])
     assert again["pii_hits"].to_pylist() == [1, 1]
+
+
+def test_a_table_of_spaced_numbers_is_no_card_but_grouped_and_unbroken_cards_are():
+    # "4 8 12 16 20 24 28 32 36 40" reads as the Luhn-valid 481216202428323640 if single digits may group
+    table = "1 2 3 4 5 6 7 8 9 10\n4 8 12 16 20 24 28 32 36 40\n5 10 15 20 25 30 35 40 45 50"
+    assert luhn("481216202428323640")
+    check, scores = _score([table, "Card 4539-1488-0343-6467", "Card 4539148803436467", "Amex 3782 822463 10005"])
+    assert scores["pii_kinds"].to_pylist() == [[], ["card"], ["card"], ["card"]]
+
+
+def test_role_addresses_and_fictional_555_numbers_written_unbroken_are_not_personal():
+    check, scores = _score(["Sender: offers@amazon.com", "Write to support@acme-tools.com", "+12145558444",
+                            "2145558444", "Write to jane.roe@amazon.com", "+12148678444"])
+    assert scores["pii_kinds"].to_pylist() == [[], [], [], [], ["email"], ["phone"]]

@@ -59,3 +59,22 @@ def test_quiet_on_a_letters_personal_detail_slots_but_not_on_missing_content():
     check, scores, values = _scores(["Dear [Insert Name],\n\nI am writing to request a raise.\n\n[Insert your name]",
                                      "Dear Sir,\n\n[insert paragraph about the project here]\n\nBest"])
     assert values[0] == 0.0 and abs(values[1] - 0.6) < 1e-6
+
+
+def test_fires_on_answers_that_open_with_no_output_and_a_reason():
+    table = pa.table({"prompt": ["Create a design for a new t-shirt.", "Create a piece of art in the style of Van Gogh.",
+                                 "Design a poster.", "Generate a cartoon drawing of a cat."],
+                      "output": ["No output required",
+                                 "No output because this instruction requires creating a visual output.",
+                                 "<No output. The task requires a poster, not text.>",
+                                 "No output as GPT models cannot create visual or audio output."]})
+    check = PlaceholderOutput()
+    scores = score_table(check, table)
+    assert scores["placeholder_output_score"].to_pylist() == [1.0] * 4
+
+
+def test_no_output_is_an_answer_about_a_program():
+    table = pa.table({"prompt": ["What does this code print?\n\ndef f(): return None", "Describe the ocean."],
+                      "output": ["No output, the function returns None.", "No outputs of rivers are this large."]})
+    check = PlaceholderOutput()
+    assert not check.decide(score_table(check, table)).any()

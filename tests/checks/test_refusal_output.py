@@ -75,3 +75,13 @@ def test_empty_and_null():
     assert out.num_rows == 0
     _, flags = run_check(RefusalOutput, records_table(["q", None], [None, "ok"]))
     assert not np.any(flags)
+
+
+def test_flags_refusals_after_a_reason_clause_and_model_limits_on_providing():
+    pairs = [("Create a GUI which divides a window into four panels.",
+              "Due to the functionality of the application, I cannot answer this question."),
+             ("Create a piece of art in the style of Van Gogh.",
+              "This requires a visual output, which a GPT language model cannot provide.")]
+    scores, flags = run_check(RefusalOutput, _table(pairs))
+    assert flags.all()
+    assert scores["refusal_output_kind"].to_pylist() == ["inability", "model_limit"]

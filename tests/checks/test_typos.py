@@ -37,15 +37,57 @@ def _score_in_batches(check, tables):
 
 
 def test_fires_on_misspelled_prompts_and_answers(french_rows):
-    bad = [("how u", "comment vous"),                                        # text-speak in the prompt
-           ("Translate to French: I love languages", "j'aime languages"),     # English word in French
-           ("Translate to French: How are you?", "Comment ca va ?"),  # ça
-           ("Translate to French: I love surprises.", "J'adore les surpises."),
+    bad = [("how r u dong", "comment vous"),                                     # text-speak in the prompt
+           ("Translate to French: I love languages", "j'aime languages et fromagge"),  # English word in French
+           ("Translate to French: How are you?", "Comment ca va, mon amii ?"),  # ça
+           ("Translate to French: I love surprises.", "J'adore les surpises et les cadaux."),
            ("Explain teh recieved wisdom about definately going.", "Bien sûr.")]
     flags, scores = _score(french_rows + bad)
     assert flags[-len(bad):].all(), scores.slice(len(french_rows)).to_pylist()
     assert scores["typos_prompt_count"][-1].as_py() == 3
-    assert scores["typos_output_rate"][-4].as_py() == pytest.approx(0.5)  # aime ok, languages not
+    assert scores["typos_output_rate"][-4].as_py() == pytest.approx(0.5)  # aime and et ok, languages not
+
+
+def test_fires_on_two_or_three_corrupted_words_that_hide_as_other_words(french_rows):
+    # what people and OCR do to words: a swap, a dropped or a doubled letter; the corrupted word may be
+    # a contraction, an elision, a sentence's first word, or another (rarer) real word
+    answers = [("Translate to French: He is no longer a child.", "Ce n'est plsu un enfnat."),
+               ("Translate to French: Is the cat here?", "Le chat est icii, n'tes-vous pas ?"),
+               ("Translate to French: I like honey.", "J'ame le mieel."),
+               ("Translate to French: Can you tell me?", "Peux-u me le dirre ?"),
+               ("Translate to French: I got my leg injured.", "Je me sus blessé à la jabe.")]
+    prompts = [("Translate to French: I woon't tlerate that.", "Je ne le tolérerai pas."),
+               ("Translate to French: Tey may levae tomorrow.", "Ils pourraient partir demain."),
+               ("Translate to French: I do't even reemmber it.", "Je ne m'en souviens même pas."),
+               ("Translate to French: I am feelign sad abut it.", "J'en suis triste."),
+               ("Translate to French: Hae you seeen Tom?", "As-tu vu Tom ?")]
+    flags, _ = _score(french_rows + answers + prompts)
+    assert flags[-10:].all(), [r for r, f in zip(answers + prompts, flags[-10:]) if not f]
+    # the same sentences spelled right are quiet
+    fixed = [("Translate to French: I won't tolerate that.", "Je ne le tolérerai pas."),
+             ("Translate to French: I am feeling sad about it.", "Ce n'est plus un enfant."),
+             ("Translate to French: Have you seen Tom?", "Peux-tu me le dire ?"),
+             ("Translate to French: I like honey.", "J'aime le miel."),
+             ("Translate to French: Do you go there often?", "Y allez-vous souvent ? N'y touche pas.")]
+    assert not _score(french_rows + fixed)[0][-len(fixed):].any()
+
+
+def test_one_misspelling_is_flagged_only_when_it_is_one_edit_from_a_common_word(french_rows):
+    single = [("Translate to French: Can you help me?", "Pourrez-vous m'aidre ?"),     # aider
+              ("Translate to French: It's late.", "Il est trpo tard.")]               # trop
+    # a short or capitalized unknown word is as often a dictionary's gap, slang or a name
+    gaps = [("Translate to French: I want to go to college.", "Je veux aller à la fac."),
+            ("Translate to French: Hey, thanks for everything.", "Hé, merci pour tout."),
+            ("Translate to French: Rome is in Italy.", "Rome est en Italie."),
+            ("Translate to French: Yeah, you're right.", "Ouais, vous avez raison."),
+            ("Translate to French: I hate that guy.", "Je déteste ce mec.")]
+    flags, scores = _score(french_rows + single + gaps)
+    assert flags[-7:].tolist() == [True, True, False, False, False, False, False], \
+        scores.slice(len(french_rows)).to_pylist()
+    assert scores["typos_output_sure"].to_pylist()[-7:-5] == [1, 1]
+    # a sure misspelling in a long text is one in many: not flagged
+    long = "Il est trpo tard pour partir maintenant, nous resterons ici avec nos amis jusqu'à demain matin."
+    assert not _score(french_rows + [("Translate to French: It is late.", long)])[0][-1]
 
 
 def test_quiet_on_real_sentences_names_numbers_urls_and_code(french_rows):
@@ -103,6 +145,22 @@ def test_dictionary_rules(word, lang, known):
     assert _lang.is_known_word(word, lang) is known
 
 
+@pytest.mark.parametrize("word, lang, known", [
+    # an apostrophe is a contraction or an elision, not any split of two words
+    ("woon't", "en", False), ("do't", "en", False), ("we'er", "en", False), ("tom'll", "en", True),
+    ("q'il", "fr", False), ("qu'il", "fr", True), ("n'est-ce", "fr", True),
+    # French elides before a vowel or a mute h only, and a one-letter part is t, y or a word
+    ("l'rat", "fr", False), ("n'tes", "fr", False), ("l'homme", "fr", True), ("j'y", "fr", True),
+    ("peux-u", "fr", False), ("a-t-il", "fr", True), ("vas-y", "fr", True),
+    # regular variants of listed words: British English, French plurals and the 1990 spelling
+    ("organised", "en", True), ("colour", "en", True), ("connait", "fr", True), ("brulé", "fr", True),
+])
+def test_typos_word_rules(word, lang, known):
+    assert typos._is_known(word, lang) is known
+    if not known and "'" in word:  # each of these misspellings is one edit from a word
+        assert typos._is_near(word, lang)
+
+
 def test_cost_per_row_is_bounded_on_huge_words_and_huge_answers(monkeypatch):
     # a 200k-letter "word" once reached the edit-distance search (quadratic: 30k letters took 24 s,
     # 100k raised MemoryError), and every word of a multi-megabyte answer was looked up
@@ -125,7 +183,7 @@ def test_cost_per_row_is_bounded_on_huge_words_and_huge_answers(monkeypatch):
     many = " ".join("".join(rng.choice(letters, 6)) for _ in range(60_000))  # ~420k characters
     rows = [("Translate to French: I am sick.", huge_word), ("Translate to French: I am sick.", many),
             ("Translate to French: I am sick.", "Je suis malade."), ("Translate to French: I love surprises.",
-                                                                    "J'adore les surpises.")]
+                                                                    "J'adore les surpises et les cadaux.")]
     flags, scores = _score(rows)
     assert max(looked_up) <= 50 and max(searched) <= 50
     # the long answer: only its first 20,000 characters (~2,900 of its 60,000 words) are checked, each
@@ -175,3 +233,28 @@ def test_quiet_on_word_play_quotes_from_the_prompt_and_words_of_the_answers_lang
              "Necesitamos practicar más.")]
     flags, scores = _score(english + rows)
     assert not flags[-len(rows):].any(), scores.slice(len(english)).to_pylist()
+
+
+def test_quiet_on_foreign_phrases_code_name_lists_domains_repeated_terms_and_spanish():
+    english = [(f"Say something kind {i}.", s) for i, s in enumerate(
+        ["I am very happy to see you today.", "We will meet again next week.", "The weather is nice today.",
+         "She reads a book every week.", "They have two brothers and a sister."] * 4)]
+    rows = [('Translate "Ce sera chaud" into English.', "This will be hot."),
+            ("Identify the language used in the given sentence.\n\nIl est incroyable.", "The sentence is French."),
+            ('Translate the sentence "Ich bin müde" into English.', "I am tired."),
+            ("Find the average number in a list.\n\n[4, 3, 6, 10, 8]",
+             "def avg_list(nums):\n   total = 0\n   for n in nums:\n      total += n\n   return total / len(nums)"),
+            ("Write a scraper.", "import requests\nimport lxml.html as lh\nimport pandas as pd\n# fetch the page"),
+            ("Name five inspiring women.", "1. Malala Yousafzai\n2. Tarana Burke\n3. Jacinda Ardern\n4. Angela Merkel"),
+            ("List common internet domains.", "Common top-level domains include .com, .net, .org, .gov, .edu."),
+            ("Convert the time from 12 hr format to 24 hr format.\n\n4:35 PM", "16:35"),
+            ('Translate "it is not raining" into Spanish', "No está lloviendo."),
+            ('How do you say "good morning" in Spanish?', "Buenos días."),
+            ("Translate to Spanish: I am a student.", "Soy un estudiante."),
+            ("Rewrite a sentence using another dialect.\n\nI am not sure", "Ah ain't sure 'bout whit Ah should dae."),
+            ("Rewrite in proper English.\n\nHe runs fasta den anybudy in da class.", "He runs faster than anyone.")]
+    flags, scores = _score(english + rows)
+    assert not flags[-len(rows):].any(), [r for r, f in zip(rows, flags[-len(rows):]) if f]
+    # the code's identifiers and the Spanish words are not even counted
+    assert scores["typos_output_count"].to_pylist()[-10] == 0
+    assert scores["typos_output_count"].to_pylist()[-5:-2] == [0, 0, 0]

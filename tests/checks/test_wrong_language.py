@@ -187,3 +187,24 @@ def test_quiet_on_lists_of_foreign_dishes_answers_in_the_prompts_language_and_qu
              "Hallo! Wie geht es Ihnen? (Hello! How are you?)")]
     flags, scores = _score(english + rows)
     assert not flags[-len(rows):].any(), scores.slice(len(english)).to_pylist()
+
+
+def test_fires_on_three_and_four_word_answers_with_one_word_of_the_prompts_language(french_rows):
+    # half a translation: one English word among three or four ("Look is Regarde"), often beside words
+    # both languages have ("me", "mine", "on"), which say little either way
+    mixed = [("Translate to French: You're touching me.", "Tu touching me."),
+             ("Translate to French: The pleasure is mine.", "Le plaisir is mine."),
+             ("Translate to French: That's the right attitude.", "C'est la right attitude."),
+             ("Translate to French: We're paying.", "Nous sommes en paying.")]
+    flags, scores = _score(french_rows + mixed)
+    assert flags[-len(mixed):].all(), scores.slice(len(french_rows)).to_pylist()
+
+
+def test_quiet_on_a_name_first_and_where_the_expected_languages_dictionary_is_incomplete(french_rows):
+    rows = [("Translate to French: Tom likes to fish.", "Tom aime pêcher."),        # "Tom" is a name, not English
+            ("Translate to French: Tom sipped his coffee.", "Tom sirotait son café."),
+            # the bundled Spanish list lacks most plurals: "conchas marinas" would read as English
+            ("Translate the sentence 'She sold sea shells by the sea shore' into Spanish.",
+             "Ella vendía conchas marinas junto al mar.")]
+    flags, scores = _score(french_rows + rows)
+    assert not flags[-len(rows):].any(), scores.slice(len(french_rows)).to_pylist()

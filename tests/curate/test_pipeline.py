@@ -20,6 +20,8 @@ from finesift.config import AuditConfig
 from finesift.curate import Recipe, curate
 from finesift.errors import ConfigError, InputError
 
+from tests.models.conftest import tiny_lm_dir  # noqa: F401  (session fixture)
+
 from .conftest import read_jsonl
 
 CHECKS = ["exact_duplicate", "near_duplicate", "empty_output"]
@@ -473,3 +475,60 @@ def test_a_curate_folder_reused_as_audit_gives_the_same_decisions(tmp_path, shar
     first = curate(path, tmp_path / "a", no_models=True)
     again = curate(path, tmp_path / "b", no_models=True, audit_dir=tmp_path / "a")
     assert again.reasons == first.reasons and again.kept_rows.tolist() == first.kept_rows.tolist()
+
+
+# --- the LM signal on the candidate pool (tiny random Llama: fast, no download) ---------------------
+
+@pytest.fixture
+def lm_recipe(tiny_lm_dir):  # noqa: F811
+    return {"checks": CHECKS, "models": {"embeddings": "off", "model": str(tiny_lm_dir), "device": "cpu"}}
+
+
+def _lm_data(tmp_path):
+    rows = _rows(8)
+    rows.append(dict(rows[0], id="copy"))  # a duplicate: its original is scored, the copy is not
+    rows.append(dict(rows[1], id="empty", output=""))
+    return _write(tmp_path / "data.jsonl", rows)
+
+
+def test_curate_scores_the_lm_on_its_pool_by_default(tmp_path, lm_recipe):
+    res = curate(_lm_data(tmp_path), tmp_path / "out", lm_recipe, target=4)
+    lm = res.summary["lm"]
+    assert lm["source"] == "pool" and lm["pool"] == 8 and lm["scored_rows"] == 8 and lm["budget"] == 512
+    assert lm["device"] == "cpu" and lm["rows_per_s"] > 0
+    ifd = res.audit["lm_ifd"].to_pylist()
+    assert all(v is not None for v in ifd[:8]) and ifd[8:] == [None, None]  # the copy and the empty row
+    assert "lm_quality" in res.summary["seconds"]
+    # the resolved audit config ran no LM over every row
+    assert "lm" not in res.summary["config"]["audit"]["with_models"]
+
+
+def test_curate_rows_bounds_the_lm_to_the_best_candidates(tmp_path, lm_recipe):
+    rec = {**lm_recipe, "thresholds": {"lm_quality": {"curate_rows": 3}}}
+    res = curate(_lm_data(tmp_path), tmp_path / "out", rec, target=4)
+    assert res.summary["lm"]["scored_rows"] == 3
+    scored = [v is not None for v in res.audit["lm_ifd"].to_pylist()]
+    quality = res.audit["quality"].to_pylist()
+    assert sum(scored) == 3
+    # pool rows left unscored keep the neutral LM share: not ranked below every scored row
+    assert all(q == pytest.approx(0.75) for q, s in zip(quality[:8], scored[:8]) if not s)
+
+
+def test_lm_off_and_opt_out(tmp_path, lm_recipe):
+    path = _lm_data(tmp_path)
+    for name, rec in (("off", {**lm_recipe, "models": {**lm_recipe["models"], "lm": False}}),
+                      ("zero", {**lm_recipe, "thresholds": {"lm_quality": {"curate_rows": 0}}})):
+        res = curate(path, tmp_path / name, rec, target=4)
+        assert res.summary["lm"] is None and "lm_ifd" not in res.audit.column_names
+    res = curate(path, tmp_path / "nomodels", lm_recipe, target=4, no_models=True)
+    assert res.summary["lm"] is None
+
+
+def test_lm_true_scores_the_whole_pool_and_can_drop(tmp_path, lm_recipe):
+    rec = {**lm_recipe, "models": {**lm_recipe["models"], "lm": True}, "drop": ["exact_duplicate", "empty_output",
+                                                                              "lm_quality"],
+           "thresholds": {"lm_quality": {"curate_rows": 2, "max_ifd": 0.0}}}
+    res = curate(_lm_data(tmp_path), tmp_path / "out", rec)
+    assert res.summary["lm"]["scored_rows"] == 8 and res.summary["lm"]["budget"] is None
+    # every scored row has IFD > 0: flagged, and rejected since the recipe drops the code
+    assert res.kept == 0 and res.summary["counts"]["rejected_by_reason"]["lm_quality"] == 8

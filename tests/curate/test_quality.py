@@ -88,3 +88,15 @@ def test_default_weights_are_the_checks_declared_weights():
     # a check's declared weight is what its flag costs
     table = pa.table({"flags": pa.array([["refusal_output"]], pa.list_(pa.string()))})
     assert quality_score(table)[0] == pytest.approx(1 - registry()["refusal_output"].weight)
+
+
+def test_rows_the_lm_did_not_score_get_a_neutral_share():
+    audit = _audit([[]] * 5, lm_ifd=pa.array([0.3, 0.5, 0.9, None, None], pa.float32()),
+                   lm_ppl=pa.array([5.0, 10.0, 40.0, None, None], pa.float32()))
+    q = quality_score(audit, lm_rows=np.array([True, True, True, True, False]))
+    # ranked among the four rows the LM was asked to score (a missing score worst); the unscored row sits at
+    # the mean rank, not below every scored row
+    assert q[0] == 1.0 and q[3] == 0.5 and q[4] == pytest.approx(0.75)
+    assert q[0] > q[1] > q[4] > q[2] > q[3]
+    with pytest.raises(ValueError, match="lm_rows"):
+        quality_score(audit, lm_rows=np.array([True]))

@@ -69,3 +69,27 @@ def test_merge_row_states_concatenates_in_order_and_positions_are_checked():
     assert batch_positions(batch, m["rows"]).tolist() == [2, 0]
     with pytest.raises(RuntimeError, match="not fitted on"):
         batch_positions(pa.table({"row": pa.array([5], pa.int64())}), m["rows"])
+
+
+def test_pieces_cut_long_rows_by_bytes_and_cover_the_batch_in_order():
+    from finesift.engine.local import pieces
+
+    outs = ["x" * 10, "y" * 500, "z" * 10, "w" * 10, "v" * 300, ""]
+    t = pa.table({"row": pa.array(range(len(outs)), pa.int64()), "prompt": ["q"] * len(outs), "output": outs})
+    got = pieces(t, max_bytes=100)
+    assert pa.concat_tables(got)["row"].to_pylist() == list(range(len(outs)))
+    sizes = [sum(len(o) + 1 for o in p["output"].to_pylist()) for p in got]
+    # every piece is within the limit unless it is one row longer than the limit on its own
+    assert all(s <= 100 or p.num_rows == 1 for s, p in zip(sizes, got))
+    assert [p.num_rows for p in got] == [1, 1, 2, 1, 1]
+    assert [p.num_rows for p in pieces(t, max_rows=4)] == [4, 2]  # short rows: only the row cap cuts
+    assert pieces(t)[0] is t  # a batch within both limits is not copied or cut
+
+
+def test_scores_are_the_same_when_every_check_gets_its_batch_in_byte_pieces(monkeypatch):
+    import finesift.engine.local as local
+
+    whole = run_checks(_table(), [_Double(), _Copies()], None, batch_size=100)
+    monkeypatch.setattr(local, "PIECE_BYTES", 5)  # every row its own piece
+    cut = run_checks(_table(), [_Double(), _Copies()], None, batch_size=100)
+    assert cut.scores.equals(whole.scores)

@@ -11,11 +11,14 @@ from hypothesis import strategies as st
 from finesift.errors import ConfigError, InputError
 from finesift.io import read
 from finesift.io.shapes import detect_shape, flatten_chat
+from finesift.records import conversation
 
 
 def _one(write_jsonl, rec, **kw):
     ds = read(str(write_jsonl([rec])), **kw)
-    return ds, ds.table.to_pylist()[0]
+    # the conversation as records.conversation gives it (one-exchange rows store none)
+    table = ds.table.set_column(ds.table.schema.get_field_index("turns"), "turns", conversation(ds.table))
+    return ds, table.to_pylist()[0]
 
 
 def test_alpaca(write_jsonl):
@@ -217,3 +220,34 @@ def test_one_field_cannot_be_two_parts(write_jsonl):
     q = str(write_jsonl([{"input": "the question", "output": "A"}], name="q.jsonl"))
     r = read(q, field_map={"instruction": "input"}).table.to_pylist()[0]
     assert r["prompt"] == "the question"  # not "the question\n\nthe question": input is not also read as input
+
+
+def test_one_exchange_rows_store_no_turns_but_their_conversation_is_prompt_and_answer(write_jsonl):
+    # the turns of an Alpaca row would hold its prompt and answer a second time (85 MB on 200k
+    # templated rows); a chat's turns are stored, and both read back as one conversation column
+    ds = read(str(write_jsonl([{"instruction": "Sum", "input": "1 2", "output": "3"},
+                               {"instruction": "Hi", "output": "Hello"}])))
+    assert ds.table["turns"].null_count == 2
+    assert conversation(ds.table).to_pylist() == [
+        [{"role": "user", "text": "Sum\n\n1 2"}, {"role": "assistant", "text": "3"}],
+        [{"role": "user", "text": "Hi"}, {"role": "assistant", "text": "Hello"}]]
+    chat = read(str(write_jsonl([{"messages": [{"role": "user", "content": "q"},
+                                               {"role": "assistant", "content": "a"},
+                                               {"role": "user", "content": "q2"},
+                                               {"role": "assistant", "content": "a2"}]}])))
+    assert chat.table["turns"].null_count == 0
+    assert [t["role"] for t in conversation(chat.table).to_pylist()[0]] == ["user", "assistant"] * 2
+
+
+def test_conversation_fills_only_the_rows_that_store_no_turns():
+    import pyarrow as pa
+
+    from finesift.records import SCHEMA
+
+    turns = pa.array([None, [{"role": "user", "text": "x"}], None, []], SCHEMA.field("turns").type)
+    table = pa.table({"turns": turns, "prompt": ["p0", "x", None, ""], "output": ["o0", "", "o2", ""]})
+    assert conversation(table).to_pylist() == [
+        [{"role": "user", "text": "p0"}, {"role": "assistant", "text": "o0"}],
+        [{"role": "user", "text": "x"}],
+        [{"role": "user", "text": ""}, {"role": "assistant", "text": "o2"}],
+        []]

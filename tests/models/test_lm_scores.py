@@ -132,3 +132,29 @@ def test_shared_prefix_cache_gives_the_same_losses(scorer, monkeypatch):
     full = scorer.score(PROMPTS, OUTPUTS)
     np.testing.assert_allclose(shared["loss"], full["loss"], rtol=1e-5)
     np.testing.assert_allclose(shared["loss_alone"], full["loss_alone"], rtol=1e-5)
+
+
+def test_span_losses_score_any_span_like_the_answer(scorer):
+    (cond, c0, c1), _ = scorer.texts(PROMPTS[1], OUTPUTS[1], None)
+    at = cond.rfind(PROMPTS[1], 0, c0)
+    loss, counts = scorer.span_losses([(cond, c0, c1), (cond, at, at + len(PROMPTS[1])), (cond, 0, 0)])
+    assert loss[0] == pytest.approx(scorer.score(PROMPTS[1:2], OUTPUTS[1:2])["loss"][0], rel=1e-5)
+    assert loss[1] == pytest.approx(_manual_loss(scorer, cond, at, at + len(PROMPTS[1])), rel=1e-4)
+    assert counts[1] >= 5 and np.isnan(loss[2]) and counts[2] == 0
+
+
+def test_length_batching_computes_less_padding_than_input_order(scorer):
+    long = "word " * 40
+    prompts = ["Say it."] * 4
+    outputs = [long, "ok", long + "more", "no"]  # long and short alternate in input order
+    out, tokens = {}, {}
+    try:
+        for sort in (True, False):
+            scorer.length_batching = sort
+            scorer.tokens = {"tokens": 0, "padded": 0}
+            out[sort], tokens[sort] = scorer.score(prompts, outputs), scorer.tokens
+    finally:
+        scorer.length_batching = True
+    assert tokens[True]["tokens"] == tokens[False]["tokens"]  # the same real tokens either way
+    assert tokens[True]["padded"] < 0.7 * tokens[False]["padded"]
+    np.testing.assert_allclose(out[True]["loss"], out[False]["loss"], rtol=1e-4)  # and input order back

@@ -201,7 +201,8 @@ def _raw_model():
         raise MissingDependencyError("py3langid", "Language identification (wrong_language, typos)") from exc
     ptc, prior, classes, nextmove, row, out = load_model(MODEL_DIR / MODEL_FILE)
     return (np.asarray(ptc), np.asarray(prior, dtype=np.float32), list(classes),
-            np.frombuffer(nextmove, dtype=np.uint32 if nextmove.itemsize == 4 else np.uint16).astype(np.int64),
+            # state ids (~1e5) fit int32: the 9.8M-entry transition table is 37 MB, not 74 MB as int64
+            np.frombuffer(nextmove, dtype=np.uint32 if nextmove.itemsize == 4 else np.uint16).astype(np.int32),
             np.frombuffer(row, dtype=np.uint16 if row.itemsize == 2 else np.uint32).astype(np.int64) << 8,
             np.asarray(out, dtype=np.int64))
 

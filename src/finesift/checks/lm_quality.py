@@ -15,7 +15,21 @@ answer *less* predictable than no prompt at all, so prompt and answer do not
 belong together. This is the cut Cherry LLM (Li et al., "From Quantity to
 Quality", NAACL 2024) and Superfiltering (Li et al., ACL 2024) use to discard
 misaligned pairs before ranking by IFD. Rows with an empty answer score null
-(``empty_output`` covers them).
+(``empty_output`` covers them), and so do rows that the cheap answer checks it ``reads`` flag
+(``empty_output``, ``placeholder_output``, when they run): scoring an answer that is not there costs
+a forward pass and says nothing. Re-deciding those checks more leniently leaves such rows null
+(they rank worst in curate's quality score, as an empty answer does).
+
+Cost: answers are scored in batches of similar token length (sorted inside each 256-row batch,
+order restored), identical rows once. On a 2-core CPU SmolLM2 scores about 12 Tatoeba rows/s
+and 1.5-3 Alpaca rows/s (~150 tokens per row, two passes: with and without the prompt), so
+``audit`` runs it only with ``--with lm``. ``curate`` scores it by default on its candidate pool
+only (after duplicates and dropped rows are gone), at most ``curate_rows`` of them
+(:mod:`finesift.curate.pipeline`).
+
+What it is worth on real data (``benchmarks/bench_lm_quality.py``): on Alpaca rows people
+rewrote as wrong answers or unclear instructions vs rows they kept, IFD is the best of the
+signals this model gives, and it is weak: see the README's table. It ranks; it is no detector.
 
 The cut is conservative. Measured with SmolLM2 on 200 Tatoeba "Translate to
 French" rows: right translations have median IFD 0.64 (0.5% above 1); the same
@@ -35,7 +49,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import CheckParams, RowCheck, Score, Threshold, decision, register
+from pydantic import Field
+
+from .base import CheckParams, RowCheck, Score, Threshold, decision, register, registry
+
+#: cheap checks whose flagged rows have no answer worth a forward pass
+SKIP_FLAGGED = ("empty_output", "placeholder_output")
 
 
 class LMQualityParams(CheckParams):
@@ -45,6 +64,10 @@ class LMQualityParams(CheckParams):
     """Sequences per forward pass."""
     max_length: int = 512
     """Tokens per sequence; longer ones lose the start of the prompt."""
+    curate_rows: int | None = Field(512, ge=0)
+    """curate with models.lm 'auto' (the default): score at most this many rows of the candidate pool (the
+    best by every other signal; the rest keep a neutral LM share), so the LM stays affordable on a CPU
+    (~1.5-12 rows/s there). null: the whole pool; 0: no LM scoring. models.lm true scores the whole pool."""
 
 
 @register
@@ -69,6 +92,7 @@ class LMQuality(RowCheck):
     weight = 0.5
     threshold = Threshold("max_ifd", "lm_ifd", ">")
     config_inputs = ("model",)
+    reads = SKIP_FLAGGED
     Params = LMQualityParams
 
     def score(self, batch: pa.Table) -> pa.Table:
@@ -76,15 +100,35 @@ class LMQuality(RowCheck):
         model = getattr(config, "model", None)
         device = getattr(config, "device", None)
         p = self.params
-        scorer = _scorer(None if model is None else str(model), device, p.batch_size, p.max_length)
-        system = batch["system"].to_pylist() if "system" in batch.column_names else None
-        out = scorer.score(pc.fill_null(batch["prompt"], "").to_pylist(), pc.fill_null(batch["output"], "").to_pylist(),
-                           system)
+        n = batch.num_rows
+        outputs = pc.fill_null(batch["output"], "").to_pylist()
+        todo = np.flatnonzero(~self._skipped(batch) & np.array([bool(o.strip()) for o in outputs], dtype=bool))
+        cols = {k: np.full(n, np.nan) for k in ("loss", "ppl", "ifd")}
+        if len(todo):
+            scorer = _scorer(None if model is None else str(model), device, p.batch_size, p.max_length)
+            prompts = pc.fill_null(batch["prompt"], "").to_pylist()
+            system = batch["system"].to_pylist() if "system" in batch.column_names else None
+            out = scorer.score([prompts[i] for i in todo], [outputs[i] for i in todo],
+                               None if system is None else [system[i] for i in todo])
+            for k in cols:
+                cols[k][todo] = out[k]
 
         def col(x: np.ndarray) -> pa.Array:
             return pa.array(x.astype(np.float32), mask=np.isnan(x))
 
-        return pa.table({"lm_loss": col(out["loss"]), "lm_ppl": col(out["ppl"]), "lm_ifd": col(out["ifd"])})
+        return pa.table({"lm_loss": col(cols["loss"]), "lm_ppl": col(cols["ppl"]), "lm_ifd": col(cols["ifd"])})
+
+    def _skipped(self, batch: pa.Table) -> np.ndarray:
+        """Rows a check in :data:`SKIP_FLAGGED` that ran before this one flags (its columns are in the batch)."""
+        skip = np.zeros(batch.num_rows, dtype=bool)
+        params = getattr(getattr(self, "config", None), "params", None) or {}
+        reg = registry()
+        for name in SKIP_FLAGGED:
+            cls = reg.get(name)
+            if cls is None or not all(c in batch.column_names for c in cls.score_columns):
+                continue
+            skip |= np.asarray(cls(params.get(name)).decide(batch.select(list(cls.score_columns))), dtype=bool)
+        return skip
 
     def decide(self, scores: pa.Table) -> np.ndarray:
         ifd = scores["lm_ifd"].to_numpy(zero_copy_only=False).astype(np.float64)

@@ -50,6 +50,10 @@ _PLACEHOLDER_DOMAIN = re.compile(
     r"(?:^|\.)(?:example|examples|test|domain|yourdomain|yourcompany|company|email|sample|acme|foo|bar|"
     r"mydomain|website|site|host|invalid|localhost)\.[a-z]{2,}$|\.(?:test|example|invalid|local|localhost)$",
     re.I)
+# an organization's role address ("offers@amazon.com", "support@..."): no person's data
+_ROLE_ADDRESS = re.compile(r"(?i)(?:info|support|contact|sales|offers?|no-?reply|do-?not-?reply|help|helpdesk|admin|"
+                           r"hello|team|press|media|service|customer-?service|feedback|billing|marketing|news|"
+                           r"newsletter|webmaster|careers|jobs|hr|privacy|legal|abuse|postmaster)@")
 _PHONE = re.compile(
     r"(?<![\w+])(?:"
     r"\+\d{1,3}[\s.-]?(?:\(\d{1,4}\)[\s.-]?)?\d{1,4}(?:[\s.-]?\d{2,4}){2,4}"  # +33 6 12 34 56 78
@@ -58,7 +62,9 @@ _PHONE = re.compile(
     r")(?![\w])")
 _FICTIONAL = re.compile(r"(?:^|\D)555[\s.-]?\d{4}$")
 # not the digits of a decimal ("50.26548245743669 cm")
-_CARD = re.compile(r"(?<![\d.,-])(?:\d[ -]?){12,18}\d(?![\d-]|[.,]\d)")
+# printed in groups of 3 or more digits ("4539 1488 0343 6467", "3782 822463 10005") or unbroken: a run of
+# spaced single digits is a table or a sequence ("2 4 6 8 10 12 14 16"), not a card
+_CARD = re.compile(r"(?<![\d.,-])\d{3,19}(?:[ -]\d{3,19}){0,5}(?![\d-]|[.,]\d)")
 _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5|4[4-9])|35|3(?:0[0-5]|[68]))")
 # North American toll-free numbers (1-800-273-8255): public lines of organizations, not personal data
 _TOLL_FREE = re.compile(r"^1?8(?:00|33|44|55|66|77|88)")
@@ -140,11 +146,13 @@ def _findings(text: str, gates: dict[str, bool] | None = None) -> list[str]:
     found: list[str] = []
     on = (lambda k: True) if gates is None else gates.__getitem__
     for m in _EMAIL.finditer(text) if on("email") else ():
-        if not _PLACEHOLDER_DOMAIN.search(m.group(1)):
+        if not _PLACEHOLDER_DOMAIN.search(m.group(1)) and not _ROLE_ADDRESS.match(m.group()):
             found.append("email")
     for m in _PHONE.finditer(text) if on("number") else ():
         digits = re.sub(r"\D", "", m.group())
-        if (9 <= len(digits) <= 15 and not _FICTIONAL.search(m.group()) and len(set(digits)) > 2
+        # a North American number with the fictional 555 exchange, however it is written ("2145558444")
+        nanp_555 = (len(digits) == 10 or (len(digits) == 11 and digits[0] == "1")) and digits[-7:-4] == "555"
+        if (9 <= len(digits) <= 15 and not _FICTIONAL.search(m.group()) and not nanp_555 and len(set(digits)) > 2
                 and not _dummy(digits) and not _TOLL_FREE.match(digits)):
             found.append("phone")
     for m in _CARD.finditer(text) if on("number") else ():

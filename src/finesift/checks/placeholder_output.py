@@ -7,6 +7,11 @@ Embedded fill-in markers: "[insert ... here]", "<insert name>", "(paste text)",
 "your answer here", "<nooutput>" inside a longer answer. "Lorem ipsum" counts only
 as the whole answer: inside one it is usually sample text for code or a layout.
 
+An answer that opens with "No output" and explains why ("No output required", "No output because
+this instruction requires a visual output", "<No output - this is a visual task.>") is Alpaca's
+``<nooutput>`` written out: a whole-answer placeholder, unless the prompt is about a program's
+output ("What does this code print?" -> "No output, the function returns None").
+
 Deliberately not placeholders: "None", "null", "0" (real answers to real
 questions), ``{{Order Number}}``-style template slots inside an answer (a
 dataset convention), "Dear [Name]," in a template letter.
@@ -43,6 +48,11 @@ _WHOLE = (
     r"coming soon|\(?blank\)?|\(?empty\)?"
     r")$"
 )
+# "No output required", "No output, GPT model cannot create visuals.", "<No output. The task requires a poster>"
+_NO_OUTPUT = r"(?i)^[\s\"'`*_<(\[]*no\s*-?\s*output\b(?:[\s,.:;!>)\]-]|$)"
+# a prompt about what a program prints or returns: "no output" may be the answer
+_PROGRAM_OUTPUT = (r"(?i)\b(?:output|outputs|print\w*|code|program|function|script|returns?|console|compil\w*|"
+                   r"execut\w*|run|runs)\b")
 # a template's personal-detail slots ("Dear [Insert Name],", "[insert date]") are a letter's convention,
 # like "[Name]": not missing content
 _SLOT = r"(?i)[\[<(]\s*(?:insert|enter|fill in)\s(?:(?:your|the|recipient'?s?|customer'?s?|company|manager'?s?|first|last|full) )*" \
@@ -86,6 +96,15 @@ class PlaceholderOutput(RowCheck):
         dots = pc.match_substring_regex(text, pattern=r"^\s*(?:\.{2,}|…+)\s*$").to_numpy(zero_copy_only=False)
         unslotted = pc.replace_substring_regex(text, pattern=_SLOT, replacement=" ")
         embedded = pc.match_substring_regex(unslotted, pattern=_EMBEDDED).to_numpy(zero_copy_only=False)
+        opening = pc.match_substring_regex(pc.utf8_slice_codeunits(text, 0, 40), pattern=_NO_OUTPUT)
+        opening = pc.fill_null(opening, False).to_numpy(zero_copy_only=False)
+        if opening.any() and "prompt" in batch.column_names:
+            # only the few rows that open with "No output" pay for reading their prompt
+            i = np.flatnonzero(opening)
+            prompt = pc.utf8_slice_codeunits(pc.fill_null(batch["prompt"], "").take(pa.array(i)), 0, 1000)
+            opening[i] = ~pc.fill_null(pc.match_substring_regex(prompt, pattern=_PROGRAM_OUTPUT), False).to_numpy(
+                zero_copy_only=False)
+        whole = whole | opening
         score = np.where(whole | dots, WHOLE, np.where(embedded, EMBEDDED, 0.0)).astype(np.float32)
         return pa.table({"placeholder_output_score": pa.array(score)})
 

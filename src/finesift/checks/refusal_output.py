@@ -39,6 +39,9 @@ _CANT = (r"(?:cannot|can't|can not|am unable to|'m unable to|am not able to|'m n
          r"do not have the (?:ability|capability)|don't have the (?:ability|capability)|am not capable of|"
          r"'m not capable of)")
 
+#: a short reason clause before the refusal: "Due to the functionality of the application, I cannot ..."
+_LEAD = r"(?:(?:due to|because of|given|owing to|as)\s[^.!?\n]{0,80},\s*)?"
+
 EVIDENCE: dict[str, tuple[float, str]] = {
     "ai_identity": (1.0, _START + r"(?:as an? (?:ai|a\.i\.|artificial intelligence|(?:large )?language model|llm|"
                     r"ai (?:language )?model|ai assistant|ai-powered assistant|text-based ai|chatbot|"
@@ -57,7 +60,7 @@ EVIDENCE: dict[str, tuple[float, str]] = {
                     r"a|an)\s+(?:gpt\s+)?(?:model|ai\b|language model|assistant)"
                     r"|(?:task|instruction|request)\b.{0,80}\b(?:the|this) model (?:cannot|can't|is unable|is not able)"
                     r"|(?:gpt|language) models? (?:cannot|can't|is unable to|is not able to|are unable to)\s+"
-                    r"(?:complete|fulfill|perform|generate|do|take|create|produce)"),
+                    r"(?:complete|fulfill|perform|generate|do|take|create|produce|provide)"),
     "apology_refusal": (1.0, _START + r"(?:i'm sorry|i am sorry|sorry|i apologi[sz]e|apologies|unfortunately|"
                         r"my apologies)[\s,.!:;-]{0,3}(?:but\s+)?(?:(?:i|this|that)\s+" + _CANT + r"|(?:this|the|that)"
                         r" (?:task|request|instruction|question)\s+(?:cannot|can't|is not possible|isn't possible|"
@@ -66,7 +69,7 @@ EVIDENCE: dict[str, tuple[float, str]] = {
                         r"|" + _START + r"(?:(?:je suis )?désolée?,?\s+(?:mais\s+)?je ne (?:peux|suis pas en mesure)"
                         r"|es tut mir leid,?\s+(?:aber\s+)?ich kann|lo siento,?\s+(?:pero\s+)?no puedo"
                         r"|(?:抱歉|对不起|很抱歉)[，,]?\s*我(?:无法|不能))"),
-    "inability": (0.9, _START + r"i\s+" + _CANT + r"\s+(?:fulfill|complete|comply|perform|do (?:that|this)|"
+    "inability": (0.9, _START + _LEAD + r"i\s+" + _CANT + r"\s+(?:fulfill|complete|comply|perform|do (?:that|this)|"
                   r"answer (?:that|this|your)|provide (?:that|this|a response|an answer|real-time|personal|"
                   r"information)|generate|create (?:images|visual|a visual|an image|audio|video)|help with (?:that|"
                   r"this)|assist with (?:that|this)|access|browse|see|view|watch|hear|listen|play|draw|render|"

@@ -81,6 +81,10 @@ class TooLong(RowCheck):
         return scores["too_long_total_tokens"].to_numpy(zero_copy_only=False) > budget
 
 
+#: texts encoded per tokenizer call
+_ENCODE_TEXTS = 1024
+
+
 def _count(tok, texts: pa.Array | pa.ChunkedArray, memo: dict[int, int]) -> np.ndarray:
     """Tokens per text (null and "" -> 0), encoding each distinct text once per audit.
 
@@ -96,9 +100,12 @@ def _count(tok, texts: pa.Array | pa.ChunkedArray, memo: dict[int, int]) -> np.n
     uniques = enc.dictionary.to_pylist()
     keys = [hash(t) for t in uniques]
     todo = [i for i, k in enumerate(keys) if k not in memo]
-    if todo:
-        encode = getattr(tok, "encode_batch_fast", None) or tok.encode_batch  # _fast skips offsets
-        for i, e in zip(todo, encode([uniques[i] for i in todo], add_special_tokens=False)):
+    encode = getattr(tok, "encode_batch_fast", None) or tok.encode_batch  # _fast skips offsets
+    for lo in range(0, len(todo), _ENCODE_TEXTS):
+        # a bounded number of Encoding objects alive at once: each keeps its ids, tokens and masks, about
+        # 1 KB per 10 tokens (18k templated answers at once: +250 MB)
+        part = todo[lo:lo + _ENCODE_TEXTS]
+        for i, e in zip(part, encode([uniques[i] for i in part], add_special_tokens=False)):
             memo[keys[i]] = len(e)
     lengths = np.fromiter((memo[k] for k in keys), dtype=np.int64, count=len(keys))
     return lengths[enc.indices.to_numpy(zero_copy_only=False)]

@@ -42,6 +42,8 @@ def audit_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables."),
     fail_on: Optional[str] = typer.Option(None, "--fail-on", help="Exit 1 if any row has one of these codes (comma-separated)."),
     max_flag_rate: Optional[float] = typer.Option(None, "--max-flag-rate", help="Exit 1 if more than this fraction of rows is flagged."),
+    engine: str = typer.Option("local", "--engine", help="local: in this process; ray: on Ray Data (a local Ray instance, or the cluster of --ray-address). Same results."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="--engine ray: join this running Ray cluster (HOST:PORT of its head, auto, or ray://HOST:PORT) instead of starting a local instance."),
 ) -> None:
     """Measure an SFT dataset: duplicates, conflicts, broken answers, wrong language, typos, PII... row by row."""
     from ..api import audit
@@ -63,16 +65,20 @@ def audit_cmd(
     if max_flag_rate is not None and not 0 <= max_flag_rate <= 1:
         raise ConfigError("--max-flag-rate must be between 0 and 1")
 
+    from ..engine._choice import engine_scope
+
     progress = None
     if not json_out:
         from ..engine.progress import RichProgress
 
         progress = RichProgress()
-    if progress is not None:
-        with progress:
-            result = audit(data, config, out=out, field_map=parse_map(map_), fmt=fmt, on_error=on_error, progress=progress)
-    else:
-        result = audit(data, config, out=out, field_map=parse_map(map_), fmt=fmt, on_error=on_error)
+    with engine_scope(engine, ray_address):
+        if progress is not None:
+            with progress:
+                result = audit(data, config, out=out, field_map=parse_map(map_), fmt=fmt, on_error=on_error,
+                               progress=progress)
+        else:
+            result = audit(data, config, out=out, field_map=parse_map(map_), fmt=fmt, on_error=on_error)
     from ..report import write_report
 
     write_report(out, dataset=result.dataset)

@@ -37,6 +37,8 @@ def curate_cmd(
     map_: Optional[str] = typer.Option(None, "--map", help="Field mapping, e.g. instruction=question,output=answer."),
     on_error: str = typer.Option("raise", "--on-error", help="raise: stop at the first bad record; skip: skip and count them."),
     json_out: bool = typer.Option(False, "--json", help="Print summary.json to stdout instead of tables."),
+    engine: str = typer.Option("local", "--engine", help="local: in this process; ray: the audit on Ray Data (a local Ray instance, or the cluster of --ray-address). Same kept set."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="--engine ray: join this running Ray cluster (HOST:PORT of its head, auto, or ray://HOST:PORT) instead of starting a local instance."),
 ) -> None:
     """Curate a dataset: drop broken rows, keep the best of each duplicate/conflict group, select a diverse best subset."""
     from ..curate.pipeline import curate
@@ -49,16 +51,18 @@ def curate_cmd(
                   current=current, reference=reference, eval_data=eval_, model=model, device=device,
                   no_models=no_models, batch_size=batch_size, field_map=parse_map(map_), fmt=fmt,
                   on_error=on_error)
+    from ..engine._choice import engine_scope
     from ..report import write_report
 
     if json_out:
-        result = curate(data, out, **kwargs)
+        with engine_scope(engine, ray_address):
+            result = curate(data, out, **kwargs)
         write_report(out, dataset=result.dataset)
         sys.stdout.write(orjson.dumps(result.summary, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
     from ..engine.progress import RichProgress
 
-    with RichProgress() as progress:
+    with engine_scope(engine, ray_address), RichProgress() as progress:
         result = curate(data, out, progress=progress, **kwargs)
     write_report(out, dataset=result.dataset)
     print_summary(result.summary, out)

@@ -11,6 +11,12 @@ Stages (each timed in ``summary.json``):
 3. **quality**: one score per row in [0, 1] (``finesift.curate.quality.quality_score``).
 4. **grouping**: duplicate and conflict groups keep their best member (:mod:`.grouping`).
 5. **filter**: rows with a code the recipe drops are rejected with those codes as reasons.
+   **lm_quality** then scores the local LM (IFD, perplexity) on the candidate pool only, not on
+   every row: ``models.lm`` auto (the default) scores the best ``lm_quality.curate_rows`` (512) pool
+   rows by every other signal, so it stays affordable on a CPU (1.5-12 rows/s there); true scores
+   the whole pool; false or ``--no-models`` none. Rows left unscored keep a neutral LM share of the
+   quality score; ``lm_quality`` flags lower quality (or reject, when the recipe drops the code).
+   ``summary.json`` ``lm`` says what was scored, where and how fast.
 6. **selection** down to ``--target``/``--keep-fraction``, quality first and diversity-aware
    (:mod:`.select`); rows cut here get the reason ``not_selected``.
 7. **write**: ``kept.<ext>`` and ``rejected.<ext>`` in the input's own format and shape,
@@ -123,6 +129,10 @@ def curate(data: str | Path, out: str | Path, recipe: Recipe | dict | str | Path
     # every option is checked before the output folder is touched or any data read
     config = rec.audit_config(current=current, reference=_str(reference), eval_data=_str(eval_data),
                               batch_size=batch_size, no_models=no_models)
+    lm_check, lm_budget = _lm_plan(rec, config, no_models)
+    if lm_check is not None and "lm" in config.with_models:
+        # the LM scores the candidate pool below, not every row in the audit
+        config = config.model_copy(update={"with_models": [g for g in config.with_models if g != "lm"]})
     build_checks(config)
     require_device(config.device)
     # from here on the folder reads as unfinished: summary.json and skipped.jsonl are gone
@@ -158,6 +168,21 @@ def curate(data: str | Path, out: str | Path, recipe: Recipe | dict | str | Path
     reasons = [[c for c in f if c in drop] for f in groups.flags]
     pool_mask = np.array([not r for r in reasons], dtype=bool)
     pool = np.flatnonzero(pool_mask)
+    lm_info: dict[str, Any] | None = None
+    if lm_check is not None:
+        audit, quality, lm_info = _lm_stage(dataset, audit, quality, pool, lm_check, lm_budget, config, rec, stages)
+        if gapped:
+            positional = _relations(audit, lambda v: np.searchsorted(rowvals, v))
+        else:
+            positional = audit
+        flagged = np.asarray(lm_check.decide(audit.select(list(lm_check.score_columns))), dtype=bool)
+        for r in np.flatnonzero(flagged):
+            if lm_check.name not in groups.flags[r]:
+                groups.flags[r] = [*groups.flags[r], lm_check.name]
+                if lm_check.name in drop:
+                    reasons[r] = [*reasons[r], lm_check.name]
+        pool_mask = np.array([not r for r in reasons], dtype=bool)
+        pool = np.flatnonzero(pool_mask)
 
     with stages("embeddings", n):
         emb = _embeddings(dataset, config, keys)
@@ -206,6 +231,7 @@ def curate(data: str | Path, out: str | Path, recipe: Recipe | dict | str | Path
     summary = _summary(dataset, rec, config, audit_info, groups, reasons, kept_mask, pool, k, quality,
                        cover, diversity, stages.seconds, sel_seconds, files, t_start)
     summary["selection"]["cluster_floor_swaps"] = floor_swaps
+    summary["lm"] = lm_info
     summary["dataset"]["fingerprint"] = fingerprint
     # last: its presence marks the folder complete
     with writing(outdir / SUMMARY), atomic_open(outdir / SUMMARY, "wb") as fh:
@@ -265,7 +291,7 @@ def _audit_stage(dataset: Dataset, config: AuditConfig, outdir: Path, audit_dir,
 
 def _keys(dataset: Dataset, config: AuditConfig, extra: tuple[str, ...]) -> pa.Table:
     """The features of an audit that did not run here (a checkpoint, ``--audit DIR``), batch by batch."""
-    from ..engine.local import run_checks
+    from ..engine import run_checks
 
     return run_checks(dataset.table, [], config, keep_features=AUDIT_FEATURES + extra).features
 
@@ -417,10 +443,71 @@ def _clean_checkpoint_temps(outdir: Path) -> None:
 
 # --- scores ---------------------------------------------------------------------------------------
 
-def _quality(audit: pa.Table, rec: Recipe) -> np.ndarray:
+def _lm_plan(rec: Recipe, config: AuditConfig, no_models: bool):
+    """``(the lm_quality check, row budget or None)`` when curate scores the LM on its pool, else ``(None, None)``.
+
+    ``models.lm`` auto (the default) scores at most ``lm_quality.curate_rows`` pool rows on any device
+    (affordable on a CPU); true scores the whole pool; false, ``--no-models`` or a recipe that lists
+    ``lm_quality`` in ``checks`` (the audit then scores every row itself) leave this stage out.
+    """
+    if no_models or rec.models.lm is False or "lm_quality" in config.checks:
+        return None, None
+    check = registry()["lm_quality"](config.params.get("lm_quality"))
+    if rec.models.lm == "auto":
+        budget = check.params.curate_rows
+        if budget == 0:
+            return None, None
+        return check, budget
+    return check, None
+
+
+def _lm_stage(dataset: Dataset, audit: pa.Table, quality: np.ndarray, pool: np.ndarray, check, budget: int | None,
+              config: AuditConfig, rec: Recipe, stages: "_Stages") -> tuple[pa.Table, np.ndarray, dict[str, Any]]:
+    """Score the LM on the pool rows curate selects from (the best ``budget`` by the other signals), add its
+    columns to the audit table and recompute the quality score; rows left out keep a neutral LM share."""
+    cols = list(check.score_columns)
+    have = all(c in audit.column_names for c in cols)
+    if have:  # a reused audit (--audit DIR) scored every row already: the quality stage ranked them all
+        scored = int((~np.isnan(_float_col(audit[cols[-1]]))).sum())
+        return audit, quality, {"source": "audit", "scored_rows": scored, "budget": budget, "pool": int(len(pool))}
+    # best first by the other signals, ties by position: the rows the selection is likeliest to keep
+    order = pool[np.argsort(-quality[pool], kind="stable")]
+    picked = np.sort(order if budget is None else order[:budget])
+    n = audit.num_rows
+    values = {c: np.full(n, np.nan, dtype=np.float32) for c in cols}
+    t0 = time.perf_counter()
+    sub = dataset.table.take(pa.array(picked, pa.int64()))
+    check.bind(config)
+    step = check.batch_rows or len(picked) or 1
+    with stages(check.name, len(picked)) as advance:
+        for s in range(0, len(picked), step):
+            part = check.score(sub.slice(s, step))
+            for c in cols:
+                values[c][picked[s:s + step]] = _float_col(part[c])
+            advance(min(step, len(picked) - s))
+    seconds = time.perf_counter() - t0
+    for c in cols:
+        audit = _set(audit, c, pa.array(values[c], mask=np.isnan(values[c]), type=pa.float32()))
+    lm_rows = np.zeros(n, dtype=bool)
+    lm_rows[picked] = True
+    from ..models.loading import resolve_device
+
+    info = {"source": "pool", "scored_rows": int(len(picked)), "budget": budget, "pool": int(len(pool)),
+            "device": resolve_device(config.device), "seconds": round(seconds, 3),
+            "rows_per_s": round(len(picked) / seconds, 2) if seconds > 0 and len(picked) else None}
+    return audit, _quality(audit, rec, lm_rows), info
+
+
+def _float_col(col) -> np.ndarray:
+    return np.asarray(pc.fill_null(col, np.nan).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _quality(audit: pa.Table, rec: Recipe, lm_rows: np.ndarray | None = None) -> np.ndarray:
     from .quality import quality_score
 
     kwargs: dict[str, Any] = {}
+    if lm_rows is not None:
+        kwargs["lm_rows"] = lm_rows
     if rec.quality_weights is not None:
         if "weights" not in inspect.signature(quality_score).parameters:
             raise ConfigError("recipe quality_weights: this finesift's quality score takes no weights")

@@ -23,7 +23,10 @@ Quality, in [0, 1], higher = better, deterministic, computed from ``audit.parque
   comparable across models and datasets. ``lm_share`` (default 0.5) bounds the
   LM's say: a clean row never drops below 0.5 on the LM alone. (Cherry LLM
   ranks by *high* IFD, among IFD < 1, to find hard examples; here quality means
-  coherence, so low IFD ranks first.)
+  coherence, so low IFD ranks first.) ``lm_rows`` (a boolean mask) says which rows the LM
+  was asked to score when it scored only some (curate scores its candidate pool, within a
+  budget): ranks are then taken among those rows, and every other row gets the neutral
+  ``lm = 0.5`` (the mean rank: nothing is known about it) instead of ranking worst.
 
 ``weights`` overrides any code's weight and the special keys ``lm_share`` and
 ``typos_rate``; every weight must lie in 0..1.
@@ -59,7 +62,8 @@ UNKNOWN_WEIGHT = 0.3
 _IFD_SHARE = 0.7
 
 
-def quality_score(audit_table: pa.Table, weights: dict[str, float] | None = None) -> np.ndarray:
+def quality_score(audit_table: pa.Table, weights: dict[str, float] | None = None,
+                  lm_rows: np.ndarray | None = None) -> np.ndarray:
     """Per-row quality in [0, 1] (higher = better) from an audit table; see the module docstring."""
     w = _weights(weights)
     n = audit_table.num_rows
@@ -72,11 +76,16 @@ def quality_score(audit_table: pa.Table, weights: dict[str, float] | None = None
             rate = np.nan_to_num(_floats(audit_table[col]), nan=0.0)
             score *= 1.0 - w["typos_rate"] * np.clip(rate, 0.0, 1.0)
     if "lm_ifd" in names:
-        lm = _IFD_SHARE * (1.0 - rank01(_floats(audit_table["lm_ifd"])))
+        scored = np.ones(n, dtype=bool) if lm_rows is None else np.asarray(lm_rows, dtype=bool)
+        if scored.shape != (n,):
+            raise ValueError(f"lm_rows has shape {scored.shape} for {n} rows")
+        lm = np.full(n, 0.5)
+        sub = _IFD_SHARE * (1.0 - rank01(_floats(audit_table["lm_ifd"])[scored]))
         if "lm_ppl" in names:
-            lm += (1.0 - _IFD_SHARE) * (1.0 - rank01(_floats(audit_table["lm_ppl"])))
+            sub += (1.0 - _IFD_SHARE) * (1.0 - rank01(_floats(audit_table["lm_ppl"])[scored]))
         else:
-            lm /= _IFD_SHARE
+            sub /= _IFD_SHARE
+        lm[scored] = sub
         score *= 1.0 - w["lm_share"] + w["lm_share"] * lm
     return np.clip(score, 0.0, 1.0)
 

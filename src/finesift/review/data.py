@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import InputError
-from ..records import Dataset
+from ..records import Dataset, conversation
 
 #: columns of audit.parquet that name another row of the dataset (shown as the partner row)
 PARTNER_COLUMNS = ("duplicate_of", "kept_instead", "exact_duplicate_of", "near_duplicate_of",
@@ -122,7 +122,7 @@ class ReviewData:
                 out[which] = {"prompt": [], "output": [], "system": [], "roles": []}
                 continue
             out[which] = {k: ds.table[k].to_pylist() for k in ("prompt", "output", "system")}
-            out[which]["roles"] = [[t["role"] for t in (turns or [])] for turns in ds.table["turns"].to_pylist()]
+            out[which]["roles"] = [[t["role"] for t in (turns or [])] for turns in conversation(ds.table).to_pylist()]
         return out
 
     def text(self, row: int) -> dict[str, Any]:
