@@ -532,3 +532,24 @@ def test_lm_true_scores_the_whole_pool_and_can_drop(tmp_path, lm_recipe):
     assert res.summary["lm"]["scored_rows"] == 8 and res.summary["lm"]["budget"] is None
     # every scored row has IFD > 0: flagged, and rejected since the recipe drops the code
     assert res.kept == 0 and res.summary["counts"]["rejected_by_reason"]["lm_quality"] == 8
+
+
+# --- soft signals: a pool much larger than the target keeps spotless rows ------------------------------
+
+def test_a_large_pool_keeps_rows_nothing_was_found_against(tmp_path):
+    rows = _rows(60)
+    for r in rows[:15]:  # the dominant head written another way: no check flags it
+        r["instruction"] = r["instruction"].replace("Translate to French: ", "TRANSLATE TO FRENCH:")
+    path = _write(tmp_path / "data.jsonl", rows)
+    res = curate(path, tmp_path / "out", {**FAST, "models": {"embeddings": "off"}}, target=8)
+    kept = _ids(read_jsonl(tmp_path / "out" / "kept.jsonl"))
+    assert len(kept) == 8 and not set(kept) & set(_ids(rows[:15]))
+    rejected = {r["id"]: r["_finesift"] for r in read_jsonl(tmp_path / "out" / "rejected.jsonl")}
+    # cut by the target size, and the record says what ranked it lower
+    assert all(rejected[i]["reasons"] == ["not_selected"] and "format_variant" in rejected[i]["signals"]
+               for i in _ids(rows[:15]))
+    sel = res.summary["selection"]
+    assert sel["candidates"] < sel["pool"] and sel["signals"]["format_variant"] == {"pool": 15, "kept": 0}
+    _check_invariants(rows, tmp_path / "out")
+    again = curate(path, tmp_path / "again", {**FAST, "models": {"embeddings": "off"}}, target=8)
+    assert again.kept_rows.tolist() == res.kept_rows.tolist()

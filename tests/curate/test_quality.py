@@ -100,3 +100,52 @@ def test_rows_the_lm_did_not_score_get_a_neutral_share():
     assert q[0] > q[1] > q[4] > q[2] > q[3]
     with pytest.raises(ValueError, match="lm_rows"):
         quality_score(audit, lm_rows=np.array([True]))
+
+
+# --- soft signals -------------------------------------------------------------------------------
+
+def test_soft_signals_name_evidence_short_of_a_flag():
+    from finesift.curate.quality import soft_signals
+
+    audit = _audit([[], [], [], ["typos"], []],
+                   conflict_score=pa.array([0.0, 0.3, 0.1, 0.0, 0.0], pa.float32()),
+                   conflict_group=pa.array([None, 7, 7, None, None], pa.int64()),
+                   typos_output_count=pa.array([0, 0, 0, 2, 1], pa.int32()))
+    sig = soft_signals(audit, {"conflict": 0.5}, answer_key=np.array([1, 2, 3, 4, 5]))
+    assert sig[0] == []  # nothing against it
+    # 0.3 is past half-way to the 0.5 threshold; 0.1 is not, but both answers of prompt group 7 are still here
+    assert sig[1] == ["conflict~", "contested"] and sig[2] == ["contested"]
+    assert sig[3] == ["typos"]  # a soft flag, named once
+    assert sig[4] == ["typos"]  # one misspelled word, below the typos check's rate threshold
+    # the same answer twice in a group is no contest
+    assert soft_signals(audit, {"conflict": 0.5}, answer_key=np.array([1, 2, 2, 4, 5]))[2] == []
+
+
+def test_format_variants_are_case_or_spacing_variants_of_the_dominant_head():
+    from finesift.curate.quality import format_variants
+
+    prompts = [f"Translate to French: word {i}." for i in range(8)]
+    prompts += ["TRANSLATE TO FRENCH: shout.", "Translate to French:tight.", "Summarize: other task."]
+    assert format_variants(prompts).tolist() == [False] * 8 + [True, True, False]
+    # no head used by half the prompts: nothing is a variant
+    assert not format_variants(["Summarize: a.", "SUMMARIZE: b.", "Explain: c.", "List: d."]).any()
+
+
+def test_answer_evidence_tells_a_translation_from_an_answer_to_another_prompt():
+    from finesift.curate.quality import ALIGN_Z, answer_evidence
+
+    words = ["cat", "dog", "house", "tree", "river", "car", "book", "sun", "bird", "bread", "horse", "boat"]
+    fr = ["chat", "chien", "maison", "arbre", "fleuve", "voiture", "livre", "soleil", "oiseau", "pain", "cheval",
+          "bateau"]
+    prompts, answers = [], []
+    for i in range(len(words)):
+        for j in range(len(words)):
+            if i != j:
+                prompts.append(f"Translate: the {words[i]} and the {words[j]}")
+                answers.append(f"le {fr[i]} et le {fr[j]}")
+    prompts.append("Translate: the cat and the dog")
+    answers.append("le soleil et le pain")  # fluent, but another sentence's translation
+    ev = answer_evidence(prompts, answers, seed=0)
+    assert ev["z"][-1] < ALIGN_Z < np.nanmedian(ev["z"][:-1])
+    again = answer_evidence(prompts, answers, seed=0)
+    assert np.array_equal(ev["z"], again["z"], equal_nan=True)

@@ -171,3 +171,15 @@ def test_cover_clusters_keeps_size_and_fills_every_fair_cluster(labels, k, seed)
     for c in ids:
         if fair[c] >= 1 and kept[c] == 0:
             assert donors_left == 0  # only when no cluster can spare a row
+
+
+def test_candidates_prefer_rows_without_soft_signals_when_the_pool_is_large():
+    from finesift.curate.select import candidates
+
+    signals = np.array([1, 0, 0, 2, 0, 0, 1, 0, 0, 0])
+    quality = np.array([1.0, 0.9, 0.8, 1.0, 0.8, 0.7, 1.0, 0.6, 0.5, 0.5])
+    # target 2, headroom 2: the best four by (signals, quality); the row tied with the fourth comes along
+    assert candidates(signals, quality, 2).tolist() == [1, 2, 4, 5]
+    assert candidates(signals, np.where(np.arange(10) == 7, 0.7, quality), 2).tolist() == [1, 2, 4, 5, 7]
+    # a pool within the headroom is left whole
+    assert candidates(signals, quality, 5).tolist() == list(range(10))

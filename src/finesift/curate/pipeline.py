@@ -55,12 +55,13 @@ from ..pipeline import (AUDIT_FEATURES, SUMMARY, _temp_pattern, audit_dataset, b
 from ..records import Dataset
 from .grouping import partner_column, regroup, resolve_kept_instead
 from .recipe import DEFAULT_DROP, NOT_SELECTED, Recipe, load_recipe, parse_recipe, recipe_yaml
-from .select import cluster_labels, cover_clusters, coverage, lexical_embeddings, select
+from .select import candidates, cluster_labels, cover_clusters, coverage, lexical_embeddings, select
 
 #: columns curate adds to audit.parquet (stripped again when such a file is reused with --audit)
 #: prefix of the audit's own values that curate replaced (flags, partner columns), kept beside them
 AUDIT_PREFIX = "audit_"
-CURATE_COLUMNS = ("audit_flags", "quality", "decision", "reasons", "kept_instead", "cluster", "map_x", "map_y")
+CURATE_COLUMNS = ("audit_flags", "quality", "signals", "decision", "reasons", "kept_instead", "cluster", "map_x",
+                  "map_y")
 CHECKPOINT_DIR = ".finesift-checkpoint"
 _OUTPUT_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
 #: files curate writes into its output folder (summary.json, the completion marker, last)
@@ -168,9 +169,15 @@ def curate(data: str | Path, out: str | Path, recipe: Recipe | dict | str | Path
     reasons = [[c for c in f if c in drop] for f in groups.flags]
     pool_mask = np.array([not r for r in reasons], dtype=bool)
     pool = np.flatnonzero(pool_mask)
+    k = rec.target_rows(n)
+    with stages("signals", len(pool)):
+        # evidence short of a dropping flag ranks a row below spotless ones (only worth it when rows are cut)
+        signals = _signals(positional, groups.flags, pool, dataset, config, rec, keys["answer_hash"].to_numpy()) \
+            if k is not None and k < len(pool) else [[] for _ in range(n)]
     lm_info: dict[str, Any] | None = None
     if lm_check is not None:
-        audit, quality, lm_info = _lm_stage(dataset, audit, quality, pool, lm_check, lm_budget, config, rec, stages)
+        audit, quality, lm_info = _lm_stage(dataset, audit, quality, pool, lm_check, lm_budget, config, rec, stages,
+                                            np.array([len(s) for s in signals], dtype=np.int64))
         if gapped:
             positional = _relations(audit, lambda v: np.searchsorted(rowvals, v))
         else:
@@ -181,6 +188,8 @@ def curate(data: str | Path, out: str | Path, recipe: Recipe | dict | str | Path
                 groups.flags[r] = [*groups.flags[r], lm_check.name]
                 if lm_check.name in drop:
                     reasons[r] = [*reasons[r], lm_check.name]
+                elif lm_check.name not in signals[r]:
+                    signals[r] = [*signals[r], lm_check.name]
         pool_mask = np.array([not r for r in reasons], dtype=bool)
         pool = np.flatnonzero(pool_mask)
 
@@ -188,19 +197,25 @@ def curate(data: str | Path, out: str | Path, recipe: Recipe | dict | str | Path
         emb = _embeddings(dataset, config, keys)
     with stages("clusters", len(pool)):
         labels = _cluster(emb, pool, rec)
-    k = rec.target_rows(n)
     kept_mask = pool_mask.copy()
     sel_seconds = 0.0
     floor_swaps = 0
+    n_candidates = int(len(pool))
     if k is not None and k < len(pool):
         with stages("selection", len(pool)):
             t0 = time.perf_counter()
-            picked = select(emb[pool], quality[pool], k, method=rec.selection.method, seed=rec.seed,
+            # a much larger pool than the target: pick among the rows nothing was found against, best first
+            cand = candidates(np.array([len(signals[r]) for r in pool], dtype=np.int64), quality[pool], k)
+            n_candidates = int(len(cand))
+            sub = pool[cand]
+            picked = select(emb[sub], quality[sub], k, method=rec.selection.method, seed=rec.seed,
                             quality_exponent=rec.selection.quality_exponent,
                             demand_sample=rec.selection.demand_sample, neighbors=rec.selection.neighbors,
                             min_distance=rec.selection.min_distance)
             if rec.selection.cover_clusters:
-                picked, floor_swaps = cover_clusters(picked, labels[pool], quality[pool])
+                # clusters are filled from the candidates only: an empty cluster is no reason to take an outlier
+                picked, floor_swaps = cover_clusters(picked, labels[sub], quality[sub])
+            picked = cand[picked]
             sel_seconds = time.perf_counter() - t0
         kept_mask[:] = False
         kept_mask[pool[picked]] = True
@@ -213,7 +228,8 @@ def curate(data: str | Path, out: str | Path, recipe: Recipe | dict | str | Path
     kept_instead = resolve_kept_instead(duplicate_of, kept_mask)
     kept_pos = np.flatnonzero(kept_mask)
     rejected_pos = np.flatnonzero(~kept_mask)
-    out_audit = _final_audit(positional, groups, quality, kept_mask, reasons, duplicate_of, kept_instead, labels)
+    out_audit = _final_audit(positional, groups, quality, kept_mask, reasons, duplicate_of, kept_instead, labels,
+                             signals)
     # a 2-D map of the embeddings for the report (cheap: a PCA fitted on a sample)
     from ..report import project_2d
 
@@ -227,10 +243,12 @@ def curate(data: str | Path, out: str | Path, recipe: Recipe | dict | str | Path
 
     with stages("write", n):
         files = _write_outputs(dataset, outdir, out_audit, kept_pos, rejected_pos, rowvals, reasons, quality,
-                               duplicate_of, kept_instead, rec)
+                               duplicate_of, kept_instead, rec, signals)
     summary = _summary(dataset, rec, config, audit_info, groups, reasons, kept_mask, pool, k, quality,
                        cover, diversity, stages.seconds, sel_seconds, files, t_start)
     summary["selection"]["cluster_floor_swaps"] = floor_swaps
+    summary["selection"]["candidates"] = n_candidates
+    summary["selection"]["signals"] = _signal_counts(signals, pool, kept_mask)
     summary["lm"] = lm_info
     summary["dataset"]["fingerprint"] = fingerprint
     # last: its presence marks the folder complete
@@ -462,7 +480,8 @@ def _lm_plan(rec: Recipe, config: AuditConfig, no_models: bool):
 
 
 def _lm_stage(dataset: Dataset, audit: pa.Table, quality: np.ndarray, pool: np.ndarray, check, budget: int | None,
-              config: AuditConfig, rec: Recipe, stages: "_Stages") -> tuple[pa.Table, np.ndarray, dict[str, Any]]:
+              config: AuditConfig, rec: Recipe, stages: "_Stages",
+              n_signals: np.ndarray | None = None) -> tuple[pa.Table, np.ndarray, dict[str, Any]]:
     """Score the LM on the pool rows curate selects from (the best ``budget`` by the other signals), add its
     columns to the audit table and recompute the quality score; rows left out keep a neutral LM share."""
     cols = list(check.score_columns)
@@ -470,8 +489,10 @@ def _lm_stage(dataset: Dataset, audit: pa.Table, quality: np.ndarray, pool: np.n
     if have:  # a reused audit (--audit DIR) scored every row already: the quality stage ranked them all
         scored = int((~np.isnan(_float_col(audit[cols[-1]]))).sum())
         return audit, quality, {"source": "audit", "scored_rows": scored, "budget": budget, "pool": int(len(pool))}
-    # best first by the other signals, ties by position: the rows the selection is likeliest to keep
-    order = pool[np.argsort(-quality[pool], kind="stable")]
+    # best first by the other signals (fewest soft signals, then quality), ties by position: the rows the
+    # selection is likeliest to keep
+    n_sig = np.zeros(len(quality), dtype=np.int64) if n_signals is None else n_signals
+    order = pool[np.lexsort((pool, -quality[pool], n_sig[pool]))]
     picked = np.sort(order if budget is None else order[:budget])
     n = audit.num_rows
     values = {c: np.full(n, np.nan, dtype=np.float32) for c in cols}
@@ -496,6 +517,53 @@ def _lm_stage(dataset: Dataset, audit: pa.Table, quality: np.ndarray, pool: np.n
             "device": resolve_device(config.device), "seconds": round(seconds, 3),
             "rows_per_s": round(len(picked) / seconds, 2) if seconds > 0 and len(picked) else None}
     return audit, _quality(audit, rec, lm_rows), info
+
+
+def _signals(audit: pa.Table, flags: list[list[str]], pool: np.ndarray, dataset: Dataset, config: AuditConfig,
+             rec: Recipe, answer_key: np.ndarray | None = None) -> list[list[str]]:
+    """Per row, the soft signals against it (:func:`~finesift.curate.quality.soft_signals`); pool rows only
+    (the others are rejected already), with the regrouped flags and the audit's thresholds."""
+    from .quality import soft_signals
+    from .recipe import CONFLICT_CODE, DEDUP_CODES
+
+    n = audit.num_rows
+    out: list[list[str]] = [[] for _ in range(n)]
+    if not len(pool):
+        return out
+    reg = registry()
+    thresholds = {}
+    for code, cls in reg.items():
+        if cls.threshold is not None:
+            try:
+                thresholds[code] = getattr(cls(config.params.get(code)).params, cls.threshold.param)
+            except Exception:  # a check whose params cannot be built here simply gives no near-threshold signal
+                continue
+    idx = pa.array(pool, pa.int64())
+    sub = _set(audit.take(idx), "flags", pa.array([flags[r] for r in pool], type=pa.list_(pa.string())))
+    prompts = dataset.table["prompt"].take(idx).to_pylist()
+    answers = dataset.table["output"].take(idx).to_pylist()
+    skip = set(rec.drop) | set(DEDUP_CODES) | {CONFLICT_CODE}
+    keys = None if answer_key is None else np.asarray(answer_key)[pool]
+    for r, sig in zip(pool.tolist(), soft_signals(sub, thresholds, prompts, answers, skip, seed=rec.seed,
+                                                  answer_key=keys)):
+        out[r] = sig
+    return out
+
+
+def _signal_counts(signals: list[list[str]], pool: np.ndarray, kept_mask: np.ndarray) -> dict[str, Any]:
+    """Pool and kept rows per soft signal, and how many had none."""
+    by: dict[str, list[int]] = {}
+    clean = [0, 0]
+    for r in pool.tolist():
+        if not signals[r]:
+            clean[0] += 1
+            clean[1] += int(kept_mask[r])
+        for s in signals[r]:
+            by.setdefault(s, [0, 0])
+            by[s][0] += 1
+            by[s][1] += int(kept_mask[r])
+    return {"none": {"pool": clean[0], "kept": clean[1]},
+            **{s: {"pool": v[0], "kept": v[1]} for s, v in sorted(by.items())}}
 
 
 def _float_col(col) -> np.ndarray:
@@ -560,7 +628,7 @@ def _clip(s: str | None, n: int = 100) -> str:
 # --- outputs ------------------------------------------------------------------------------------
 
 def _final_audit(audit: pa.Table, groups, quality, kept_mask, reasons, duplicate_of, kept_instead,
-                 labels) -> pa.Table:
+                 labels, signals) -> pa.Table:
     """The audit table curate decided from: regrouped flags and partners, plus its decision per row."""
     t = audit
     if "flags" in t.column_names:
@@ -574,6 +642,7 @@ def _final_audit(audit: pa.Table, groups, quality, kept_mask, reasons, duplicate
                 t = _set(t, AUDIT_PREFIX + col, t[col])
             t = _set(t, col, pa.array(part, mask=part < 0, type=pa.int64()))
     t = _set(t, "quality", pa.array(quality, type=pa.float64()))
+    t = _set(t, "signals", pa.array(signals, type=pa.list_(pa.string())))
     t = _set(t, "decision", pa.array(np.where(kept_mask, "kept", "rejected").tolist(), type=pa.string()))
     t = _set(t, "reasons", pa.array(reasons, type=pa.list_(pa.string())))
     t = _set(t, "kept_instead", pa.array(kept_instead, mask=kept_instead < 0, type=pa.int64()))
@@ -600,7 +669,7 @@ def _relations(table: pa.Table, convert) -> pa.Table:
 
 
 def _rejected_extra(out_audit: pa.Table, rows: np.ndarray, reasons, quality, duplicate_of,
-                    kept_instead) -> dict[str, list]:
+                    kept_instead, signals=None) -> dict[str, list]:
     """Per rejected row (``rows``: table positions): reasons, quality, the row kept instead, the scores behind each reason."""
     idx = pa.array(rows, type=pa.int64())
     extra: dict[str, list] = {
@@ -609,6 +678,9 @@ def _rejected_extra(out_audit: pa.Table, rows: np.ndarray, reasons, quality, dup
         "duplicate_of": [int(duplicate_of[r]) if duplicate_of[r] >= 0 else None for r in rows],
         "kept_instead": [int(kept_instead[r]) if kept_instead[r] >= 0 else None for r in rows],
     }
+    if signals is not None and any(signals[r] for r in rows):
+        # why a row cut by the target size ranked below the kept ones
+        extra["signals"] = [signals[r] or None for r in rows]
     reg = registry()
     codes = sorted({c for r in rows for c in reasons[r]})
     for code in codes:
@@ -630,7 +702,7 @@ def _round(v):
 
 
 def _write_outputs(dataset: Dataset, outdir: Path, out_audit: pa.Table, kept_pos, rejected_pos, rowvals, reasons,
-                   quality, duplicate_of, kept_instead, rec: Recipe) -> dict[str, Path]:
+                   quality, duplicate_of, kept_instead, rec: Recipe, signals=None) -> dict[str, Path]:
     """Write the outputs; ``*_pos`` are table positions, ``rowvals`` their ``row`` values."""
     from ..io import default_extension, write_records
 
@@ -643,7 +715,7 @@ def _write_outputs(dataset: Dataset, outdir: Path, out_audit: pa.Table, kept_pos
     files: dict[str, Path] = {}
     with writing(outdir / f"kept{ext}"):
         files["kept"] = Path(write_records(dataset, rowvals[kept_pos].tolist(), outdir / f"kept{ext}"))
-    extra = _rejected_extra(out_audit, rejected_pos, reasons, quality, duplicate_of, kept_instead)
+    extra = _rejected_extra(out_audit, rejected_pos, reasons, quality, duplicate_of, kept_instead, signals)
     with writing(outdir / f"rejected{ext}"):
         files["rejected"] = Path(write_records(dataset, rowvals[rejected_pos].tolist(), outdir / f"rejected{ext}",
                                                extra=extra))

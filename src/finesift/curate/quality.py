@@ -172,3 +172,169 @@ def diversity_figures(emb: np.ndarray, labels: np.ndarray | None = None) -> dict
         mean_cos = (float(total @ total) - float(norms.sum())) / (n * (n - 1))
         out["mean_pairwise_distance"] = round(1.0 - mean_cos, 6)
     return out
+
+
+# --- soft signals: what ranks a usable row below a spotless one ------------------------------------
+
+#: a score at least this far from its check's benign end towards the threshold is a soft signal
+#: (conflict 0.25 of 0.5, truncated_output 0.25, wrong_language 0.4 of 0.8): tuned on the experiment's
+#: noisy set, seed 0, where clean rows sit far below (99th percentiles 0.25, 0, 0.26)
+NEAR = 0.5
+#: an answer whose alignment with its own prompt stands less than this many standard deviations above its
+#: alignment with random prompts of the dataset answers something else (a translation of another sentence:
+#: z ~ -1; a translation of its prompt: z ~ 4 and up; 6% of clean Tatoeba rows fall below 1.5)
+ALIGN_Z = 1.5
+#: an answer this many robust standard deviations longer or shorter than answers to prompts of similar length
+#: (a chatty wrapper: z ~ 3; a cut-off answer: z ~ -2.5; 2-3% of clean Tatoeba rows) is ``odd_length``
+LENGTH_Z = 2.0
+#: an answer whose character trigrams read this much like the prompts rather than the answers (0..1; a
+#: wrapper in the prompt's language: ~0.2-0.3; 1-2% of clean Tatoeba rows) is ``prompt_like``
+PROMPT_LIKE = 0.25
+#: misspelling counts: any misspelled word is a signal, even below the typos check's rate threshold
+_COUNT_SIGNALS = {"typos_prompt_count": "typos", "typos_output_count": "typos"}
+
+
+def soft_signals(audit_table: pa.Table, thresholds: dict[str, float] | None = None,
+                 prompts: list[str | None] | None = None, answers: list[str | None] | None = None,
+                 skip: set[str] | frozenset[str] = frozenset(), seed: int = 0,
+                 answer_key: np.ndarray | None = None) -> list[list[str]]:
+    """Per row, the names of the soft signals against it: evidence short of a dropping flag.
+
+    * every flag whose code is not in ``skip`` (curate passes the codes it drops and the duplicate
+      relations, so what is left are the codes that only lower quality: ``typos``, ``format_outlier``,
+      ``lm_quality``...);
+    * ``<code>~``: a check's main score (a bounded 0..1 score) at least :data:`NEAR` of the way from its
+      benign end to ``thresholds[code]`` (a conflict score of 0.3, a truncation score of 0.4);
+    * ``typos``: any misspelled word at all;
+    * ``format_variant``: the prompt writes the dataset's dominant head ("Translate to French: ") in another
+      case or spacing (:func:`format_variants`);
+    * ``contested``: another row of the same prompt group (``conflict_group``) gives a different answer
+      (``answer_key``) and is still here: which one is right is not settled, so neither ranks as spotless;
+    * ``misaligned``: the answer aligns with its own prompt hardly better than with random prompts
+      (:func:`answer_evidence` ``z`` below :data:`ALIGN_Z`), ``odd_length`` (``length_z`` beyond
+      :data:`LENGTH_Z` either way) and ``prompt_like`` (``prompt_like`` at least :data:`PROMPT_LIKE`), when
+      ``prompts`` and ``answers`` are given.
+
+    Deterministic for ``seed``. A row with no signal is one nothing found anything against.
+    """
+    from ..checks.base import registry
+
+    n = audit_table.num_rows
+    names = audit_table.column_names
+    out: list[list[str]] = [[] for _ in range(n)]
+    if "flags" in names:
+        for r, f in enumerate(audit_table["flags"].to_pylist()):
+            out[r].extend(c for c in (f or []) if c not in skip)
+    for code, cls in registry().items():
+        t = cls.threshold
+        if t is None or cls.relation == "duplicate" or t.column not in names:
+            continue
+        sc = cls.scores.get(t.column)
+        limit = (thresholds or {}).get(code)
+        if sc is None or limit is None or sc.lo is None or sc.hi is None or not np.isfinite([sc.lo, sc.hi]).all():
+            continue
+        x = _floats(audit_table[t.column])
+        with np.errstate(invalid="ignore"):
+            if sc.worse == "higher":
+                near = (x > sc.lo) & (x >= sc.lo + NEAR * (float(limit) - sc.lo))
+            elif sc.worse == "lower":
+                near = (x < sc.hi) & (x <= sc.hi - NEAR * (sc.hi - float(limit)))
+            else:
+                continue
+        for r in np.flatnonzero(near):
+            if code not in out[r]:
+                out[r].append(code + "~")
+    for col, name in _COUNT_SIGNALS.items():
+        if col in names:
+            hit = np.nan_to_num(_floats(audit_table[col]), nan=0.0) > 0
+            for r in np.flatnonzero(hit):
+                if name not in out[r]:
+                    out[r].append(name)
+    if answer_key is not None and "conflict_group" in names:
+        answers_of: dict[Any, set] = {}
+        group = audit_table["conflict_group"].to_pylist()
+        for r, g in enumerate(group):
+            if g is not None:
+                answers_of.setdefault(g, set()).add(answer_key[r])
+        for r, g in enumerate(group):
+            if g is not None and len(answers_of[g]) > 1:
+                out[r].append("contested")
+    if prompts is not None:
+        for r in np.flatnonzero(format_variants(prompts)):
+            out[r].append("format_variant")
+        if answers is not None:
+            ev = answer_evidence(prompts, answers, seed)
+            with np.errstate(invalid="ignore"):
+                for name, hit in (("misaligned", ev["z"] < ALIGN_Z), ("odd_length", np.abs(ev["length_z"]) >= LENGTH_Z),
+                                  ("prompt_like", ev["prompt_like"] >= PROMPT_LIKE)):
+                    for r in np.flatnonzero(hit):
+                        out[r].append(name)
+    return out
+
+
+#: a prompt's head: the text up to the first ":" within 60 characters, with the blanks after it
+_HEAD = r"^(?P<h>[^:\n]{1,60}:[ \t]*)"
+
+
+def format_variants(prompts: list[str | None], min_share: float = 0.5) -> np.ndarray:
+    """Per prompt, whether it writes the dataset's dominant head in another case or spacing.
+
+    The dominant head is the exact most common head text ("Translate to French: "); when at least
+    ``min_share`` of the prompts use it, a prompt whose head has the same letters but not the same text
+    ("TRANSLATE TO FRENCH: ", "Translate to French:" without the blank) is a variant. The
+    ``format_outlier`` check compares letters only, so it sees these as the dominant template.
+    """
+    import pyarrow.compute as pc
+
+    n = len(prompts)
+    arr = pa.array(prompts, pa.string())
+    head = pc.struct_field(pc.extract_regex(pc.fill_null(arr, ""), _HEAD), [0])
+    heads = head.to_pylist()
+    counts: dict[str, int] = {}
+    for h in heads:
+        if h is not None:
+            counts[h] = counts.get(h, 0) + 1
+    out = np.zeros(n, dtype=bool)
+    if not counts or n == 0:
+        return out
+    top = max(counts, key=lambda h: (counts[h], h))
+    if counts[top] < min_share * n:
+        return out
+    letters = lambda s: "".join(ch for ch in s.lower() if ch.isalpha())  # noqa: E731
+    key = letters(top)
+    for r, h in enumerate(heads):
+        out[r] = h is not None and h != top and letters(h) == key
+    return out
+
+
+#: rows the word association is learned from (a seeded sample beyond this): bounds the cost on large pools
+ALIGN_SAMPLE = 20_000
+
+
+def answer_evidence(prompts: list[str | None], answers: list[str | None], seed: int = 0,
+                    k: int | None = None) -> dict[str, np.ndarray]:
+    """Per row, evidence on the answer mined from the dataset itself: the ``conflict`` check's implausibility
+    evidence, applied to every row rather than only to rows sharing a prompt.
+
+    ``z``: how many standard deviations the answer's word alignment with its own prompt stands above its
+    alignment with ``k`` random prompts of the dataset (NaN: not judged); ``length_z``: robust z of its
+    length among answers to prompts of similar length; ``prompt_like``: 0..1, how much its character
+    trigrams read like the prompts rather than like the answers."""
+    from ..checks.conflict import _BASELINE_PROMPTS, _Evidence
+
+    n = len(prompts)
+    if n < 3:
+        return {"z": np.full(n, np.nan), "length_z": np.zeros(n), "prompt_like": np.zeros(n)}
+    p = [s or "" for s in prompts]
+    a = [s or "" for s in answers]
+    uprm, prm_idx = np.unique(np.asarray(p, dtype=object), return_inverse=True)
+    uans, ans_idx = np.unique(np.asarray(a, dtype=object), return_inverse=True)
+    order = np.random.default_rng(seed).permutation(n)[:ALIGN_SAMPLE]
+    pos = np.full(n, -1, dtype=np.int64)
+    pos[order] = np.arange(len(order))
+    ev = _Evidence(list(uans), ans_idx.reshape(-1), list(uprm), prm_idx.reshape(-1), pos,
+                   [a[i] for i in order], [p[i] for i in order])
+    z, _ = ev.prompt_z(k or _BASELINE_PROMPTS, seed)
+    prompt_like, _ = ev.language()
+    return {"z": np.asarray(z, dtype=np.float64), "length_z": np.asarray(ev.length_z(), dtype=np.float64),
+            "prompt_like": np.asarray(prompt_like, dtype=np.float64)}

@@ -265,3 +265,26 @@ def _projection(seed: int, dims: int):
     # ~16 non-zeros per input feature: the default density (1/sqrt(features)) would drop most words
     proj = SparseRandomProjection(n_components=dims, density=16 / dims, dense_output=True, random_state=seed)
     return proj.fit(sp.csr_matrix((1, _HASH_FEATURES), dtype=np.float64))
+
+
+#: when the pool holds more than this many times the target, the selection draws only from the best
+#: ``HEADROOM x target`` rows by (soft signals, quality): room for diversity without reaching for rows
+#: something was found against while spotless ones are left
+HEADROOM = 2.0
+
+
+def candidates(signals: np.ndarray, quality: np.ndarray, k: int, headroom: float = HEADROOM) -> np.ndarray:
+    """Pool indices the selection may pick from, ascending: all of them when the pool is within
+    ``headroom x k`` rows, else the rows ranked at least as well as the ``ceil(headroom x k)``-th best by
+    (fewer soft signals, higher quality); rows tied with it come along, so the cut never depends on row order.
+    """
+    n = len(quality)
+    need = int(np.ceil(headroom * k))
+    if n <= need or k <= 0:
+        return np.arange(n)
+    signals = np.asarray(signals, dtype=np.int64)
+    quality = np.nan_to_num(np.asarray(quality, dtype=np.float64), nan=0.0)
+    order = np.lexsort((np.arange(n), -quality, signals))
+    last = order[need - 1]
+    ok = (signals < signals[last]) | ((signals == signals[last]) & (quality >= quality[last]))
+    return np.flatnonzero(ok)
