@@ -16,6 +16,9 @@ flagging any disagreement). The whole default audit runs (``finesift.audit``) an
   seed S, wrong answers injected with seed S. The random-prompt alignment baseline
   (``_Z_HI``, ``_Z_SPAN``, ``_Z_JUDGED``) was set on seeds 1 and 2 and the experiment set of seed 0:
   seeds 3 and 4 are out of sample for it.
+* ``tuning multi-translation groups``: every English sentence of the tuning sample that Tatoeba
+  translates several ways, every distinct translation as a row, nothing injected: the clean
+  negatives a change may be tuned on (the flagged groups are printed, with every answer's score).
 * ``multi-translation groups S``: 500 English sentences (none of the tuning sample) that Tatoeba
   translates several ways, every distinct translation as a row, nothing injected: the clean
   negatives (valid alternatives such as "Cours !" / "Courez !").
@@ -63,8 +66,11 @@ def with_outside(rows: list[dict], seed: int, n: int = 40) -> list[dict]:
                    for i in rng.sample(range(len(rows)), n)]
 
 
-def multi_translation_groups(n: int, seed: int) -> list[dict]:
-    """Every distinct translation of ``n`` English sentences (none of the tuning sample) that have several."""
+def multi_translation_groups(n: int | None, seed: int, tuning: bool = False) -> list[dict]:
+    """Every distinct translation of ``n`` English sentences (none of the tuning sample) that have several.
+
+    ``tuning``: the English sentences of the tuning sample instead (``n`` None: all of them), the
+    negatives a change may be tuned on; the held-out groups (``tuning`` False) only judge it."""
     import random
 
     by_en: dict[str, list[str]] = {}
@@ -72,10 +78,12 @@ def multi_translation_groups(n: int, seed: int) -> list[dict]:
         by_en.setdefault(en, [])
         if fr not in by_en[en]:
             by_en[en].append(fr)
-    tuning = tuning_english()
-    cands = sorted(en for en, frs in by_en.items() if len(frs) >= 2 and en not in tuning)
+    in_tuning = tuning_english()
+    cands = sorted(en for en, frs in by_en.items() if len(frs) >= 2 and (en in in_tuning) == tuning)
+    if n is not None:
+        cands = random.Random(seed).sample(cands, n)
     return [{"instruction": f"Translate to French: {en}", "input": "", "output": fr, "kind": "clean"}
-            for en in random.Random(seed).sample(cands, n) for fr in by_en[en]]
+            for en in cands for fr in by_en[en]]
 
 
 def experiment_rows(seed: int, n: int = 4000) -> list[dict]:
@@ -117,6 +125,12 @@ def measure(rows: list[dict], label: str) -> dict:
         above += bool(right) and all(score[i] > score[j] for j in right)
     clean_groups = {group[i] for i in np.flatnonzero(grouped_clean)}
     flagged_groups = {group[i] for i in np.flatnonzero(grouped_clean & by_conflict)}
+    # what a clean flagged group looks like: its prompt, every answer with its score, the flagged ones marked
+    flagged_examples = [{"prompt": rows[g]["instruction"],
+                         "answers": [{"output": rows[j]["output"], "kind": str(kinds[j]),
+                                      "conflict_score": round(float(score[j]), 4), "flagged": bool(by_conflict[j])}
+                                     for j in members[g]]}
+                        for g in sorted(flagged_groups)]
     return {
         "sample": label,
         "clean_groups": len(clean_groups),
@@ -137,6 +151,7 @@ def measure(rows: list[dict], label: str) -> dict:
         "wrong_score_median": median(score[wrong]),
         "wrong_above_right_in_group": int(above),
         "per_kind": per_kind,
+        "clean_groups_flagged_examples": flagged_examples,
         "missed": [{"kind": str(kinds[i]), "prompt": rows[i]["instruction"], "output": rows[i]["output"],
                     "conflict_score": round(float(score[i]), 4), "flags": flags[i]}
                    for i in np.flatnonzero(wrong & ~by_conflict)],
@@ -154,6 +169,8 @@ def main() -> None:
                 with_outside(with_wrong_answers(clean_sample(args.rows, 0), seed=1), 0))]
     for s in seeds:
         samples.append((f"heldout seed {s}", with_outside(with_wrong_answers(heldout_sample(args.rows, s), seed=s), s)))
+    samples.append(("tuning multi-translation groups (every tuning-sample sentence with several, nothing injected)",
+                    multi_translation_groups(None, 0, tuning=True)))
     for s in seeds:
         samples.append((f"multi-translation groups seed {s} (nothing injected)", multi_translation_groups(500, s)))
     for s in (0, 1):
@@ -172,6 +189,13 @@ def main() -> None:
         kinds = " | ".join(f"{k[x]['flagged_conflict']}/{k[x]['rows']}" if x in k else "-" for x in KINDS + ("conflict_other",))
         print(f"| {r['sample']} | {r['clean_groups_flagged_conflict']} of {r['clean_groups']} | "
               f"{r['clean_flagged_conflict']} of {r['clean_rows']} | {wrong} | {kinds} |")
+    for r in runs:
+        if r["sample"].startswith("tuning multi") and r["clean_groups_flagged_examples"]:
+            print(f"\nflagged clean groups, {r['sample']} (tune on these; the held-out seeds only judge):")
+            for ex in r["clean_groups_flagged_examples"]:
+                answers = "; ".join(f"{'*' if a['flagged'] else ''}{a['output']!r} {a['conflict_score']:.2f}"
+                                    for a in ex["answers"])
+                print(f"  {ex['prompt']!r}: {answers}")
 
 
 if __name__ == "__main__":

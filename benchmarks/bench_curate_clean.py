@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         work.mkdir(parents=True, exist_ok=True)
         per_seed = [run_seed(s, work, args.no_models, args.target) for s in seeds]
     res: dict[str, Any] = {
-        "command": ".venv/bin/python benchmarks/bench_curate_clean.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": " ".join([".venv/bin/python benchmarks/bench_curate_clean.py",
+                             *(argv if argv is not None else sys.argv[1:])]),
         "target": args.target, "models": not args.no_models, "seeds": per_seed,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
     }

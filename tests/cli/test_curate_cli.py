@@ -60,7 +60,7 @@ def test_recipe_init_writes_a_commented_default(tmp_path):
     assert Recipe(**yaml.safe_load(text)) == Recipe()
     lines = text.splitlines()
     keys = [i for i, line in enumerate(lines) if re.match(r"^\s*[a-z_]+:", line)]
-    assert len(keys) == len(Recipe.model_fields) + 4 + 9  # top level + models + selection fields
+    assert len(keys) == len(Recipe.model_fields) + 4 + 10  # top level + models + selection fields
     for i in keys:  # every field, top level and nested, has its comment right above it
         assert lines[i - 1].lstrip().startswith("#"), f"no comment above {lines[i]!r}"
     res = runner.invoke(app, ["recipe", "--init", str(target)])

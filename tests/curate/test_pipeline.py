@@ -553,3 +553,7 @@ def test_a_large_pool_keeps_rows_nothing_was_found_against(tmp_path):
     _check_invariants(rows, tmp_path / "out")
     again = curate(path, tmp_path / "again", {**FAST, "models": {"embeddings": "off"}}, target=8)
     assert again.kept_rows.tolist() == res.kept_rows.tolist()
+    # headroom 0: the whole pool is the candidate set (the recipe knob turns the cut off)
+    whole = curate(path, tmp_path / "whole", {**FAST, "models": {"embeddings": "off"}, "selection": {"headroom": 0}},
+                   target=8)
+    assert whole.summary["selection"]["candidates"] == whole.summary["selection"]["pool"]

@@ -205,7 +205,8 @@ def curate(data: str | Path, out: str | Path, recipe: Recipe | dict | str | Path
         with stages("selection", len(pool)):
             t0 = time.perf_counter()
             # a much larger pool than the target: pick among the rows nothing was found against, best first
-            cand = candidates(np.array([len(signals[r]) for r in pool], dtype=np.int64), quality[pool], k)
+            cand = (candidates(np.array([len(signals[r]) for r in pool], dtype=np.int64), quality[pool], k,
+                               rec.selection.headroom) if rec.selection.headroom > 0 else np.arange(len(pool)))
             n_candidates = int(len(cand))
             sub = pool[cand]
             picked = select(emb[sub], quality[sub], k, method=rec.selection.method, seed=rec.seed,

@@ -57,8 +57,10 @@ class ModelsRecipe(_Model):
         "static (model2vec, fast on CPU), sentence (MiniLM, better, slower) or off (lexical features instead).",
     )
     lm: bool | Literal["auto"] = Field(
-        "auto", description="Score every answer with a local causal LM (perplexity, instruction-following "
-        "difficulty): true, false, or auto = only when a CUDA GPU is present (on CPU it runs ~10-15 rows/s).")
+        "auto", description="Score answers with a local causal LM (perplexity, instruction-following "
+        "difficulty): auto = in the audit only on a CUDA GPU, and on any device the best "
+        "lm_quality.curate_rows (512) rows of curate's candidate pool; true = the whole pool; false = off "
+        "(on CPU SmolLM2 scores a few rows/s).")
     model: str | None = Field(None, description="Local Hugging Face folder of the causal LM (default: SmolLM2-135M-Instruct).")
     device: str | None = Field(None, description="auto, cpu, cuda, cuda:N or mps (default auto: cuda when available).")
 
@@ -99,6 +101,9 @@ class SelectionRecipe(_Model):
         "row its best row (in place of a pick from the most over-represented cluster).")
     clusters: int | None = Field(
         None, ge=1, description="Clusters for the per-cluster coverage report (null: sqrt(pool)/2, 2..100).")
+    headroom: float = Field(
+        2.0, ge=0, description="When the pool holds more than headroom x target rows, select only among the best "
+        "headroom x target by (fewest soft signals, then quality); 0 = select from the whole pool.")
 
     @model_validator(mode="after")
     def _one_size(self) -> "SelectionRecipe":
@@ -197,7 +202,8 @@ class Recipe(_Model):
             raise ConfigError(f"invalid recipe: {_first_error(exc)}") from exc
 
     def lm_enabled(self) -> bool:
-        """``lm: auto`` turns LM scoring on only where it is affordable: on a CUDA GPU."""
+        """Whether the audit itself scores every row with the LM: ``lm: auto`` only on a CUDA GPU (curate scores
+        its candidate pool either way, within ``lm_quality.curate_rows``)."""
         if self.models.lm == "auto":
             try:
                 import torch
