@@ -352,11 +352,11 @@ _IDENTIFIERS: dict[tuple[str, ...], Identifier] = {}
 _MEMOS: dict[tuple[str, ...], _Memo] = {}
 _LOCK = threading.Lock()
 
-#: distinct texts the process-wide detection memo holds per language set (~80 bytes each: 84 MB at most);
+#: distinct texts the process-wide detection memo holds per language set (~80 bytes each: 21 MB at most);
 #: when full it starts over (a memo only saves time: results never depend on it). Prompts and answers share
-#: it: at 1 << 18 the 1M-row benchmark (~300k distinct prompts and as many answers) overflowed it and detected
-#: most texts again (features at 55k rows/s instead of ~150k)
-MEMO_MAX_TEXTS = 1 << 20
+#: it, so the 1M-row benchmark (~300k distinct prompts) overflows it and detects texts again; 1 << 20 made that
+#: run's features 2x faster but added 26 MB to the peak of 200k templated rows, whose texts never repeat
+MEMO_MAX_TEXTS = 1 << 18
 
 
 def identifier(langs: tuple[str, ...] = LANGUAGES) -> Identifier:

@@ -140,7 +140,7 @@ _PAIR_BUDGET = 2_000_000
 #: other groups with the same answer whose prompts are checked for a better alignment
 _ELSEWHERE = 5
 #: random sampled prompts an answer's alignment with its own prompt is compared with
-_BASELINE_PROMPTS = 32
+BASELINE_PROMPTS = 32
 #: z (own alignment above random prompts') below which an answer starts to look misaligned, and the
 #: z span over which that evidence grows to 1
 _Z_HI, _Z_SPAN = 1.5, 1.5
@@ -234,7 +234,7 @@ def _bins(values: np.ndarray) -> np.ndarray:
     return (values >> np.uint64(64 - _BINS_LOG2)).astype(np.int64)
 
 
-class _Evidence:
+class AnswerEvidence:
     """Implausibility evidence for the examined answers, mined from a sample of the dataset's items.
 
     Items are distinct (prompt group, answer) pairs, so copies do not weigh twice. Every
@@ -631,11 +631,11 @@ class Conflict(DatasetCheck):
         sample = np.random.default_rng(self.seed()).permutation(len(ukeys))[:_PROFILE_ROWS]
         sample_pos = np.full(len(ukeys), -1, dtype=np.int64)
         sample_pos[sample] = np.arange(len(sample))
-        ev = _Evidence(uans, ans_idx, uprm, prm_idx, sample_pos[items],
+        ev = AnswerEvidence(uans, ans_idx, uprm, prm_idx, sample_pos[items],
                        texts(answers, item_first[sample]), texts(prompts, item_first[sample]))
         elsewhere = self._align_elsewhere(ev, g, items, item_group, item_answer, sample_pos,
                                           lambda item: texts(prompts, item_first[item]))
-        # the random-prompt baseline costs _BASELINE_PROMPTS alignments per answer: only for groups
+        # the random-prompt baseline costs BASELINE_PROMPTS alignments per answer: only for groups
         # holding two answers unlike each other (variants of one answer need no alignment evidence)
         unlike = np.bincount(g, weights=np.bincount(np.r_[pa_, pb_][np.r_[sim, sim] < _UNLIKE],
                                                     minlength=len(items)), minlength=int(g.max()) + 1)[g] > 0
@@ -670,7 +670,7 @@ class Conflict(DatasetCheck):
         group[hit] = group_id[g[k[hit]]]
 
     @staticmethod
-    def _align_elsewhere(ev: _Evidence, g: np.ndarray, items: np.ndarray, item_group: np.ndarray,
+    def _align_elsewhere(ev: AnswerEvidence, g: np.ndarray, items: np.ndarray, item_group: np.ndarray,
                          item_answer: np.ndarray, sample_pos: np.ndarray, prompt_of) -> np.ndarray:
         """Best alignment of each examined answer with the prompts of other groups that have the
         very same answer (at most ``_ELSEWHERE`` of them); NaN where it appears nowhere else or
@@ -701,7 +701,7 @@ class Conflict(DatasetCheck):
         return out
 
     @staticmethod
-    def _features(ev: _Evidence, g: np.ndarray, pa_: np.ndarray, pb_: np.ndarray,
+    def _features(ev: AnswerEvidence, g: np.ndarray, pa_: np.ndarray, pb_: np.ndarray,
                   elsewhere: np.ndarray, seed: int = 0, unlike: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Implausibility features of each examined answer, each scaled to 0..1."""
         prompt_like, unseen = ev.language()
@@ -725,7 +725,7 @@ class Conflict(DatasetCheck):
         weak = np.clip((deficit - 0.1) / 0.3, 0.0, 1.0) * judged / (judged + 2.0)
         strong = np.where(np.isnan(elsewhere) | np.isnan(align), 0.0,
                           np.clip((np.nan_to_num(elsewhere) - a0 - 0.1) / 0.3, 0.0, 1.0))
-        z, _ = ev.prompt_z(_BASELINE_PROMPTS, seed, unlike)
+        z, _ = ev.prompt_z(BASELINE_PROMPTS, seed, unlike)
         m = ev._association_tables()[0]
         # few judged words (a one-word greeting) or a small sample make a z noisy: less weight
         ranked = np.where(np.isnan(z), 0.0, np.clip((_Z_HI - np.nan_to_num(z)) / _Z_SPAN, 0.0, 1.0)) \

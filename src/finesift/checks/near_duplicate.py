@@ -121,6 +121,7 @@ from ._minhash import (  # noqa: F401
     verified_edges,
 )
 from .base import CheckParams, DatasetCheck, Score, Threshold, decision, register
+from ..engine.memory import release_memory
 from .features import hash_strings
 
 
@@ -307,7 +308,8 @@ class NearDuplicate(DatasetCheck):
         index = self.index(idx_values, idx_offsets, p.num_perm, p.num_bands or auto_bands(p.num_perm, p.threshold),
                            p.threshold, seed)
         na, nb, nj = verified_edges(idx_values, idx_offsets, index, p.threshold, p.max_candidates)
-        del index  # its signatures (num_perm x 4 bytes per text) are not needed past verification
+        del index  # its signatures (num_perm x 2 bytes per text) are not needed past verification
+        release_memory()  # nor the pages the index and the candidate batches held (the next stages reuse none)
         # texts equal once case, whitespace and punctuation are dropped: linked to the first such text
         node_canon = _per_node(node, len(node_keys), state["canon"])
         ca, cb = _canonical_edges(node_canon)
@@ -335,6 +337,7 @@ class NearDuplicate(DatasetCheck):
             # pairs inside one node (same compared text) need a text with words
             ok = linked | (sizes[item_node[ia]] > 0)
             del e, linked, nj
+            release_memory()
             pa_, pb_ = item_prompt[ia], item_prompt[ib]
             diff = np.flatnonzero(pa_ != pb_)
             if len(diff):
@@ -371,6 +374,7 @@ class NearDuplicate(DatasetCheck):
             ia, ib, j_out = na, nb, nj
             first_row = rows[lowest_member(item, rows, len(item_node))]
         n_items = len(item_node)
+        release_memory()  # the prompt gate's chunks
         if p.grouping == "keep_first":
             item_partner = keep_first(first_row, ia, ib, j_out)
         else:

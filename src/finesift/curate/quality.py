@@ -320,7 +320,7 @@ def answer_evidence(prompts: list[str | None], answers: list[str | None], seed: 
     alignment with ``k`` random prompts of the dataset (NaN: not judged); ``length_z``: robust z of its
     length among answers to prompts of similar length; ``prompt_like``: 0..1, how much its character
     trigrams read like the prompts rather than like the answers."""
-    from ..checks.conflict import _BASELINE_PROMPTS, _Evidence
+    from ..checks.conflict import BASELINE_PROMPTS, AnswerEvidence
 
     n = len(prompts)
     if n < 3:
@@ -332,9 +332,9 @@ def answer_evidence(prompts: list[str | None], answers: list[str | None], seed: 
     order = np.random.default_rng(seed).permutation(n)[:ALIGN_SAMPLE]
     pos = np.full(n, -1, dtype=np.int64)
     pos[order] = np.arange(len(order))
-    ev = _Evidence(list(uans), ans_idx.reshape(-1), list(uprm), prm_idx.reshape(-1), pos,
+    ev = AnswerEvidence(list(uans), ans_idx.reshape(-1), list(uprm), prm_idx.reshape(-1), pos,
                    [a[i] for i in order], [p[i] for i in order])
-    z, _ = ev.prompt_z(k or _BASELINE_PROMPTS, seed)
+    z, _ = ev.prompt_z(k or BASELINE_PROMPTS, seed)
     prompt_like, _ = ev.language()
     return {"z": np.asarray(z, dtype=np.float64), "length_z": np.asarray(ev.length_z(), dtype=np.float64),
             "prompt_like": np.asarray(prompt_like, dtype=np.float64)}
