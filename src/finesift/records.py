@@ -122,29 +122,27 @@ def conversation(table: pa.Table) -> pa.Array:
     """The ``turns`` of every row of a records table, the one-exchange rows (stored as null: their
     conversation is their prompt and answer, and storing it again cost the text twice) filled in."""
     import numpy as np
+    import pyarrow.compute as pc
 
     turns = table["turns"]
     turns = turns.combine_chunks() if isinstance(turns, pa.ChunkedArray) else turns
     if turns.null_count == 0:
         return turns
-    missing = np.flatnonzero(~np.asarray(turns.is_valid().to_numpy(zero_copy_only=False), dtype=bool))
+    valid = np.asarray(turns.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    missing, present = np.flatnonzero(~valid), np.flatnonzero(valid)
     idx = pa.array(missing, pa.int64())
-    made = pair_turns(pc_fill(table["prompt"].take(idx)), pc_fill(table["output"].take(idx)))
-    if len(missing) == len(turns):
+    def texts(col: str) -> pa.Array:
+        got = table[col].take(idx)
+        return pc.fill_null(got.combine_chunks() if isinstance(got, pa.ChunkedArray) else got, "")
+
+    made = pair_turns(texts("prompt"), texts("output"))
+    if not len(present):
         return made
-    present = np.flatnonzero(np.asarray(turns.is_valid().to_numpy(zero_copy_only=False), dtype=bool))
-    both = pa.concat_arrays([turns.take(pa.array(present, pa.int64())), made])
+    # the stored conversations, then the made ones, put back in row order
     where = np.empty(len(turns), dtype=np.int64)
     where[present] = np.arange(len(present))
     where[missing] = len(present) + np.arange(len(missing))
-    return both.take(pa.array(where))
-
-
-def pc_fill(texts) -> pa.Array:
-    import pyarrow.compute as pc
-
-    texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
-    return pc.fill_null(texts, "")
+    return pa.concat_arrays([turns.take(pa.array(present, pa.int64())), made]).take(pa.array(where))
 
 
 def empty_table() -> pa.Table:

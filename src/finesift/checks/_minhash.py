@@ -49,7 +49,8 @@ def shingle_sets(texts, shingle_size: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _rensa_hashes(values: np.ndarray) -> np.ndarray:
-    """rensa's token hash of each item (uint64), each distinct item hashed once.
+    """rensa's token hash of each item (uint64), each distinct item of ``values`` hashed once (called per
+    chunk of sets: a template's items are hashed once per chunk, not once per set).
 
     Arrow's hash table finds the distinct items in one pass (a sort with np.unique took 5 s of 13
     on 200k templated texts, whose items are mostly the template's).

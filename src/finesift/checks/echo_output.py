@@ -335,12 +335,7 @@ def _words(norm: pa.Array) -> tuple[np.ndarray, pa.Array]:
     for typo, ascii_ in _TYPOGRAPHIC.items():
         norm = pc.replace_substring(norm, typo, ascii_)
     data, offsets = _utf8(text_array(norm))
-    keep = ~_DROP[data]
-    start = keep.copy()
-    start[1:] &= ~keep[:-1]
-    begins = offsets[:-1][np.diff(offsets) > 0]
-    start[begins] = keep[begins]  # a text's first byte starts a word whatever precedes it
-    pos = np.flatnonzero(start)
+    keep, pos = _word_starts(data, offsets)
     rows = np.searchsorted(offsets, pos, side="right") - 1
     # the words are contiguous once punctuation and spacing are gone: cut the stripped bytes at their starts
     stripped = data[keep]
@@ -356,16 +351,21 @@ def _word_count(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     if pa.types.is_null(text.type):
         text = text.cast(pa.string())
     data, offsets = _utf8(text)
-    n = len(offsets) - 1
     if len(data) == 0:
-        return np.zeros(n, dtype=np.int32)
-    word = ~_DROP[data]
-    start = word.copy()
-    start[1:] &= ~word[:-1]
-    begins = offsets[:-1][np.diff(offsets) > 0]
-    start[begins] = word[begins]  # a text's first byte starts a run whatever precedes it
-    pos = np.flatnonzero(start)
+        return np.zeros(len(offsets) - 1, dtype=np.int32)
+    _, pos = _word_starts(data, offsets)
     return np.diff(np.searchsorted(pos, offsets)).astype(np.int32)
+
+
+def _word_starts(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mask of the bytes outside ASCII punctuation and spacing, positions where a run of them starts) of
+    concatenated UTF-8 texts: a run starts at a kept byte after a dropped one or at a text's first byte."""
+    keep = ~_DROP[data]
+    start = keep.copy()
+    start[1:] &= ~keep[:-1]
+    begins = offsets[:-1][np.diff(offsets) > 0]
+    start[begins] = keep[begins]  # a text's first byte starts a word whatever precedes it
+    return keep, np.flatnonzero(start)
 
 
 # what follows the instruction: after its first ": " (not "https:") or line break
