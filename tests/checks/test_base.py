@@ -12,8 +12,11 @@ def _reference(s):
     return " ".join(s.split())
 
 
+# "Cn" too: a code point unassigned in Python's Unicode database has no reference behaviour, while Arrow's
+# utf8proc may know it from a newer Unicode (U+1E030, a Cyrillic modifier letter of Unicode 15, NFKC-folds to
+# "а" in Arrow and stays itself under Python 3.11)
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30)),
+@given(st.lists(st.one_of(st.none(), st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cn")), max_size=30)),
                 max_size=20))
 def test_normalize_text_matches_python_reference(values):
     got = normalize_text(pa.array(values, pa.string())).to_pylist()
