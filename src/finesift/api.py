@@ -6,22 +6,27 @@ from pathlib import Path
 from typing import Any
 
 from .config import AuditConfig
-from .pipeline import AuditResult, audit_dataset, build_checks, prepare_output_dir, write_audit
+from .pipeline import (AUDIT_FILES, AUDIT_STALE, REPORT_FILE, AuditResult, audit_dataset, build_checks, prepare_output_dir,
+                       write_audit)
 
 
 def audit(data: str | Path, config: AuditConfig | dict[str, Any] | None = None, *, out: str | Path | None = None,
           field_map: dict[str, str] | None = None, fmt: str | None = None, on_error: str = "raise",
-          progress=None, **overrides: Any) -> AuditResult:
+          progress=None, report: bool = False, **overrides: Any) -> AuditResult:
     """Audit an SFT dataset file and return its :class:`~finesift.pipeline.AuditResult`.
 
     ``result.table`` is the audit table: one row per input record in input order, with
     ``row``, ``id``, ``flags`` (issue codes), ``duplicate_of`` and every check's score
     columns. ``result.summary`` is what ``summary.json`` holds. With ``out``, both are
     written there: the folder is checked before any work, its ``summary.json`` (the
-    completion marker) removed at the start and written last. Keyword ``overrides`` set
+    completion marker) removed at the start and written last; ``report=True`` adds
+    ``report.html``. ``data`` and ``out`` may be URIs of any filesystem pyarrow supports
+    (``s3://``, ``gs://``, ``file://``...): a URI output is written to a local temporary folder
+    and uploaded when complete, ``summary.json`` last. Keyword ``overrides`` set
     :class:`AuditConfig` fields.
     """
     from .io import read
+    from .io.remote import output_folder
 
     if config is None:
         config = AuditConfig(**overrides)
@@ -31,12 +36,17 @@ def audit(data: str | Path, config: AuditConfig | dict[str, Any] | None = None, 
         config = config.model_copy(update=overrides)
     build_checks(config)  # an unknown code or parameter fails before the output folder is touched
     require_device(config.device)
-    if out is not None:
-        prepare_output_dir(out)
-    dataset = read(str(data), fmt=fmt, field_map=field_map, on_error=on_error)
-    result = audit_dataset(dataset, config, progress=progress)
-    if out is not None:
-        write_audit(result, out, prepared=True)
+    with output_folder(out, (*AUDIT_FILES, REPORT_FILE), AUDIT_STALE) as local:
+        if local is not None:
+            prepare_output_dir(local)
+        dataset = read(str(data), fmt=fmt, field_map=field_map, on_error=on_error)
+        result = audit_dataset(dataset, config, progress=progress)
+        if local is not None:
+            write_audit(result, local, prepared=True)
+            if report:
+                from .report import write_report
+
+                write_report(local, dataset=result.dataset)
     return result
 
 

@@ -43,6 +43,10 @@ def __getattr__(name: str) -> Any:
 SUMMARY = "summary.json"
 #: files ``finesift audit`` writes into its output folder
 AUDIT_FILES = ("audit.parquet", "skipped.jsonl", SUMMARY)
+#: the HTML report the CLI writes beside them (``finesift.report.REPORT``)
+REPORT_FILE = "report.html"
+#: a previous run's files removed before a run starts, so a stale one is never taken for this run's
+AUDIT_STALE = (SUMMARY, "skipped.jsonl", REPORT_FILE)
 #: the records-table columns the content fingerprint covers: the original record (``raw``), its
 #: position and id, and what was read from it (``--map`` changes these without changing ``raw``)
 FINGERPRINT_COLUMNS = ("row", "id", "system", "prompt", "output", "metadata", "raw")
@@ -114,7 +118,7 @@ class AuditResult:
     def to_pandas(self):
         return self.table.to_pandas()
 
-    def write(self, outdir: str | Path) -> Path:
+    def write(self, outdir: str | Path) -> Path | str:
         return write_audit(self, outdir)
 
 
@@ -476,7 +480,7 @@ def _temp_pattern(names) -> re.Pattern:
     return re.compile(r"\.(?:%s)\.[A-Za-z0-9_]+\.tmp" % "|".join(re.escape(n) for n in names))
 
 
-def prepare_output_dir(outdir: str | Path, names=AUDIT_FILES, *, stale=(SUMMARY, "skipped.jsonl", "report.html")) -> Path:
+def prepare_output_dir(outdir: str | Path, names=AUDIT_FILES, *, stale=AUDIT_STALE) -> Path:
     """Make ``outdir`` ready for a run, before any scoring work: fail fast, and never look complete while stale.
 
     Creates the folder (one clear :class:`OutputError` when it cannot be: a file there or above,
@@ -540,13 +544,20 @@ def writing(path: str | Path) -> Iterator[None]:
         raise OutputError(f"cannot write {path}: {_reason(exc)}") from exc
 
 
-def write_audit(result: AuditResult, outdir: str | Path, *, prepared: bool = False) -> Path:
+def write_audit(result: AuditResult, outdir: str | Path, *, prepared: bool = False) -> Path | str:
     """Write ``audit.parquet``, ``skipped.jsonl`` (if any) and, last, ``summary.json``, each atomically.
 
     ``summary.json`` is the completion marker: it is removed first (:func:`prepare_output_dir`,
     which ``prepared=True`` says was already called for this run) and written last, so a folder
-    without it is unfinished, whatever else it holds.
+    without it is unfinished, whatever else it holds. ``outdir`` may be a URI: the files are
+    written to a local staging folder and uploaded, ``summary.json`` last.
     """
+    from .io.remote import is_uri, output_folder
+
+    if is_uri(outdir):
+        with output_folder(outdir, AUDIT_FILES, AUDIT_STALE) as local:
+            write_audit(result, local)
+        return outdir
     outdir = Path(outdir) if prepared else prepare_output_dir(outdir)
     with writing(outdir / "audit.parquet"), atomic_path(outdir / "audit.parquet") as tmp:
         pq.write_table(result.table, tmp)

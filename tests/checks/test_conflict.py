@@ -193,3 +193,38 @@ def test_state_keeps_hashes_per_row_and_one_text_per_item():
     assert merged["text_rows"].tolist() == [0, 30, 50, 51]
     scores = check.score(table, check.finalize(merged))
     assert scores["conflict_group"].to_pylist() == [0] * 50 + [50, 50]
+
+
+def _evidence(seed: int):
+    from finesift.checks.conflict import AnswerEvidence
+
+    rng = np.random.default_rng(seed)
+    vocab_p, vocab_a = [f"p{i}" for i in range(40)], [f"a{i}" for i in range(40)]
+    prompts = [" ".join(rng.choice(vocab_p, rng.integers(1, 7))) for _ in range(300)]
+    answers = [" ".join(rng.choice(vocab_a, rng.integers(1, 7))) for _ in range(300)]
+    uprm, prm_idx = np.unique(np.asarray(prompts, dtype=object), return_inverse=True)
+    uans, ans_idx = np.unique(np.asarray(answers, dtype=object), return_inverse=True)
+    order = rng.permutation(300)[:200]
+    pos = np.full(300, -1, dtype=np.int64)
+    pos[order] = np.arange(200)
+    return AnswerEvidence(list(uans), ans_idx.ravel(), list(uprm), prm_idx.ravel(), pos,
+                          [answers[i] for i in order], [prompts[i] for i in order])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_alignment_same_with_dense_and_hashed_pair_counts(monkeypatch, seed):
+    """The dense matrix of pair counts and the hash table it stands in for give the same alignments,
+    whatever the chunk size (items in and out of the sample, both directions, random prompts)."""
+    from finesift.checks import conflict
+
+    dense = _evidence(seed)
+    got = (dense.alignment(), dense.prompt_z(8, seed))
+    monkeypatch.setattr(conflict, "_DENSE_PAIRS", 0)
+    monkeypatch.setattr(conflict, "_CHUNK_PAIRS", 7)
+    hashed = _evidence(seed)
+    want = (hashed.alignment(), hashed.prompt_z(8, seed))
+    assert hashed._pair_keys()[2] is hashed._association_tables()[5]  # the hash path ran
+    assert not np.isnan(got[1][0]).all()
+    for g, w in zip(got, want):
+        for x, y in zip(g, w):
+            np.testing.assert_array_equal(x, y)

@@ -1,9 +1,17 @@
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from finesift.checks.echo_output import EchoOutput
+from finesift.checks.echo_output import (
+    _HEAD_CHARS,
+    _SPLIT,
+    _TYPOGRAPHIC,
+    EchoOutput,
+    _split,
+    _words,
+)
 from finesift.config import AuditConfig
 from finesift.engine.local import score_table
 from finesift.pipeline import score_all
@@ -156,3 +164,36 @@ def test_bounded_cost_on_a_megabyte():
     _, scores = _score([(text, text[14:]), ("q", text)])
     assert time.perf_counter() - t0 < 10
     assert scores.num_rows == 2
+
+
+def _split_reference(prompt: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """What ``_split`` computes, as the RE2 extraction it replaced."""
+    parts = pc.extract_regex(prompt, _SPLIT)
+    has = pc.is_valid(parts)
+    head = pc.if_else(has, pc.struct_field(parts, "head"), prompt)
+    return (pc.utf8_slice_codeunits(head, 0, _HEAD_CHARS),
+            pc.if_else(has, pc.struct_field(parts, "payload"), prompt))
+
+
+# colons, line breaks, RE2 spaces and non-spaces (the vertical tab and a no-break space are not RE2 \s)
+_SPLIT_TEXTS = st.lists(st.text(alphabet=":\n \t\r\f\va\u00e9\u00a0\u20ac", max_size=10), max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_SPLIT_TEXTS, st.booleans(), st.integers(0, 3))
+def test_split_is_the_regex_extraction(texts, large, offset):
+    arr = pa.array(["x"] * offset + texts, pa.large_string() if large else pa.string()).slice(offset)
+    for got, want in zip(_split(arr), _split_reference(arr)):
+        assert got.type == want.type
+        assert got.to_pylist() == want.to_pylist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet="ab \u2019\u2018\u201c\u201d'\"\u2020\u00e9", max_size=10), max_size=20))
+def test_words_drop_typographic_quotes_as_their_ascii_spelling(texts):
+    ascii_ = pa.array(texts, pa.string())
+    for typo, plain in _TYPOGRAPHIC.items():
+        ascii_ = pc.replace_substring(ascii_, typo, plain)
+    rows, words = _words(pa.array(texts, pa.string()))
+    want_rows, want_words = _words(ascii_)
+    assert rows.tolist() == want_rows.tolist() and words.to_pylist() == want_words.to_pylist()

@@ -138,9 +138,14 @@ def requested_language(prompts: pa.Array | pa.ChunkedArray) -> pa.Array:
         if pattern in _WHOLE_PROMPT:
             found = pc.struct_field(pc.extract_regex(whole.take(pa.array(todo)), pattern), "lang")
         else:
-            uh, inv = np.unique(head_of[todo], return_inverse=True)
+            # the distinct heads of the todo prompts, in order, and each prompt's position among them
+            # (a mask, not np.unique: no sort of every prompt once per pattern)
+            wanted = np.zeros(len(heads), dtype=bool)
+            wanted[head_of[todo]] = True
+            uh = np.flatnonzero(wanted)
+            inv = (np.cumsum(wanted) - 1)[head_of[todo]]
             on_heads = pc.struct_field(pc.extract_regex(heads.take(pa.array(uh)), pattern), "lang")
-            found = on_heads.take(pa.array(inv.ravel()))
+            found = on_heads.take(pa.array(inv))
         hit = found.is_valid().to_numpy(zero_copy_only=False)
         if hit.any():
             # few distinct spellings: fold each once, not once per prompt
@@ -184,12 +189,53 @@ def word_counts(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
     Capitalized words are left out: names ("Jacques Louis David", "UC Berkeley") say little
     about the language a text is written in.
     """
-    # a leading space instead of "^": count_substring_regex restarts matching after each hit,
-    # and "^" then matches again at every restart
-    text = pc.utf8_replace_slice(pc.fill_null(texts, ""), start=0, stop=0, replacement=" ")
-    return pc.count_substring_regex(
-        text, pattern=r"[\p{Han}\p{Hiragana}\p{Katakana}]|[^\pL\pM][\p{Ll}\p{Lo}]").to_numpy(
-        zero_copy_only=False)
+    text = text_array(texts)
+    out = np.zeros(len(text), dtype=np.int64)
+    if not len(text):
+        return out
+    # most texts are ASCII: there the pattern is "a-z after a non-letter", counted on the bytes with numpy
+    # (the regex took ~0.7 us per text); the others go through the regex
+    ascii_ = pc.string_is_ascii(text).to_numpy(zero_copy_only=False)
+    if ascii_.any():
+        part = text.filter(pa.array(ascii_)) if not ascii_.all() else text
+        out[ascii_] = _ascii_word_counts(part)
+    if not ascii_.all():
+        rest = text.filter(pa.array(~ascii_))
+        # a leading space instead of "^": count_substring_regex restarts matching after each hit,
+        # and "^" then matches again at every restart
+        rest = pc.utf8_replace_slice(rest, start=0, stop=0, replacement=" ")
+        out[~ascii_] = pc.count_substring_regex(rest, pattern=_EVIDENCE).to_numpy(zero_copy_only=False)
+    return out
+
+
+_EVIDENCE = r"[\p{Han}\p{Hiragana}\p{Katakana}]|[^\pL\pM][\p{Ll}\p{Lo}]"
+
+
+def _ascii_word_counts(text: pa.Array, chunk: int = 8192) -> np.ndarray:
+    """:data:`_EVIDENCE` matches in ASCII texts: small letters at a text's start or after a non-letter.
+    Counting positions counts the regex's matches: two matches cannot overlap, as the small letter that
+    ends one cannot be the non-letter that starts the next. A slice of texts at a time: byte masks stay small."""
+    out = np.empty(len(text), dtype=np.int64)
+    for lo in range(0, len(text), chunk):
+        offsets, data = _string_bytes(text.slice(lo, chunk))
+        letter = (data >= 0x41) & (data <= 0x7A) & ((data <= 0x5A) | (data >= 0x61))
+        starts = np.ones(len(data), dtype=bool)
+        np.logical_not(letter[:-1], out=starts[1:])
+        starts[offsets[:-1][offsets[:-1] < len(data)]] = True  # each text starts after a non-letter
+        starts &= data >= 0x61
+        starts &= data <= 0x7A
+        out[lo:lo + chunk] = _per_text_count(starts, offsets)
+    return out
+
+
+def _per_text_count(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """True values of a byte mask per text (``offsets`` into it), with no integer array per byte."""
+    out = np.zeros(len(offsets) - 1, dtype=np.int64)
+    filled = offsets[1:] > offsets[:-1]
+    if filled.any():
+        # between two non-empty texts lie only empty ones: each segment is exactly one text's bytes
+        out[filled] = np.add.reduceat(mask, offsets[:-1][filled], dtype=np.int64)
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -250,6 +296,15 @@ def _store_model(source, model) -> None:
         pass
 
 
+def _string_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets from 0, the bytes they index) of a string or binary array, without copying the bytes."""
+    wide = pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64 if wide else np.int32, count=len(arr) + 1,
+                            offset=arr.offset * (8 if wide else 4)).astype(np.int64)
+    data = np.frombuffer(arr.buffers()[2] or b"", dtype=np.uint8)[offsets[0]:offsets[-1]]
+    return offsets - offsets[0], data
+
+
 class Identifier:
     """py3langid's model restricted to ``langs``, scoring many texts at once."""
 
@@ -285,9 +340,37 @@ class Identifier:
             out[start:start + self.CHUNK] = self._probs([self._encode(t) for t in texts[start:start + self.CHUNK]])
         return out
 
-    def _probs(self, encoded: list[bytes]) -> np.ndarray:
+    def probs_of(self, texts: pa.Array) -> np.ndarray:
+        """:meth:`probs` of a string array (no nulls): the same numbers, and ASCII texts never become Python
+        strings (their encoding is their bytes)."""
+        out = np.empty((len(texts), len(self.langs)), dtype=np.float32)
+        for start in range(0, len(texts), self.CHUNK):
+            out[start:start + self.CHUNK] = self._probs(self._encode_array(texts.slice(start, self.CHUNK)))
+        return out
+
+    @classmethod
+    def _encode_array(cls, texts: pa.Array) -> pa.Array:
+        """:meth:`_encode` of each text as a binary array: in Python only where it may change the bytes (a text
+        that is not ASCII, or all capitals: NFC leaves ASCII as it is)."""
+        offsets, data = _string_bytes(texts)
+        # str.isupper() of an ASCII text: a capital and no small letter
+        slow = ~pc.string_is_ascii(texts).to_numpy(zero_copy_only=False)
+        slow |= ((_per_text_count((data >= 0x41) & (data <= 0x5A), offsets) > 0)
+                 & (_per_text_count((data >= 0x61) & (data <= 0x7A), offsets) == 0))
+        binary = texts.cast(pa.binary())
+        if not slow.any():
+            return binary
+        at = np.flatnonzero(slow)
+        redone = np.full(len(texts), None, dtype=object)
+        redone[at] = [cls._encode(t) for t in texts.take(pa.array(at)).to_pylist()]
+        return pc.coalesce(pa.array(redone, pa.binary()), binary)
+
+    def _probs(self, encoded: list[bytes] | pa.Array) -> np.ndarray:
         n = len(encoded)
-        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
+        if isinstance(encoded, pa.Array):
+            lengths = np.diff(_string_bytes(encoded)[0])
+        else:
+            lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
         scores = np.zeros((n, self._ptc.shape[1]), dtype=np.float32)
         if n and lengths.max() > 0:
             text_idx, feat = self._walk(encoded, lengths)
@@ -327,12 +410,15 @@ class Identifier:
             merged[:, label] += scores[:, col]
         return merged
 
-    def _walk(self, encoded: list[bytes], lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _walk(self, encoded: list[bytes] | pa.Array, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run the byte automaton over all texts in lock-step; return (text, feature) per emitted feature."""
         order = np.argsort(-lengths, kind="stable")  # longest first: active texts are always a prefix
         lens = lengths[order]
         maxlen = int(lens[0])
-        flat = np.frombuffer(b"".join(encoded[i] for i in order), dtype=np.uint8)
+        if isinstance(encoded, pa.Array):
+            flat = _string_bytes(encoded.take(pa.array(order)))[1]
+        else:
+            flat = np.frombuffer(b"".join(encoded[i] for i in order), dtype=np.uint8)
         starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
         active = np.searchsorted(-lens, -np.arange(maxlen), side="left")  # texts longer than t
         state = np.zeros(len(order), dtype=np.int64)
@@ -352,11 +438,11 @@ _IDENTIFIERS: dict[tuple[str, ...], Identifier] = {}
 _MEMOS: dict[tuple[str, ...], _Memo] = {}
 _LOCK = threading.Lock()
 
-#: distinct texts the process-wide detection memo holds per language set (~80 bytes each: 21 MB at most);
+#: distinct texts the process-wide detection memo holds per language set (~80 bytes each: 84 MB at most);
 #: when full it starts over (a memo only saves time: results never depend on it). Prompts and answers share
-#: it, so the 1M-row benchmark (~300k distinct prompts) overflows it and detects texts again; 1 << 20 made that
-#: run's features 2x faster but added 26 MB to the peak of 200k templated rows, whose texts never repeat
-MEMO_MAX_TEXTS = 1 << 18
+#: it: 1 << 18 overflowed on the 1M-row benchmark (~300k distinct prompts, ~150k answers), which then detected
+#: most texts again; 1 << 20 costs the 200k templated rows (texts never repeat) ~26 MB of peak
+MEMO_MAX_TEXTS = 1 << 20
 
 
 def identifier(langs: tuple[str, ...] = LANGUAGES) -> Identifier:
@@ -514,9 +600,9 @@ def detect(texts: pa.Array | pa.ChunkedArray, langs: tuple[str, ...] = LANGUAGES
     todo = np.flatnonzero(~found)
     if len(todo):
         src = first[todo]
-        for lo in range(0, len(todo), ident.CHUNK):  # Python strings for one chunk at a time
+        for lo in range(0, len(todo), ident.CHUNK):  # one chunk at a time: bounded memory
             part = src[lo:lo + ident.CHUNK]
-            probs[todo[lo:lo + ident.CHUNK]] = ident.probs(cleaned.take(pa.array(part)).to_pylist())
+            probs[todo[lo:lo + ident.CHUNK]] = ident.probs_of(cleaned.take(pa.array(part)))
         with _LOCK:
             memo.add(uniq[todo], probs[todo])
     return Detection(langs=ident.langs, index=inverse.reshape(-1).astype(np.int64)[codes], probs=probs,
@@ -581,6 +667,12 @@ def spell_dictionary(lang: str) -> Mapping[str, int]:
     # what SpellChecker(language=lang).word_frequency.dictionary holds (lower-cased keys, counts of words
     # that differ only in case summed; tested), parsed with orjson: the json module took ~1 s per list
     data = orjson.loads(gzip.decompress(raw))
+    # the bundled lists are all lower case already: one lower() of the joined keys proves it (~20 ms)
+    # where a lower() per key took 0.1-0.3 s per list (lower() changes a character whatever its
+    # neighbours, except capital sigma, which it always changes)
+    joined = "\n".join(data)
+    if joined.lower() == joined:
+        return Counter(data)
     lowered = Counter({key.lower(): val for key, val in data.items()})
     if len(lowered) != len(data):
         lowered = Counter()

@@ -418,14 +418,16 @@ def segment_mean(values: np.ndarray, offsets: np.ndarray, default: float = 0.0) 
     sums = np.bincount(doc_of(offsets), weights=values, minlength=len(sizes))
     return np.where(sizes > 0, sums / np.maximum(sizes, 1), default)
 
-def take(csr: tuple[np.ndarray, np.ndarray], idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows ``idx`` of a CSR set collection."""
-    values, offsets = csr
+def take(csr: tuple[np.ndarray, ...], idx: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Rows ``idx`` of a CSR set collection: ``(values, offsets)``, or several per-item arrays sharing
+    the offsets, ``(values_1, ..., values_k, offsets)``."""
+    *values, offsets = csr
     start, cnt = offsets[idx], np.diff(offsets)[idx]
     out = np.zeros(len(idx) + 1, dtype=np.int64)
     np.cumsum(cnt, out=out[1:])
-    pos = np.arange(out[-1]) - np.repeat(out[:-1], cnt) + np.repeat(start, cnt)
-    return values[pos], out
+    pos = np.repeat(start - out[:-1], cnt)
+    pos += np.arange(out[-1])
+    return (*(v[pos] for v in values), out)
 
 def cap(csr: tuple[np.ndarray, np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
     """At most k items per row (the first k of each sorted set: a hash-random, deterministic subset)."""
@@ -504,6 +506,11 @@ class Lookup:
         #: the table as one 16-byte element per slot: a 1-D gather fetches key and count at once (a
         #: 2-D row gather is ~8x slower); the elements are only copied, never used as numbers
         self._rows = table.view(np.complex128).ravel()
+
+    def keys_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """The keys the table holds and their counts (in slot order)."""
+        used = self.table[:, 0] != self.empty
+        return self.table[used, 0], self.table[used, 1].astype(self.count_dtype, copy=False)
 
     def _absent(self, keys: np.ndarray):
         """A key value not among ``keys`` (for empty slots)."""

@@ -137,6 +137,11 @@ _BINS_LOG2 = 20
 _PROFILE_ROWS = 20_000
 #: word pairs per batch of association statistics (memory bound: ~10 arrays of this length)
 _PAIR_BUDGET = 2_000_000
+#: word pairs per chunk of alignment work: small enough that the per-pair temporaries stay in cache
+#: (3x faster than chunks of _PAIR_BUDGET); results do not depend on it
+_CHUNK_PAIRS = 1 << 17
+#: largest (answer word x prompt word) matrix of pair counts kept dense (2 bytes each)
+_DENSE_PAIRS = 1 << 25
 #: other groups with the same answer whose prompts are checked for a better alignment
 _ELSEWHERE = 5
 #: random sampled prompts an answer's alignment with its own prompt is compared with
@@ -230,6 +235,20 @@ def char_similarity(texts: list[str], a: np.ndarray, b: np.ndarray, ns: tuple[in
     return sh.dice(v, o, np.tile(a, len(ns)) + k, np.tile(b, len(ns)) + k).reshape(len(ns), -1).mean(axis=0)
 
 
+def _rows(csr: tuple, lo: int, hi: int) -> tuple:
+    """Items lo..hi-1 of a CSR whose leading arrays are per-element (values, ..., offsets)."""
+    *values, offsets = csr
+    a, b = offsets[lo], offsets[hi]
+    return (*(x[a:b] for x in values), offsets[lo:hi + 1] - a)
+
+
+def _concat3(parts: list[tuple]) -> tuple:
+    """CSRs of (ids, counts, offsets) one after the other."""
+    off = np.zeros(sum(len(p[2]) - 1 for p in parts) + 1, np.int64)
+    np.cumsum(np.concatenate([np.diff(p[2]) for p in parts]), out=off[1:])
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), off
+
+
 def _bins(values: np.ndarray) -> np.ndarray:
     return (values >> np.uint64(64 - _BINS_LOG2)).astype(np.int64)
 
@@ -294,8 +313,16 @@ class AnswerEvidence:
         med_a = float(np.median(xa[has_a])) if has_a.any() else 0.0
         med_u = float(np.median(ua[has_a])) if has_a.any() else 0.0
         med_p = float(np.median(xp[has_p])) if has_p.any() else 0.0
-        v, off = sh.take(sh.unique_sets(*sh.char_ngrams(self.uans, (3,))), self.ans_idx)
-        x, unseen = stats(_bins(v), off, self.own, np.zeros(self.n, np.int64))
+        # once per distinct answer; again only for the sampled items, whose own trigrams are left out
+        sets = sh.unique_sets(*sh.char_ngrams(self.uans, (3,)))
+        n_ua = len(sets[1]) - 1
+        x, unseen = stats(_bins(sets[0]), sets[1], np.zeros(n_ua, np.int64), np.zeros(n_ua, np.int64))
+        x, unseen = x[self.ans_idx], unseen[self.ans_idx]
+        sampled = np.flatnonzero(self.own)
+        if len(sampled):
+            v, off = sh.take(sets, self.ans_idx[sampled])
+            x[sampled], unseen[sampled] = stats(_bins(v), off, np.ones(len(sampled), np.int64),
+                                                np.zeros(len(sampled), np.int64))
         span = med_a - med_p
         # only where answers and prompts are told apart at all (a translation or format change)
         prompt_like = np.clip((med_a - x) / span, 0.0, 1.0) if span > 0.5 else np.zeros(len(x))
@@ -354,6 +381,31 @@ class AnswerEvidence:
                             sh.Lookup(*sh.count(p_id[pi] * v + a_id[ai])))
         return self._tables
 
+    def _pair_keys(self):
+        """(answer-word key, prompt-word key per vocabulary id, counts by the sum of the two): how
+        :meth:`_align_chunk` finds a (prompt word, answer word) pair's document frequency. A dense
+        matrix over the words that can be judged when it fits ``_DENSE_PAIRS`` (a gather per pair,
+        most frequent words first so the busy corner stays in cache), else the hash table."""
+        if getattr(self, "_keys", None) is None:
+            m, _, v, cnt_a, cnt_p, co = self._association_tables()
+            # only these words reach a pair (see _judged_answers, _judged_prompts)
+            ja, jp = cnt_a >= 2, (cnt_p >= 1) & (cnt_p < m)
+            na, np_ = int(ja.sum()), int(jp.sum())
+            if na * np_ > _DENSE_PAIRS:
+                self._keys = (np.arange(v, dtype=np.int64), np.arange(v, dtype=np.int64) * v, co)
+            else:
+                a_rank, p_rank = np.zeros(v, np.int64), np.zeros(v, np.int64)
+                a_rank[np.argsort(-cnt_a, kind="stable")[:na]] = np.arange(na)
+                p_rank[np.flatnonzero(jp)[np.argsort(-cnt_p[jp], kind="stable")]] = np.arange(np_)
+                keys, counts = co.keys_counts()
+                pk, ak = keys // v, keys % v
+                use = ja[ak] & jp[pk]
+                dense = np.zeros(na * np_, np.uint16 if m < 1 << 16 else np.int64)
+                dense[a_rank[ak[use]] * np_ + p_rank[pk[use]]] = counts[use]
+                # int32 keys: fewer bytes per pair (the matrix holds under 2^31 cells)
+                self._keys = ((a_rank * np_).astype(np.int32), p_rank.astype(np.int32), dense.__getitem__)
+        return self._keys
+
     def _vocab_ids(self, words: np.ndarray) -> np.ndarray:
         vocab = self._association_tables()[1]
         if len(vocab) == 0:
@@ -363,6 +415,11 @@ class AnswerEvidence:
         pos = self._vocab_index(words) - 1
         return np.where(pos >= 0, pos, len(vocab))
 
+    def _ids(self, words: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """A CSR of word sets as the vocabulary ids :meth:`align` works on (at most ``WORDS_CAP`` per set)."""
+        values, offsets = sh.cap(words, self.WORDS_CAP)
+        return self._vocab_ids(values), offsets
+
     def align(self, aw: tuple[np.ndarray, np.ndarray], pw: tuple[np.ndarray, np.ndarray],
               pos: np.ndarray, own_prompt: bool = True, both: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Alignment of answer i (word set ``aw[i]``) with prompt i (``pw[i]``), and how many
@@ -370,67 +427,133 @@ class AnswerEvidence:
         two other sampled answers of their best phi association with a prompt word (>= 0);
         NaN when no word can be judged. ``pos``: the answer's position in the sample (-1: none),
         to leave it out of the statistics; ``own_prompt``: ``pw`` is that sampled item's own prompt
-        (else another prompt: only the answer's side of the item is left out). Items go in chunks
-        of bounded word-pair counts."""
+        (else another prompt: only the answer's side of the item is left out)."""
+        return self._align_ids(self._ids(aw), self._ids(pw), pos, own_prompt, both)
+
+    def _align_ids(self, aw: tuple[np.ndarray, np.ndarray], pw: tuple[np.ndarray, np.ndarray],
+                   pos: np.ndarray, own_prompt: bool = True, both: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`align` of word sets given as :meth:`_ids`."""
+        own = self._own(pos)
+        own_p = own if own_prompt else np.zeros(len(own), np.int64)
+        idx = np.arange(len(own))
+        return self._align_sets(self._judged_answers(aw, own), idx, self._judged_prompts(pw, own, own_p), idx,
+                                own, own_prompt, both)
+
+    def _own(self, pos: np.ndarray) -> np.ndarray:
+        """1 where the item is among the sampled items the association tables count, else 0."""
+        return ((pos >= 0) & (pos < self._association_tables()[0])).astype(np.int64)
+
+    def _align_sets(self, a, ia: np.ndarray, p, ip: np.ndarray, own: np.ndarray, own_prompt: bool,
+                    both: bool) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`align` of item i's answer words ``a[ia[i]]`` with its prompt words ``p[ip[i]]``, both
+        judged words (:meth:`_judged_answers`, :meth:`_judged_prompts`). Items go in chunks of bounded
+        word-pair counts, gathered per chunk (a set used by many items is not copied for all at once),
+        sampled answers (``own``) apart from the others so that ``own`` is one number per chunk."""
         m = self._association_tables()[0]
-        aw, pw = sh.cap(aw, self.WORDS_CAP), sh.cap(pw, self.WORDS_CAP)
-        n_items = len(aw[1]) - 1
-        own = ((pos >= 0) & (pos < m)).astype(np.int64)
-        per = np.cumsum(np.diff(aw[1]) * np.diff(pw[1]))
+        n_items = len(ia)
+        order = np.argsort(own, kind="stable")
+        n_out = int(np.count_nonzero(own == 0))
+        per = np.cumsum(np.diff(a[2])[ia[order]] * np.diff(p[2])[ip[order]])
         out, cnt = np.full(n_items, np.nan), np.zeros(n_items, np.int64)
         lo = 0
         while lo < n_items:
             base = per[lo - 1] if lo else 0
-            hi = max(int(np.searchsorted(per, base + _PAIR_BUDGET, side="right")), lo + 1)
-            idx = np.arange(lo, hi)
-            out[lo:hi], cnt[lo:hi] = self._align_chunk(sh.take(aw, idx), sh.take(pw, idx), own[lo:hi],
-                                                       own[lo:hi] if own_prompt else 0 * own[lo:hi], m, both)
+            hi = max(int(np.searchsorted(per, base + _CHUNK_PAIRS, side="right")), lo + 1)
+            hi = min(hi, n_out if lo < n_out else n_items)
+            sel = order[lo:hi]
+            o = int(own[sel[0]])
+            out[sel], cnt[sel] = self._align_chunk(sh.take(a, ia[sel]), sh.take(p, ip[sel]), o,
+                                                   o if own_prompt else 0, m, both)
             lo = hi
         return out, cnt
 
-    def _align_chunk(self, aw, pw, own: np.ndarray, own_p: np.ndarray, m: int,
+    def _judged_answers(self, aw, own: np.ndarray):
+        """Answer words judged on (seen in at least two other sampled answers): (pair keys, see
+        :meth:`_pair_keys`; counts in the sample leaving the item out; offsets per item)."""
+        cnt_a = self._association_tables()[3]
+        doc = sh.doc_of(aw[1])
+        c = cnt_a[aw[0]] - own[doc]
+        keep = c >= 2
+        off = np.zeros(len(own) + 1, np.int64)
+        np.cumsum(np.bincount(doc[keep], minlength=len(own)), out=off[1:])
+        return self._pair_keys()[0][aw[0][keep]], c[keep].astype(self._count_type()), off
+
+    def _judged_prompts(self, pw, own: np.ndarray, own_p: np.ndarray):
+        """Prompt words that can associate at all (seen, not in every sampled prompt but the item's),
+        as :meth:`_judged_answers`."""
+        m, _, _, _, cnt_p, _ = self._association_tables()
+        doc = sh.doc_of(pw[1])
+        c = cnt_p[pw[0]] - own_p[doc]
+        keep = (c >= 1) & (c < (m - own)[doc])
+        off = np.zeros(len(own) + 1, np.int64)
+        np.cumsum(np.bincount(doc[keep], minlength=len(own)), out=off[1:])
+        return self._pair_keys()[1][pw[0][keep]], c[keep].astype(self._count_type()), off
+
+    def _count_type(self):
+        # phi's integer terms (products of two counts <= m) stay exact in int32 up to m = 46340
+        return np.int32 if self._association_tables()[0] <= 46340 else np.int64
+
+    def _align_chunk(self, a, p, own: int, own_p: int, m: int,
                      both: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        *_, v, cnt_a, cnt_p, co_count = self._association_tables()
-        n_items = len(aw[1]) - 1
-        n = m - own
-        # judged answer words, and prompt words that can associate at all (seen, not everywhere)
-        a_doc, p_doc = sh.doc_of(aw[1]), sh.doc_of(pw[1])
-        a_ids, p_ids = self._vocab_ids(aw[0]), self._vocab_ids(pw[0])
-        ca, cp = cnt_a[a_ids] - own[a_doc], cnt_p[p_ids] - own_p[p_doc]
-        ja = ca >= 2
-        jp = (cp >= 1) & (cp < n[p_doc])
-        cnts = np.bincount(a_doc[ja], minlength=n_items)
-        a_ids, ca, a_doc = a_ids[ja], ca[ja], a_doc[ja]
-        p_ids, cp = p_ids[jp], cp[jp]
-        a_off = np.r_[0, np.cumsum(cnts)]
-        p_off = np.r_[0, np.cumsum(np.bincount(p_doc[jp], minlength=n_items))]
-        best = np.zeros(len(a_ids))
-        it, ai, pi = sh.cross(a_off, p_off)  # prompt words vary fastest: one segment per answer word
-        if len(it):
-            c_a, c_p = ca[ai], cp[pi]
-            c_ap = co_count(p_ids[pi] * v + a_ids[ai]) - own_p[it]
-            nn = n[it]
-            den = np.sqrt(c_a * (nn - c_a).astype(float) * (c_p * (nn - c_p)))
-            phi = np.where(den > 0, (nn * c_ap - c_a * c_p) / np.where(den > 0, den, 1.0), 0.0)
-            seg = np.flatnonzero(np.r_[True, ai[1:] != ai[:-1]])
-            best[ai[seg]] = np.maximum(np.maximum.reduceat(phi, seg), 0.0)
+        co_count = self._pair_keys()[2]
+        (a_keys, ca, a_off), (p_keys, cp, p_off) = a, p
+        n_items = len(a_off) - 1
+        n = self._count_type()(m - own)
+        cnts = np.diff(a_off)
+        a_doc = sh.doc_of(a_off)
+        best = np.zeros(len(a_keys))
+        # each answer word meets every prompt word of its item (prompt words vary fastest: one
+        # segment of pairs per answer word)
+        per = np.diff(p_off)[a_doc]
+        n_pairs = int(per.sum())
+        if n_pairs:
+            ai = np.repeat(np.arange(len(a_keys), dtype=np.int32), per)
+            first = np.cumsum(per) - per
+            pi = np.repeat((p_off[:-1][a_doc] - first).astype(np.int32), per)
+            pi += np.arange(n_pairs, dtype=np.int32)
+            c_ap = co_count(p_keys[pi] + np.repeat(a_keys, per))
+            c_ap = c_ap - own_p if own_p else c_ap
+            c_a, c_p = np.repeat(ca, per), cp[pi]
+            num = n * c_ap - c_a * c_p
+            # phi <= 0 counts as 0 (a best association is clipped at 0): the square root and division
+            # only where the numerator is positive
+            pos = np.flatnonzero(num > 0)
+            c_a, c_p = c_a[pos], c_p[pos]
+            den = np.sqrt(c_a * (n - c_a).astype(float) * (c_p * (n - c_p)))
+            phi = np.where(den > 0, num[pos] / np.where(den > 0, den, 1.0), 0.0)
+            ai, pi = ai[pos], pi[pos]
+            if len(pos):
+                seg = np.flatnonzero(np.r_[True, ai[1:] != ai[:-1]])
+                best[ai[seg]] = np.maximum.reduceat(phi, seg)
         sums = np.bincount(a_doc, weights=best, minlength=n_items)
         if both:
             # the other direction too: each judged prompt word's best association with an answer
             # word (a wrong answer leaves the prompt's words unmatched as well)
-            best_p = np.zeros(len(p_ids))
-            if len(it):
-                np.maximum.at(best_p, pi, np.maximum(phi, 0.0))
+            best_p = np.zeros(len(p_keys))
+            if n_pairs:
+                np.maximum.at(best_p, pi, phi)
             jq = cp >= 2
             p_doc_j = sh.doc_of(p_off)
             sums = sums + np.bincount(p_doc_j[jq], weights=best_p[jq], minlength=n_items)
             cnts = cnts + np.bincount(p_doc_j[jq], minlength=n_items)
         return np.where(cnts > 0, sums / np.maximum(cnts, 1), np.nan), cnts
 
+    def _aw_ids(self) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_ids` of the examined answers (computed once)."""
+        if getattr(self, "_aw_id_sets", None) is None:
+            self._aw_id_sets = self._ids(self.aw)
+        return self._aw_id_sets
+
+    def _pw_ids(self) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_ids` of the examined items' prompts (computed once)."""
+        if getattr(self, "_pw_id_sets", None) is None:
+            self._pw_id_sets = self._ids(self.pw)
+        return self._pw_id_sets
+
     def alignment(self) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`align` of the examined answers with their own prompts (computed once)."""
         if getattr(self, "_alignment", None) is None:
-            self._alignment = self.align(self.aw, self.pw, self.pos)
+            self._alignment = self._align_ids(self._aw_ids(), self._pw_ids(), self.pos)
         return self._alignment
 
     def prompt_z(self, k: int, seed: int, which: np.ndarray | None = None) -> np.ndarray:
@@ -444,7 +567,8 @@ class AnswerEvidence:
         sel = np.arange(self.n) if which is None else np.flatnonzero(which)
         own = np.full(self.n, np.nan)
         judged = np.zeros(self.n)
-        own[sel], judged[sel] = self.align(sh.take(self.aw, sel), sh.take(self.pw, sel), self.pos[sel], both=True)
+        aw, pw = self._aw_ids(), self._pw_ids()
+        own[sel], judged[sel] = self._align_ids(sh.take(aw, sel), sh.take(pw, sel), self.pos[sel], both=True)
         todo = np.flatnonzero(~np.isnan(own))
         if not len(todo) or not len(self.ref_prm):
             return out, judged
@@ -452,9 +576,16 @@ class AnswerEvidence:
         ref_key = np.fromiter((key.get(t, -1) for t in self.ref_prm), np.int64, len(self.ref_prm))
         pick = np.random.default_rng(seed).integers(0, len(self.ref_prm), size=(len(todo), k))
         other = ref_key[pick] != self.prm_idx[todo][:, None]  # the same prompt is no baseline
-        q = np.repeat(todo, k)
-        al, _ = self.align(sh.take(self.aw, q), sh.take(self.ref_pw, pick.ravel()), self.pos[q],
-                           own_prompt=False, both=True)
+        # judged words of each answer and of each sampled prompt once, each item pointing at its sets; a
+        # prompt's judged words depend on whether the answer is itself sampled (own 0 or 1): both versions
+        own_t = self._own(self.pos[todo])
+        own_q = np.repeat(own_t, k)
+        ref = self._ids(self.ref_pw)
+        n_ref = len(ref[1]) - 1
+        none = np.zeros(n_ref, np.int64)
+        versions = _concat3([self._judged_prompts(ref, none + o, none) for o in (0, 1)])
+        al, _ = self._align_sets(self._judged_answers(sh.take(aw, todo), own_t), np.repeat(np.arange(len(todo)), k),
+                                 versions, pick.ravel() + n_ref * own_q, own_q, False, True)
         al = np.nan_to_num(al).reshape(len(todo), k)
         cnt = other.sum(axis=1)
         mu = (al * other).sum(axis=1) / np.maximum(cnt, 1)
@@ -685,18 +816,22 @@ class Conflict(DatasetCheck):
         lo = np.searchsorted(sorted_ans, item_answer[items], side="left")
         hi = np.searchsorted(sorted_ans, item_answer[items], side="right")
         multi = np.flatnonzero((hi - lo > 1) & lagging)
-        q_e, q_other = [], []
-        for e in multi.tolist():
-            others = order[lo[e]:hi[e]]
-            others = others[item_group[others] != item_group[items[e]]][:_ELSEWHERE]
-            q_e.extend([e] * len(others))
-            q_other.extend(others.tolist())
-        if not q_e:
+        # the first _ELSEWHERE items of other groups with the same answer: an item is a distinct
+        # (group, answer), so among the first _ELSEWHERE + 1 of the answer's items at most one is
+        # of the same group (the item itself)
+        span = np.minimum(hi[multi] - lo[multi], _ELSEWHERE + 1)
+        q_e = np.repeat(multi, span)
+        q_other = order[np.repeat(lo[multi] - (np.cumsum(span) - span), span) + np.arange(int(span.sum()))]
+        keep = item_group[q_other] != item_group[items[q_e]]
+        q_e, q_other = q_e[keep], q_other[keep]
+        rank = np.arange(len(q_e)) - np.searchsorted(q_e, q_e)
+        q_e, q_other = q_e[rank < _ELSEWHERE], q_other[rank < _ELSEWHERE]
+        if not len(q_e):
             return out
-        q_e, q_other = np.array(q_e), np.array(q_other)
-        aw = sh.take(ev.aw, q_e)
-        pw = sh.unique_sets(*sh.words(prompt_of(q_other)))
-        al, _ = ev.align(aw, pw, sample_pos[q_other])
+        # each other group's prompt is read and split into words once, however many answers it is checked for
+        _, first, which = np.unique(item_group[q_other], return_index=True, return_inverse=True)
+        pw = sh.take(ev._ids(sh.unique_sets(*sh.words(prompt_of(q_other[first])))), which.ravel())
+        al, _ = ev._align_ids(sh.take(ev._aw_ids(), q_e), pw, sample_pos[q_other])
         np.fmax.at(out, q_e, al)
         return out
 

@@ -187,14 +187,14 @@ class EchoOutput(RowCheck):
         cov = np.zeros(n, dtype=np.float32)
         novel = np.zeros(n, dtype=np.int32)
         opening = np.zeros(n, dtype=bool)
-        for start in range(0, n, _MAX_ROWS):
-            part = batch.slice(start, min(_MAX_ROWS, n - start))
-            s, c, v, o = _echo(text_array(part["prompt"]), part["norm_prompt"], part["norm_output"])
-            sl = slice(start, start + part.num_rows)
-            sim[sl], cov[sl], novel[sl], opening[sl] = s, c, v, o
         prompt = text_array(batch["prompt"])
         output = text_array(batch["output"])
         head, payload = _split(prompt)
+        for start in range(0, n, _MAX_ROWS):
+            part = batch.slice(start, min(_MAX_ROWS, n - start))
+            s, c, v, o = _echo(payload.slice(start, part.num_rows), part["norm_prompt"], part["norm_output"])
+            sl = slice(start, start + part.num_rows)
+            sim[sl], cov[sl], novel[sl], opening[sl] = s, c, v, o
         task = np.where(opening, None, _task(head))
         unchanged = _unchanged(payload, output, sim, cov)
         return pa.table({
@@ -230,12 +230,51 @@ class EchoOutput(RowCheck):
 
 def _split(prompt: pa.Array) -> tuple[pa.Array, pa.Array]:
     """(instruction, payload) of each prompt: the payload follows the first ": " or line break and the
-    instruction precedes it; a prompt without one is both. The instruction is cut to ``_HEAD_CHARS``."""
-    parts = pc.extract_regex(prompt, _SPLIT)
-    has = pc.is_valid(parts)
-    head = pc.if_else(has, pc.struct_field(parts, "head"), prompt)
-    return (pc.utf8_slice_codeunits(head, 0, _HEAD_CHARS),
-            pc.if_else(has, pc.struct_field(parts, "payload"), prompt))
+    instruction precedes it; a prompt without one is both. The instruction is cut to ``_HEAD_CHARS``.
+
+    What the RE2 pattern :data:`_SPLIT` extracts (the reference the tests compare with), found with numpy
+    from the few colons and line breaks of the UTF-8 bytes: the extraction, with its two capture groups,
+    cost more than the rest of the check's prompt parsing."""
+    data, offsets = _utf8(prompt)
+    starts, ends = offsets[:-1], offsets[1:]
+    # ":" followed by a non-space is one unit of the instruction ("https:", "::"); within a run of colons
+    # the units pair them from the run's start, so a ":" ends the instruction at an even place in its run,
+    # followed by RE2 \s or the text's end
+    colon = np.flatnonzero(data == ord(":"))
+    crow = np.searchsorted(offsets, colon, side="right") - 1
+    fresh = np.r_[True, (colon[1:] != colon[:-1] + 1) | (crow[1:] != crow[:-1])] if len(colon) else colon > 0
+    place = np.arange(len(colon)) - np.flatnonzero(fresh)[np.cumsum(fresh) - 1]
+    last = colon + 1 == ends[crow]
+    spaced = last | _SPACE[data[np.minimum(colon + 1, len(data) - 1)]]
+    stops = np.sort(np.concatenate([np.flatnonzero(data == ord("\n")), colon[(place % 2 == 0) & spaced]]))
+    srow = np.searchsorted(offsets, stops, side="right") - 1
+    first = np.r_[True, srow[1:] != srow[:-1]] if len(stops) else stops > 0
+    stops, rows = stops[first], srow[first]
+    sep_end = stops + np.where(data[stops] == ord("\n"), 1, 2)
+    # the payload needs a character: spacing after the separator is skipped, but for a last character
+    has = sep_end < ends[rows]
+    stops, rows, pay = stops[has], rows[has], sep_end[has]
+    active = np.flatnonzero(_SPACE[data[pay]] & (pay + 1 < ends[rows]))
+    while len(active):  # one step per leading space: few
+        pay[active] += 1
+        active = active[_SPACE[data[pay[active]]] & (pay[active] + 1 < ends[rows[active]])]
+    head_end, pay_start = ends.copy(), starts.copy()
+    head_end[rows], pay_start[rows] = stops, pay
+    lengths = ends - starts
+    return (pc.utf8_slice_codeunits(_cut(prompt, data, lengths, head_end - starts, True), 0, _HEAD_CHARS),
+            _cut(prompt, data, lengths, ends - pay_start, False))
+
+
+def _cut(like: pa.Array, data: np.ndarray, lengths: np.ndarray, part: np.ndarray, prefix: bool) -> pa.Array:
+    """The first (``prefix``) or last ``part`` bytes of each text (``lengths``: its bytes in ``data``), as an
+    array of ``like``'s string type."""
+    runs = np.column_stack([part, lengths - part] if prefix else [lengths - part, part]).ravel()
+    keep = np.repeat(np.tile(np.array([prefix, not prefix]), len(part)), runs)
+    large = pa.types.is_large_string(like.type)
+    bounds = np.zeros(len(part) + 1, dtype=np.int64 if large else np.int32)
+    np.cumsum(part, out=bounds[1:])
+    cls = pa.LargeStringArray if large else pa.StringArray
+    return cls.from_buffers(len(part), pa.py_buffer(bounds), pa.py_buffer(data[keep].tobytes()))
 
 
 def _task(head: pa.Array) -> np.ndarray:
@@ -327,15 +366,23 @@ def _isin(values: np.ndarray, among: np.ndarray) -> np.ndarray:
 
 #: typographic quotes and apostrophes, spelled as ASCII before words are cut (``it’s`` is ``it's``)
 _TYPOGRAPHIC = {"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'}
+#: the last UTF-8 byte of each (all are E2 80 xx)
+_TYPOGRAPHIC_LAST = np.zeros(256, dtype=bool)
+_TYPOGRAPHIC_LAST[[t.encode()[2] for t in _TYPOGRAPHIC]] = True
 
 
 def _words(norm: pa.Array) -> tuple[np.ndarray, pa.Array]:
     """(row of each word, the words) of a normalized text array: words are runs of bytes outside ASCII
     punctuation and spacing, cut with numpy on the UTF-8 bytes (no regex per batch)."""
-    for typo, ascii_ in _TYPOGRAPHIC.items():
-        norm = pc.replace_substring(norm, typo, ascii_)
     data, offsets = _utf8(text_array(norm))
-    keep, pos = _word_starts(data, offsets)
+    # a typographic quote is ASCII punctuation once spelled in ASCII, which is dropped like any: its three
+    # bytes are dropped in place (no rewriting pass over the texts)
+    keep = ~_DROP[data]
+    lead = np.flatnonzero(data[:-2] == 0xE2) if len(data) > 2 else np.zeros(0, np.int64)
+    lead = lead[(data[lead + 1] == 0x80) & _TYPOGRAPHIC_LAST[data[lead + 2]]]
+    for k in range(3):
+        keep[lead + k] = False
+    keep, pos = _word_starts(data, offsets, keep)
     rows = np.searchsorted(offsets, pos, side="right") - 1
     # the words are contiguous once punctuation and spacing are gone: cut the stripped bytes at their starts
     stripped = data[keep]
@@ -357,10 +404,12 @@ def _word_count(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.diff(np.searchsorted(pos, offsets)).astype(np.int32)
 
 
-def _word_starts(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _word_starts(data: np.ndarray, offsets: np.ndarray,
+                 keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(mask of the bytes outside ASCII punctuation and spacing, positions where a run of them starts) of
-    concatenated UTF-8 texts: a run starts at a kept byte after a dropped one or at a text's first byte."""
-    keep = ~_DROP[data]
+    concatenated UTF-8 texts: a run starts at a kept byte after a dropped one or at a text's first byte.
+    ``keep``: the mask when the caller drops more bytes."""
+    keep = ~_DROP[data] if keep is None else keep
     start = keep.copy()
     start[1:] &= ~keep[:-1]
     begins = offsets[:-1][np.diff(offsets) > 0]
@@ -369,13 +418,15 @@ def _word_starts(data: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.
 
 
 # what follows the instruction: after its first ": " (not "https:") or line break
-_PAYLOAD = r"(?s)^(?:[^:\n]|:\S)*(?::\s|\n)\s*(?P<payload>.+)$"
 _SPLIT = r"(?s)^(?P<head>(?:[^:\n]|:\S)*)(?::\s|\n)\s*(?P<payload>.+)$"
 
 
 #: bytes RE2's ASCII ``[[:punct:][:space:]]`` matches; UTF-8 continuation and lead bytes (>= 0x80) never are
 _DROP = np.zeros(256, dtype=bool)
 _DROP[np.frombuffer(b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~ \t\n\v\f\r", dtype=np.uint8)] = True
+#: bytes RE2's ``\s`` matches (ASCII spacing, no vertical tab)
+_SPACE = np.zeros(256, dtype=bool)
+_SPACE[np.frombuffer(b" \t\n\f\r", dtype=np.uint8)] = True
 _WINDOW_MASK = np.uint64((1 << _ROW_SHIFT) - 1)
 
 
@@ -446,12 +497,13 @@ def _member(a: np.ndarray, sorted_b: np.ndarray) -> np.ndarray:
     return sorted_b[pos] == a
 
 
-def _echo(prompt: pa.Array, norm_prompt: pa.Array | pa.ChunkedArray, norm_output: pa.Array | pa.ChunkedArray):
-    """(similarity, coverage, novel, opening) per row, from the raw prompt and the normalized prompt and answer.
+def _echo(payload: pa.Array, norm_prompt: pa.Array | pa.ChunkedArray, norm_output: pa.Array | pa.ChunkedArray):
+    """(similarity, coverage, novel, opening) per row, from the raw prompt's payload (:func:`_split`) and the
+    normalized prompt and answer.
 
     ``opening``: the answer reproduces the prompt's first 15 letters and digits (its first three disjoint
     shingles; a prompt too short for them counts as reproduced): it repeats the instruction itself."""
-    n = len(prompt)
+    n = len(payload)
     shift = np.uint64(_ROW_SHIFT)
     # every window of the answer (no dedup: the answer is only searched, never searched in); sorted, as
     # only counts per row matter and sorted queries search fast
@@ -468,12 +520,9 @@ def _echo(prompt: pa.Array, norm_prompt: pa.Array | pa.ChunkedArray, norm_output
     # coverage is 0 wherever nothing of the answer is in the prompt: compute it only where it is not
     cand = np.flatnonzero(found > 0)
     if len(cand):
-        sub = prompt.take(pa.array(cand))
         # the payload is cut from the raw prompt (at a line break normalized text no longer has), then
         # normalized like the features
-        payload = pc.struct_field(pc.extract_regex(sub, _PAYLOAD), "payload")
-        payload = pc.if_else(pc.is_valid(payload), payload, sub)
-        pay_keys = _shingles(_squash(payload), rows=cand)
+        pay_keys = _shingles(_squash(payload.take(pa.array(cand))), rows=cand)
         keep = np.zeros(n, dtype=bool)
         keep[cand] = True
         answer = out_keys[keep[out_rows]]  # already sorted

@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import CheckParams, RowCheck, Score, Threshold, decision, register
+from .base import CheckParams, RowCheck, Score, Threshold, decision, register, text_array
 
 WHOLE = 1.0
 EMBEDDED = 0.6
@@ -86,7 +86,10 @@ class PlaceholderOutput(RowCheck):
     Params = PlaceholderOutputParams
 
     def score(self, batch: pa.Table) -> pa.Table:
-        text = pc.fill_null(batch["output"], "")
+        # the answer's patterns run once per distinct answer (datasets repeat answers), then per row
+        enc = pc.dictionary_encode(text_array(batch["output"]))
+        codes = enc.indices.to_numpy(zero_copy_only=False)
+        text = enc.dictionary
         core = pc.utf8_lower(pc.utf8_trim_whitespace(text))
         core = pc.replace_substring_regex(core, pattern=r"^[\s\"'`“”‘’«»*_]+|[\s\"'`“”‘’«»*_.!:]+$",
                                           replacement="")
@@ -97,15 +100,15 @@ class PlaceholderOutput(RowCheck):
         unslotted = pc.replace_substring_regex(text, pattern=_SLOT, replacement=" ")
         embedded = pc.match_substring_regex(unslotted, pattern=_EMBEDDED).to_numpy(zero_copy_only=False)
         opening = pc.match_substring_regex(pc.utf8_slice_codeunits(text, 0, 40), pattern=_NO_OUTPUT)
-        opening = pc.fill_null(opening, False).to_numpy(zero_copy_only=False)
+        opening = pc.fill_null(opening, False).to_numpy(zero_copy_only=False)[codes]
         if opening.any() and "prompt" in batch.column_names:
             # only the few rows that open with "No output" pay for reading their prompt
             i = np.flatnonzero(opening)
             prompt = pc.utf8_slice_codeunits(pc.fill_null(batch["prompt"], "").take(pa.array(i)), 0, 1000)
             opening[i] = ~pc.fill_null(pc.match_substring_regex(prompt, pattern=_PROGRAM_OUTPUT), False).to_numpy(
                 zero_copy_only=False)
-        whole = whole | opening
-        score = np.where(whole | dots, WHOLE, np.where(embedded, EMBEDDED, 0.0)).astype(np.float32)
+        whole = whole[codes] | opening
+        score = np.where(whole | dots[codes], WHOLE, np.where(embedded[codes], EMBEDDED, 0.0)).astype(np.float32)
         return pa.table({"placeholder_output_score": pa.array(score)})
 
     def decide(self, scores: pa.Table) -> np.ndarray:

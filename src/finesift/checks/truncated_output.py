@@ -28,6 +28,8 @@ Score ``truncated_output_score`` (0..1, higher is worse); flagged at ``threshold
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -115,6 +117,15 @@ class TruncatedOutput(DatasetCheck):
         def has(pattern: str, arr=text) -> np.ndarray:
             return pc.match_substring_regex(arr, pattern=pattern).to_numpy(zero_copy_only=False)
 
+        def has_where(pattern: str, where: np.ndarray) -> np.ndarray:
+            """``has`` on the rows ``where`` holds only (False elsewhere): a Unicode-class pattern costs
+            ~10x a cheap test that rules most rows out."""
+            out = np.zeros(len(text), dtype=bool)
+            rows = np.flatnonzero(where)
+            if len(rows):
+                out[rows] = has(pattern, text.take(pa.array(rows)))
+            return out
+
         # whitespace tokens holding a letter or digit: "tDf@7khT" and "cats.com" are one word
         words = pc.count_substring_regex(text, pattern=r"\S*[\pL\pN]\S*").to_numpy(zero_copy_only=False)
         code = has(r"```|(?m)^(?:    |\t)\S|[;{}]\s*\n|(?m)^\s*(?:def|class|import|from|return|function|"
@@ -130,7 +141,8 @@ class TruncatedOutput(DatasetCheck):
         ends_letter = has(r"\p{Ll}$|\pL\pL$") & ~link  # not "N/A"
         prose = ~code & ~listing & (words >= p.min_words)
         # a letter's sign-off ("\n\nBest,") and a form's blank fields ("Name:\nEmail:") end on purpose
-        closing = has(r"\n\s*\p{Lu}[\pL.' ]{0,30},$") | has(r":\s*\n[^\n]*:$")
+        closing = (has_where(r"\n\s*\p{Lu}[\pL.' ]{0,30},$", pc.ends_with(text, ",").to_numpy(zero_copy_only=False))
+                   | has(r":\s*\n[^\n]*:$"))
 
         evidence: list[np.ndarray] = []
         quotes = pc.count_substring(text, pattern='"').to_numpy(zero_copy_only=False)
@@ -143,7 +155,7 @@ class TruncatedOutput(DatasetCheck):
         hanging, strandable = self._hanging_word(text)
         evidence.append(0.8 * (sentence & ends_letter & hanging))
         evidence.append(0.4 * (sentence & ends_letter & strandable))
-        evidence.append(0.35 * (prose & self._unbalanced(text)))  # alone: "1)" lists, code in prose
+        evidence.append(0.35 * (prose & self._unbalanced(text, quotes)))  # alone: "1)" lists, code in prose
         terminal = has(r"[.!?…。！？؟)\]}\"'»”’*`>~]$")
         suspect = (words >= 2) & ~code & ~listing & ends_letter
         # a distinct answer's detection: that of its first row
@@ -197,13 +209,22 @@ class TruncatedOutput(DatasetCheck):
                 pc.is_in(last, value_set=pa.array(sorted(STRANDABLE))).to_numpy(zero_copy_only=False))
 
     @staticmethod
-    def _unbalanced(text: pa.Array) -> np.ndarray:
-        out = np.zeros(len(text), dtype=bool)
+    def _unbalanced(text: pa.Array, quotes: np.ndarray) -> np.ndarray:
+        """More brackets opened than closed, or an odd number of straight quotes (``quotes``: their count)."""
+        out = quotes % 2 == 1
+        # only a text holding an opener can open more than it closes: the counts run on those alone
+        rows = np.flatnonzero(pc.match_substring_regex(text, pattern="[" + re.escape(_OPENERS[:5]) + "]")
+                              .to_numpy(zero_copy_only=False))
+        if not len(rows):
+            return out
+        sub = text.take(pa.array(rows))
+        more = np.zeros(len(rows), dtype=bool)
         for o, c in zip(_OPENERS[:5], _CLOSERS[:5]):
-            opened = pc.count_substring(text, pattern=o).to_numpy(zero_copy_only=False)
-            closed = pc.count_substring(text, pattern=c).to_numpy(zero_copy_only=False)
-            out |= opened > closed
-        return out | (pc.count_substring(text, pattern='"').to_numpy(zero_copy_only=False) % 2 == 1)
+            opened = pc.count_substring(sub, pattern=o).to_numpy(zero_copy_only=False)
+            closed = pc.count_substring(sub, pattern=c).to_numpy(zero_copy_only=False)
+            more |= opened > closed
+        out[rows] |= more
+        return out
 
     @staticmethod
     def _cut_word(text: pa.Array, candidates: np.ndarray, det: _lang.Detection, first: np.ndarray) -> np.ndarray:

@@ -167,10 +167,20 @@ class WrongLanguage(DatasetCheck):
         cand = np.flatnonzero((expected >= 0) & spell[expected] & (det.words >= 2)
                               & (np.nan_to_num(p_expected, nan=1.0) < p.mixed_from))
         if len(cand):
-            texts = outputs.take(pa.array(cand, pa.int64())).to_pylist()
+            # once per distinct (answer, expected language, prompt language): answers repeat (a sentence under
+            # several instruction templates), and the share depends on nothing else
+            enc = pc.dictionary_encode(outputs.take(pa.array(cand, pa.int64())))
+            if isinstance(enc, pa.ChunkedArray):
+                enc = enc.unify_dictionaries().combine_chunks()
+            text_id = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+            width = np.int64(len(det.langs) + 2)
+            key = (text_id * width + (expected[cand] + 1)) * width + (ptop[cand] + 1)
+            _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+            texts = enc.dictionary.take(pa.array(text_id[first])).to_pylist()
             code_of = np.asarray((*det.langs, None), dtype=object)
-            share = _foreign_share(texts, code_of[expected[cand]], code_of[ptop[cand]], code_of[rival[cand]],
-                                   p.mixed_min_words, p.neutral_weight)
+            pick = cand[first]
+            share = _foreign_share(texts, code_of[expected[pick]], code_of[ptop[pick]], code_of[rival[pick]],
+                                   p.mixed_min_words, p.neutral_weight)[inverse.ravel()]
             score[cand] = np.maximum(score[cand], np.clip(0.8 * share / p.mixed_share, 0.0, 1.0))
         # dictionary check only where the score could reach a flag: a handful of rows
         suspects = np.flatnonzero(score >= p.dictionary_from)
@@ -270,31 +280,36 @@ def _foreign_share(texts: list[str], expected: np.ndarray, prompt_lang: np.ndarr
     capitalized first word ("Look is Regarde"); other capitalized words are names. The first 400
     characters only (what detection reads)."""
     out = np.zeros(len(texts))
+    # per (expected, other) language pair: word -> 1 (expected language's) | 2 (other's) | 3 (both) | 0;
+    # a dict lookup per word instead of two dictionary probes (words repeat across answers)
+    kinds: dict[tuple[str, str], dict[str, int]] = {}
     for i, text in enumerate(texts):
-        exp = expected[i]
+        exp, other = expected[i], prompt_lang[i]
         # the runner-up is left out: a close language's dictionary shares words ("está" is Portuguese too)
-        others = [o for o in (prompt_lang[i],) if o is not None and o != exp and o in _lang.SPELL_LANGUAGES]
-        if not others:
+        if other is None or other == exp or other not in _lang.SPELL_LANGUAGES:
             continue
         # quoted or bracketed text is a quotation of the source ('"La croissance verte" means ...')
-        text = _QUOTED.sub(" ", text[:400])
-        found = _WORD.findall(text)
+        found = _WORD.findall(_QUOTED.sub(" ", text[:400]))
         words = [w.lower() for j, w in enumerate(found) if len(w) > 1 and (j == 0 or w[0].islower())]
         if not words:
             continue
         first_cased = len(found[0]) > 1 and not found[0][0].islower()
-        # the expected language's words with their regular variants ("lasagnes": a French plural)
-        native = [_is_known(w, exp) for w in words]
-        other = [any(_lang.is_known_word(w, o) for o in others) for w in words]
-        is_foreign = [o and not n for n, o in zip(native, other)]
-        foreign = sum(is_foreign)
-        if foreign == 1 and is_foreign[0] and first_cased:
+        table = kinds.setdefault((exp, other), {})
+        kind = [table[w] if w in table else _word_kind(table, w, exp, other) for w in words]
+        foreign = kind.count(2)
+        if foreign == 1 and kind[0] == 2 and first_cased:
             continue  # a name ("Tom aime pêcher") is no evidence on its own
-        # a word of both languages ("me", "mine", "on") is weaker evidence for either
-        both = sum(n and o for n, o in zip(native, other))
         if foreign >= min_words:
-            out[i] = foreign / (len(words) - (1 - neutral_weight) * both)
+            # a word of both languages ("me", "mine", "on") is weaker evidence for either
+            out[i] = foreign / (len(words) - (1 - neutral_weight) * kind.count(3))
     return out
+
+
+def _word_kind(table: dict[str, int], word: str, exp: str, other: str) -> int:
+    """1: a word of ``exp`` (with its regular variants: "lasagnes", a French plural), 2: of ``other``, 3: both."""
+    kind = int(_is_known(word, exp)) | (2 * bool(_lang.is_known_word(word, other)))
+    table[word] = kind
+    return kind
 
 
 def _list_like(text: str) -> bool:

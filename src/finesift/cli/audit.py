@@ -13,6 +13,7 @@ from rich.table import Table
 
 from ..config import PARTNER_PRECEDENCE, AuditConfig
 from ..errors import ConfigError
+from ..io.remote import join
 from ._common import console, load_config_file, parse_list, parse_map, safe_text
 
 
@@ -21,8 +22,8 @@ def register(app: typer.Typer) -> None:
 
 
 def audit_cmd(
-    data: str = typer.Argument(..., help="Dataset file or folder (JSONL, JSON, CSV/TSV, Parquet, HF save_to_disk), or - for JSONL on stdin."),
-    out: Path = typer.Option(..., "-o", "--out", help="Output folder for audit.parquet and summary.json."),
+    data: str = typer.Argument(..., help="Dataset file or folder (JSONL, JSON, CSV/TSV, Parquet, HF save_to_disk), a URI of a file (s3://, gs://, file://...), or - for JSONL on stdin."),
+    out: str = typer.Option(..., "-o", "--out", help="Output folder for audit.parquet and summary.json: a path, or a URI (s3://, gs://, hdfs://, abfs://, file://) uploaded once complete."),
     fmt: Optional[str] = typer.Option(None, "--format", help="Force the input format: jsonl, json, csv, tsv, parquet, hf."),
     map_: Optional[str] = typer.Option(None, "--map", help="Field mapping, e.g. instruction=question,output=answer."),
     on_error: str = typer.Option("raise", "--on-error", help="raise: stop at the first bad record; skip: skip, count and list them in OUTDIR/skipped.jsonl."),
@@ -76,12 +77,10 @@ def audit_cmd(
         if progress is not None:
             with progress:
                 result = audit(data, config, out=out, field_map=parse_map(map_), fmt=fmt, on_error=on_error,
-                               progress=progress)
+                               progress=progress, report=True)
         else:
-            result = audit(data, config, out=out, field_map=parse_map(map_), fmt=fmt, on_error=on_error)
-    from ..report import write_report
-
-    write_report(out, dataset=result.dataset)
+            result = audit(data, config, out=out, field_map=parse_map(map_), fmt=fmt, on_error=on_error,
+                           report=True)
 
     summary = result.summary
     if json_out:
@@ -119,7 +118,7 @@ def check_fail_on(codes: list[str], config: AuditConfig) -> list[str]:
     return codes
 
 
-def print_summary(summary: dict, out: Path) -> None:
+def print_summary(summary: dict, out: str | Path) -> None:
     con = console()
     st = summary["stats"]
     ds = summary["dataset"]
@@ -131,7 +130,7 @@ def print_summary(summary: dict, out: Path) -> None:
     for warning in ds.get("warnings") or []:
         con.print(f"[yellow]warning: {safe_text(warning)}[/]")
     if ds.get("skipped_records"):
-        con.print(f"[yellow]{ds['skipped_records']} malformed records skipped; see {safe_text(out / 'skipped.jsonl')}[/]")
+        con.print(f"[yellow]{ds['skipped_records']} malformed records skipped; see {safe_text(join(out, 'skipped.jsonl'))}[/]")
     table = Table(title="Findings", show_lines=False)
     table.add_column("code")
     table.add_column("rows", justify="right")
@@ -155,5 +154,5 @@ def print_summary(summary: dict, out: Path) -> None:
             # repr() quotes the text and escapes controls; safe_text then escapes markup and bidi
             con.print(f"  row {ex['row']}{partner}: {safe_text(repr(ex['prompt']))} => {safe_text(repr(ex['output']))}"
                       f"  [dim]{safe_text(scores)}[/]", soft_wrap=True)
-    con.print(f"Wrote {safe_text(out / 'audit.parquet')}, {safe_text(out / 'summary.json')} and "
-              f"{safe_text(out / 'report.html')} (open it in a browser)")
+    con.print(f"Wrote {safe_text(join(out, 'audit.parquet'))}, {safe_text(join(out, 'summary.json'))} and "
+              f"{safe_text(join(out, 'report.html'))} (open it in a browser)")

@@ -10,6 +10,7 @@ import orjson
 import typer
 
 from ..errors import ConfigError, OutputError
+from ..io.remote import join
 from ._common import console, parse_map, safe_text, visible
 
 
@@ -19,13 +20,13 @@ def register(app: typer.Typer) -> None:
 
 
 def curate_cmd(
-    data: str = typer.Argument(..., help="Dataset file or folder (JSONL, JSON, CSV/TSV, Parquet, HF save_to_disk)."),
-    out: Path = typer.Option(..., "-o", "--out", help="Output folder: kept.*, rejected.*, audit.parquet, summary.json, recipe.yaml."),
+    data: str = typer.Argument(..., help="Dataset file or folder (JSONL, JSON, CSV/TSV, Parquet, HF save_to_disk), or a URI of a file (s3://, gs://, file://...)."),
+    out: str = typer.Option(..., "-o", "--out", help="Output folder: kept.*, rejected.*, audit.parquet, summary.json, recipe.yaml. A path, or a URI (s3://, gs://, hdfs://, abfs://, file://) uploaded once complete."),
     target: Optional[int] = typer.Option(None, "--target", help="Rows to keep (quality first, diversity-aware)."),
     keep_fraction: Optional[float] = typer.Option(None, "--keep-fraction", help="Alternative to --target: fraction of the input rows to keep."),
     recipe: Optional[Path] = typer.Option(None, "--recipe", help="Recipe YAML (see 'finesift recipe --init'). Default: the built-in recipe."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling and clustering (default: the recipe's, 0)."),
-    audit_dir: Optional[Path] = typer.Option(None, "--audit", help="Reuse DIR/audit.parquet from 'finesift audit' on this same data."),
+    audit_dir: Optional[str] = typer.Option(None, "--audit", help="Reuse DIR/audit.parquet from 'finesift audit' on this same data (a path or a URI)."),
     current: Optional[str] = typer.Option(None, "--current", help="stale: current-era condition on a metadata field, e.g. 'date>=2024-01-01'."),
     reference: Optional[str] = typer.Option(None, "--reference", help="stale: a file of current-era rows."),
     eval_: Optional[str] = typer.Option(None, "--eval", help="leakage: evaluation file; training rows duplicating it are rejected."),
@@ -50,25 +51,22 @@ def curate_cmd(
     kwargs = dict(recipe=recipe, target=target, keep_fraction=keep_fraction, seed=seed, audit_dir=audit_dir,
                   current=current, reference=reference, eval_data=eval_, model=model, device=device,
                   no_models=no_models, batch_size=batch_size, field_map=parse_map(map_), fmt=fmt,
-                  on_error=on_error)
+                  on_error=on_error, report=True)
     from ..engine._choice import engine_scope
-    from ..report import write_report
 
     if json_out:
         with engine_scope(engine, ray_address):
             result = curate(data, out, **kwargs)
-        write_report(out, dataset=result.dataset)
         sys.stdout.write(orjson.dumps(result.summary, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
     from ..engine.progress import RichProgress
 
     with engine_scope(engine, ray_address), RichProgress() as progress:
         result = curate(data, out, progress=progress, **kwargs)
-    write_report(out, dataset=result.dataset)
     print_summary(result.summary, out)
 
 
-def print_summary(summary: dict, out: Path) -> None:
+def print_summary(summary: dict, out: str | Path) -> None:
     from rich.table import Table
 
     con = console()
@@ -96,8 +94,8 @@ def print_summary(summary: dict, out: Path) -> None:
         con.print(table)
     sec = summary["seconds"]
     con.print("seconds: " + ", ".join(f"{safe_text(k)} {v:.2f}" for k, v in sec.items()))
-    files = ", ".join(safe_text(out / name) for name in summary["files"].values())
-    con.print(f"Wrote {files}, {safe_text(out / 'summary.json')} and {safe_text(out / 'report.html')}")
+    files = ", ".join(safe_text(join(out, name)) for name in summary["files"].values())
+    con.print(f"Wrote {files}, {safe_text(join(out, 'summary.json'))} and {safe_text(join(out, 'report.html'))}")
     con.print(f"Validate the kept rows in your browser: finesift review {safe_text(out)}")
 
 

@@ -49,7 +49,8 @@ from ..config import AuditConfig
 from ..engine.progress import NullProgress
 from ..errors import ConfigError, InputError
 from ..io.atomic import atomic_open, atomic_path
-from ..pipeline import (AUDIT_FEATURES, SUMMARY, _temp_pattern, audit_dataset, build_checks, check_reusable,
+from ..io.remote import is_uri, join, local_copy, output_folder
+from ..pipeline import (AUDIT_FEATURES, AUDIT_STALE, REPORT_FILE, SUMMARY, _temp_pattern, audit_dataset, build_checks, check_reusable,
                         content_fingerprint, decide_all, prepare_output_dir, resolved_config, run_all,
                         validate_current, writing)
 from ..records import Dataset
@@ -73,7 +74,8 @@ CURATE_FILES = (*(f"{name}{suffix}" for name in ("kept", "rejected") for suffix 
 class CurateResult:
     """What a curate run decided; the same facts as the files in ``outdir``."""
 
-    outdir: Path
+    #: the output folder: a Path, or the URI string it was uploaded to
+    outdir: Path | str
     kept_rows: np.ndarray
     rejected_rows: np.ndarray
     reasons: dict[int, list[str]]
@@ -81,7 +83,7 @@ class CurateResult:
     summary: dict[str, Any]
     recipe: Recipe
     dataset: Dataset
-    files: dict[str, Path] = field(default_factory=dict)
+    files: dict[str, Path | str] = field(default_factory=dict)
 
     @property
     def kept(self) -> int:
@@ -112,7 +114,7 @@ def curate(data: str | Path, out: str | Path, recipe: Recipe | dict | str | Path
            audit_dir: str | Path | None = None, current: str | None = None, reference: str | Path | None = None,
            eval_data: str | Path | None = None, model: str | None = None, device: str | None = None,
            no_models: bool = False, batch_size: int | None = None, field_map: dict[str, str] | None = None,
-           fmt: str | None = None, on_error: str = "raise", progress=None) -> CurateResult:
+           fmt: str | None = None, on_error: str = "raise", progress=None, report: bool = False) -> CurateResult:
     """Curate ``data`` into ``out``; return what was kept and rejected, and why.
 
     ``recipe``: a :class:`Recipe`, a dict of its fields, a YAML path, or None (defaults).
@@ -120,6 +122,9 @@ def curate(data: str | Path, out: str | Path, recipe: Recipe | dict | str | Path
     replace its fields. ``audit_dir``: a folder with an ``audit.parquet`` of this same data
     to reuse. ``current``/``reference`` turn on ``stale``, ``eval_data`` turns on ``leakage``.
     ``no_models``: no embedding or LM checks (lexical features drive the selection).
+    ``report``: also write ``report.html`` (before the folder is uploaded, for a URI ``out``).
+    ``data``, ``out`` and ``audit_dir`` may be URIs of any filesystem pyarrow supports: a URI
+    ``out`` is written to a local temporary folder and uploaded when complete, ``summary.json`` last.
     """
     from ..api import require_device
 
@@ -136,6 +141,15 @@ def curate(data: str | Path, out: str | Path, recipe: Recipe | dict | str | Path
         config = config.model_copy(update={"with_models": [g for g in config.with_models if g != "lm"]})
     build_checks(config)
     require_device(config.device)
+    if is_uri(out):
+        # staged: this same function writes a local folder, uploaded (summary.json last) once complete
+        with output_folder(out, (*CURATE_FILES, REPORT_FILE), AUDIT_STALE) as local:
+            result = curate(data, local, rec, audit_dir=audit_dir, current=current, reference=reference,
+                            eval_data=eval_data, no_models=no_models, batch_size=batch_size, field_map=field_map,
+                            fmt=fmt, on_error=on_error, progress=progress, report=report)
+        result.outdir = out
+        result.files = {k: join(out, Path(v).name) for k, v in result.files.items()}
+        return result
     # from here on the folder reads as unfinished: summary.json and skipped.jsonl are gone
     outdir = prepare_output_dir(out, CURATE_FILES)
     _clean_checkpoint_temps(outdir)
@@ -256,6 +270,10 @@ def curate(data: str | Path, out: str | Path, recipe: Recipe | dict | str | Path
     with writing(outdir / SUMMARY), atomic_open(outdir / SUMMARY, "wb") as fh:
         fh.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
     shutil.rmtree(outdir / CHECKPOINT_DIR, ignore_errors=True)
+    if report:
+        from ..report import write_report
+
+        write_report(outdir, dataset=dataset)
     return CurateResult(outdir=outdir, kept_rows=kept_rows, rejected_rows=rejected_rows,
                         reasons={int(rowvals[p]): reasons[p] for p in rejected_pos}, audit=out_audit, summary=summary,
                         recipe=rec, dataset=dataset, files=files)
@@ -292,6 +310,13 @@ def _audit_stage(dataset: Dataset, config: AuditConfig, outdir: Path, audit_dir,
                  fmt, field_map, on_error, progress, extra: tuple[str, ...]) -> tuple[pa.Table, dict[str, Any], pa.Table]:
     """The audit table, what curate's summary says of it, and the per-row features curate reads
     (:data:`~finesift.pipeline.AUDIT_FEATURES` and ``extra``): from the audit run, else computed once here."""
+    if audit_dir is not None and is_uri(audit_dir):
+        folder = str(audit_dir).rstrip("/")
+        if folder.endswith("/audit.parquet"):
+            folder = folder[: -len("/audit.parquet")]
+        with local_copy(folder, ("audit.parquet", SUMMARY)) as local:
+            table, info = _reuse_audit(local, dataset, config, progress, fingerprint, shown=folder)
+        return table, info, _keys(dataset, config, extra)
     if audit_dir is not None:
         table, info = _reuse_audit(Path(audit_dir), dataset, config, progress, fingerprint)
         return table, info, _keys(dataset, config, extra)
@@ -316,34 +341,37 @@ def _keys(dataset: Dataset, config: AuditConfig, extra: tuple[str, ...]) -> pa.T
 
 
 def _reuse_audit(audit_dir: Path, dataset: Dataset, config: AuditConfig,
-                 progress, fingerprint: str) -> tuple[pa.Table, dict[str, Any]]:
+                 progress, fingerprint: str, shown: str | None = None) -> tuple[pa.Table, dict[str, Any]]:
     """Load an audit of this same data, score the checks it lacks, re-decide with this config.
 
     "This same data" is the content fingerprint its summary.json records, not the path, the
-    row count or the ids (rows 0..n-1 of other content would have the same ids).
+    row count or the ids (rows 0..n-1 of other content would have the same ids). ``shown``: the
+    URI a local copy in ``audit_dir`` was fetched from, named in messages and the summary instead.
     """
     path = audit_dir / "audit.parquet" if audit_dir.is_dir() else audit_dir
+    name = str(path) if shown is None else join(shown, "audit.parquet")
     if not path.exists():
-        raise ConfigError(f"--audit {audit_dir}: no audit.parquet there (run 'finesift audit DATA -o DIR' first)")
+        raise ConfigError(f"--audit {shown or audit_dir}: no audit.parquet there "
+                          "(run 'finesift audit DATA -o DIR' first)")
     try:
         table = pq.read_table(path)
     except Exception as exc:
-        raise InputError(str(path), f"cannot read the audit table: {exc}") from exc
+        raise InputError(name, f"cannot read the audit table: {exc}") from exc
     n = len(dataset)
     if table.num_rows != n:
-        raise InputError(str(path), f"the audit has {table.num_rows} rows but {dataset.source} has {n}: "
+        raise InputError(name, f"the audit has {table.num_rows} rows but {dataset.source} has {n}: "
                          "it was made from different data (re-run the audit, or drop --audit)")
     for col in ("row", "id", "flags"):
         if col not in table.column_names:
-            raise InputError(str(path), f"not an audit table: no '{col}' column")
+            raise InputError(name, f"not an audit table: no '{col}' column")
     if not table["row"].equals(dataset.table["row"]) or not table["id"].equals(dataset.table["id"]):
         ids = table["id"].to_pylist()
         mine = dataset.table["id"].to_pylist()
         first = next((i for i, (a, b) in enumerate(zip(ids, mine)) if a != b), 0)
-        raise InputError(str(path), f"row {first} has id {ids[first]!r} in the audit but {mine[first]!r} in "
+        raise InputError(name, f"row {first} has id {ids[first]!r} in the audit but {mine[first]!r} in "
                          f"{dataset.source}: the audit was made from different data", row=first)
     folder = audit_dir if audit_dir.is_dir() else audit_dir.parent
-    summary = _check_fingerprint(folder, path, dataset, fingerprint)
+    summary = _check_fingerprint(folder, path, dataset, fingerprint, shown)
     table = _strip(table)
     checks = build_checks(config)
     previous = _previous_config(summary)
@@ -365,24 +393,27 @@ def _reuse_audit(audit_dir: Path, dataset: Dataset, config: AuditConfig,
         facts.update({k: v for k, v in res.facts.items() if v})
     flags, duplicate_of, counts = decide_all(table, checks)
     table = _set(_set(table, "flags", flags), "duplicate_of", duplicate_of)
-    return table, {"source": str(path), "scored_now": [c.name for c in missing], "counts": counts, "facts": facts}
+    return table, {"source": name, "scored_now": [c.name for c in missing], "counts": counts, "facts": facts}
 
 
-def _check_fingerprint(folder: Path, path: Path, dataset: Dataset, fingerprint: str) -> dict[str, Any]:
+def _check_fingerprint(folder: Path, path: Path, dataset: Dataset, fingerprint: str,
+                       shown: str | None = None) -> dict[str, Any]:
     """The reused audit's summary.json (read once), after checking it was made from this very content."""
+    name = str(path) if shown is None else join(shown, "audit.parquet")
+    marker = str(folder / SUMMARY) if shown is None else join(shown, SUMMARY)
     try:
         summary = orjson.loads((folder / SUMMARY).read_bytes())
     except FileNotFoundError:
-        raise InputError(str(path), f"no {SUMMARY} beside it: that audit is unfinished or was interrupted "
+        raise InputError(name, f"no {SUMMARY} beside it: that audit is unfinished or was interrupted "
                          "(re-run 'finesift audit DATA -o DIR', or drop --audit)") from None
     except (OSError, orjson.JSONDecodeError) as exc:
-        raise InputError(str(folder / SUMMARY), f"cannot read the audit's summary: {exc}") from None
+        raise InputError(marker, f"cannot read the audit's summary: {exc}") from None
     recorded = (summary.get("dataset") or {}).get("fingerprint") if isinstance(summary, dict) else None
     if recorded is None:
-        raise InputError(str(path), "the audit records no content fingerprint (made by an older finesift), so it "
+        raise InputError(name, "the audit records no content fingerprint (made by an older finesift), so it "
                          "cannot be matched to this data: re-run 'finesift audit', or drop --audit")
     if recorded != fingerprint:
-        raise InputError(str(path), f"the audit was made from different content than {dataset.source} "
+        raise InputError(name, f"the audit was made from different content than {dataset.source} "
                          f"(fingerprint {recorded} vs {fingerprint}), though rows and ids match: re-run the audit "
                          "on this data, or drop --audit")
     return summary

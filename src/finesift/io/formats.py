@@ -30,6 +30,7 @@ import orjson
 from ..errors import ConfigError, InputError, MissingDependencyError
 from .jsonutil import _DIGITS, _RUN
 from .jsonutil import loads as exact_loads
+from .remote import FS_ERRORS, file_info, is_uri, one_line, resolve
 from .shapes import record_text
 
 #: Formats ``--format`` accepts.
@@ -97,7 +98,10 @@ def _open_binary(path: Path, name: str) -> IO[bytes]:
 
 
 def detect_format(path: str, fmt: str | None = None) -> str:
-    """The format of ``path``: ``fmt`` if given, else from the folder contents, extension or first bytes."""
+    """The format of ``path``: ``fmt`` if given, else from the folder contents, extension or first bytes.
+
+    ``path`` may be a URI (see :mod:`.remote`): detected the same way, through its filesystem.
+    """
     if fmt is not None:
         fmt = fmt.lower().lstrip(".")
         fmt = {"ndjson": "jsonl", "pq": "parquet", "arrow": "hf"}.get(fmt, fmt)
@@ -106,21 +110,30 @@ def detect_format(path: str, fmt: str | None = None) -> str:
         return fmt
     if path == "-":
         return "jsonl"
-    p = Path(path)
-    if p.is_dir():
+    remote = _Remote(path) if is_uri(path) else None
+    if remote is not None:
+        is_dir, exists, ext, name = remote.is_dir, remote.exists, remote.ext, remote.base_name
+    else:
+        p = Path(path)
+        is_dir, ext, name = p.is_dir(), p.suffix.lower(), p.name
+    if is_dir:
         return "hf"
-    ext = p.suffix.lower()
     if ext in EXTENSIONS and EXTENSIONS[ext] != "jsonl":
         return EXTENSIONS[ext]
-    if not p.exists():
+    if remote is None:
+        exists = p.exists()
+    if not exists:
         if ext in EXTENSIONS:
             return EXTENSIONS[ext]  # open_source reports the missing file
         raise _cannot_read(path, FileNotFoundError())
-    try:
-        with open(p, "rb") as fh:
-            head = fh.read(4096)
-    except OSError as exc:
-        raise _cannot_read(path, exc) from None
+    if remote is not None:
+        head = remote.head(4096)
+    else:
+        try:
+            with open(p, "rb") as fh:
+                head = fh.read(4096)
+        except OSError as exc:
+            raise _cannot_read(path, exc) from None
     if ext in EXTENSIONS:  # .jsonl: unless it is really a JSON array ("[" cannot start a record)
         return "json" if head.removeprefix(BOM).lstrip()[:1] == b"[" else "jsonl"
     if head.startswith(b"PAR1"):
@@ -131,7 +144,7 @@ def detect_format(path: str, fmt: str | None = None) -> str:
         return "json"
     if start == b"{":
         return "jsonl"
-    raise InputError(path, f"cannot tell the format from the name '{p.name}'",
+    raise InputError(path, f"cannot tell the format from the name '{name}'",
                      expected=f"an extension {', '.join(sorted(EXTENSIONS))}, or --format {'|'.join(FORMATS)}")
 
 
@@ -142,6 +155,8 @@ def open_source(path: str, fmt: str | None = None) -> Source:
         if fmt != "jsonl":
             raise ConfigError("stdin (-) is read as JSONL only")
         return _jsonl_source(sys.stdin.buffer, STDIN, close=False)
+    if is_uri(path):
+        return _remote_source(_Remote(path), fmt)
     name = str(Path(path))
     p = Path(path)
     if fmt == "hf":
@@ -155,6 +170,76 @@ def open_source(path: str, fmt: str | None = None) -> Source:
     if fmt in ("csv", "tsv"):
         return _csv_source(_read_bytes(p, name), name, fmt)
     return _parquet_source(p, name)
+
+
+# --------------------------------------------------------------------------- URIs (pyarrow filesystems)
+
+
+class _Remote:
+    """A URI input: its filesystem, the path inside it, and what the local code asks of a path."""
+
+    def __init__(self, uri: str):
+        from pyarrow import fs as pafs
+
+        self.name = uri
+        self.fs, self.path = resolve(uri)
+        self.info = file_info(self.fs, self.path, uri)
+        self.exists = self.info.type != pafs.FileType.NotFound
+        self.is_dir = self.info.type == pafs.FileType.Directory
+        self.base_name = self.info.base_name
+        self.ext = Path(self.base_name).suffix.lower()
+
+    def _fail(self, exc: Exception) -> InputError:
+        if isinstance(exc, OSError) and not type(exc).__module__.startswith("pyarrow"):
+            return _cannot_read(self.name, exc)
+        return InputError(self.name, f"cannot read it: {one_line(exc)}", expected="a readable file")
+
+    def stream(self) -> IO[bytes]:
+        """A buffered binary stream; compression=None: bytes as stored, as a local file reads
+        (pyarrow would otherwise decompress by extension)."""
+        try:
+            return io.BufferedReader(self.fs.open_input_stream(self.path, compression=None), 1 << 20)
+        except FS_ERRORS as exc:
+            raise self._fail(exc) from None
+
+    def head(self, n: int) -> bytes:
+        with self.stream() as fh:
+            try:
+                return fh.read(n)
+            except FS_ERRORS as exc:
+                raise self._fail(exc) from None
+
+    def read_bytes(self) -> bytes:
+        with self.stream() as fh:
+            try:
+                return fh.read()
+            except FS_ERRORS as exc:
+                raise self._fail(exc) from None
+
+    def random_access(self) -> Any:
+        try:
+            return self.fs.open_input_file(self.path)
+        except FS_ERRORS as exc:
+            raise self._fail(exc) from None
+
+
+def _remote_source(remote: _Remote, fmt: str) -> Source:
+    name = remote.name
+    if fmt == "hf":
+        raise InputError(name, "a Hugging Face save_to_disk folder is read from a local path only",
+                         expected="a local folder, or the dataset as Parquet or JSONL at that URI "
+                                  "(Dataset.to_parquet)")
+    if not remote.exists:
+        raise _cannot_read(name, FileNotFoundError())
+    if remote.is_dir:
+        raise InputError(name, f"is a folder, but --format {fmt} reads a file", expected="a file")
+    if fmt == "jsonl":
+        return _jsonl_source(remote.stream(), name, close=True)
+    if fmt == "json":
+        return _json_source(remote.read_bytes(), name)
+    if fmt in ("csv", "tsv"):
+        return _csv_source(remote.read_bytes(), name, fmt)
+    return _parquet_source(remote.random_access(), name)
 
 
 # --------------------------------------------------------------------------- text decoding
@@ -427,7 +512,8 @@ def _truncated_hint(line_num: int, data: bytes, ends_with_newline: bool) -> str:
 # --------------------------------------------------------------------------- Parquet / Hugging Face
 
 
-def _parquet_source(path: Path, name: str) -> Source:
+def _parquet_source(path: Path | Any, name: str) -> Source:
+    """``path``: a local path, or an open random-access file of a pyarrow filesystem."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -435,6 +521,8 @@ def _parquet_source(path: Path, name: str) -> Source:
         # pages written with a checksum are verified, so damaged data is an error rather than noise
         pf = pq.ParquetFile(path, page_checksum_verification=True)
     except OSError as exc:
+        if not isinstance(path, Path):
+            raise InputError(name, f"cannot read it: {one_line(exc)}", expected="a readable Parquet file") from None
         raise _cannot_read(name, exc) from None
     except (pa.ArrowException, ValueError) as exc:
         raise InputError(name, f"not a valid Parquet file: {exc}", expected="a Parquet file") from None
