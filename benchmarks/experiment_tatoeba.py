@@ -14,8 +14,10 @@ cut mid-sentence and dropped here):
    mixed-language answers, chatty wrappers, cut-off answers, conflicting translations of the
    same prompt, and a few rows repeated dozens of times (some of them wrong);
 3. arms: **raw** (the noisy set), **curated** (``finesift.curate`` of the noisy set down to a
-   few hundred rows), **random** (a seeded random subset of the noisy set of the curated size:
-   the control most papers omit);
+   few hundred rows), and three of the curated size: **random** (a seeded random subset of the
+   noisy set: the control most papers omit), **longest** (the rows with the longest answers,
+   "Long Is More for Alignment"'s hard baseline) and **clean-oracle** (a seeded sample of the rows
+   the hidden noise labels call clean: the ceiling curation can reach);
 4. ``finesift.train.compare``: LoRA on SmolLM2-135M-Instruct, same optimizer steps per arm,
    several seeds, chrF / BLEU / exact match / eval loss with 95% intervals and paired differences.
 
@@ -373,6 +375,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rng = random.Random(args.seed + 1)
     random_rows = rng.sample([{k: v for k, v in r.items() if k != "noise"} for r in noisy], len(kept_ids))
     random_path = write_jsonl(work / "random.jsonl", random_rows)
+    # the hard baselines of issue 11's claim 1, at the curated size: the longest answers ("Long Is More for
+    # Alignment"; compare's `baselines=["longest"]` rule: characters of the answer, ties by row) and the
+    # rows the hidden labels call clean (the ceiling curation can reach)
+    plain = [{k: v for k, v in r.items() if k != "noise"} for r in noisy]
+    longest_rows = [plain[i] for i in sorted(sorted(range(len(noisy)), key=lambda i: (-len(noisy[i]["output"]), i))
+                                             [:len(kept_ids)])]
+    clean = [plain[i] for i, r in enumerate(noisy) if r["noise"] == "clean"]
+    oracle_rows = sorted(random.Random(args.seed + 2).sample(range(len(clean)), min(len(kept_ids), len(clean))))
+    oracle_rows = [clean[i] for i in oracle_rows]
+    extra_arms = {"random": random_path, "longest": write_jsonl(work / "longest.jsonl", longest_rows),
+                  "clean-oracle": write_jsonl(work / "clean_oracle.jsonl", oracle_rows)}
 
     model = args.model or preset.model
     if model == "tiny":
@@ -384,7 +397,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                   {"seeds": preset.seeds, "max_steps": preset.max_steps, "max_new_tokens": preset.max_new_tokens,
                    "generation_batch_size": preset.generation_batch_size, "baseline": preset.baseline,
                    "keep_adapters": False, "train": {k: v for k, v in train_cfg.items() if v is not None}},
-                  arms={"random": random_path}, progress=True)
+                  arms=extra_arms, progress=True)
     rep = cmp.report
 
     first_run = orjson.loads((Path(rep["arms"]["raw"]["runs"][0]["run_dir"]) / "summary.json").read_bytes())
@@ -398,7 +411,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                  "eval_rows": sum(len(f) for _, f in ev), "seed": args.seed},
         "composition": {"raw": composition([r["id"] for r in noisy], labels),
                         "curated": composition(kept_ids, labels),
-                        "random": composition([r["id"] for r in random_rows], labels)},
+                        "random": composition([r["id"] for r in random_rows], labels),
+                        "longest": composition([r["id"] for r in longest_rows], labels),
+                        "clean-oracle": composition([r["id"] for r in oracle_rows], labels)},
         "compare": {k: rep[k] for k in ("arms", "differences", "verdict", "budget", "eval", "baseline")},
         "machine": {"device": first_run["config"]["device"], "precision": first_run["config"]["precision"],
                     "gpu": torch.cuda.get_device_name(0) if first_run["config"]["device"].startswith("cuda") else None,

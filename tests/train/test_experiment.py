@@ -52,13 +52,16 @@ def test_noisy_set_has_every_defect_the_seed_describes(exp):
 @pytest.mark.slow
 def test_quick_run_end_to_end(exp, tmp_path):
     res = exp.main(["--quick", "--workdir", str(tmp_path / "work"), "--results", str(tmp_path / "res")])
-    assert list(res["compare"]["arms"]) == ["raw", "curated", "random"]
+    assert list(res["compare"]["arms"]) == ["raw", "curated", "random", "longest", "clean-oracle"]
     assert res["data"]["noisy_rows"] == 300 and 0 < res["data"]["curated_rows"] <= 40
-    assert res["composition"]["random"]["rows"] == res["data"]["curated_rows"]
+    for arm in ("random", "longest", "clean-oracle"):
+        assert res["composition"][arm]["rows"] == res["data"]["curated_rows"]
+    assert res["composition"]["clean-oracle"]["clean_fraction"] == 1.0
     for arm in res["compare"]["arms"].values():
         assert arm["metrics"]["chrf"]["ci95"] is not None and arm["tokens"]["mean"] > 0
-    assert set(res["compare"]["differences"]) == {"curated-raw", "curated-random"}
+    assert set(res["compare"]["differences"]) == {"curated-raw", "curated-random", "curated-longest",
+                                                  "curated-clean-oracle"}
     saved = orjson.loads((tmp_path / "res" / "experiment_tatoeba_quick.json").read_bytes())
     assert saved["curated_by"] == res["curated_by"]
     md = (tmp_path / "res" / "experiment_tatoeba_quick.md").read_text()
-    assert "| curated |" in md and "| random |" in md and "Verdict" in md
+    assert "| curated |" in md and "| random |" in md and "| longest |" in md and "Verdict" in md
