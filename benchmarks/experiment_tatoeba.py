@@ -376,11 +376,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     random_rows = rng.sample([{k: v for k, v in r.items() if k != "noise"} for r in noisy], len(kept_ids))
     random_path = write_jsonl(work / "random.jsonl", random_rows)
     # the hard baselines of issue 11's claim 1, at the curated size: the longest answers ("Long Is More for
-    # Alignment"; compare's `baselines=["longest"]` rule: characters of the answer, ties by row) and the
+    # Alignment": compare's own `longest` rule, so the arm is what `--baselines longest` trains) and the
     # rows the hidden labels call clean (the ceiling curation can reach)
+    from finesift.train import data as train_data
+    from finesift.train.comparison import baseline_rows
+
     plain = [{k: v for k, v in r.items() if k != "noise"} for r in noisy]
-    longest_rows = [plain[i] for i in sorted(sorted(range(len(noisy)), key=lambda i: (-len(noisy[i]["output"]), i))
-                                             [:len(kept_ids)])]
+    noisy_ds = train_data.load(noisy_path)
+    longest_rows = [plain[i] for i in baseline_rows(noisy_ds, train_data.to_examples(noisy_ds)[0], "longest",
+                                                    len(kept_ids), args.seed)]
     clean = [plain[i] for i, r in enumerate(noisy) if r["noise"] == "clean"]
     oracle_rows = sorted(random.Random(args.seed + 2).sample(range(len(clean)), min(len(kept_ids), len(clean))))
     oracle_rows = [clean[i] for i in oracle_rows]

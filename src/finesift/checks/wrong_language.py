@@ -163,7 +163,6 @@ class WrongLanguage(DatasetCheck):
         spell = np.array([c in SPELL_CHECKED for c in det.langs] + [False])
         pdet = _lang.detection(batch, "prompt", self.config)
         ptop, pconf = pdet.top_index()
-        rival = _best_other_index(det, expected)
         cand = np.flatnonzero((expected >= 0) & spell[expected] & (det.words >= 2)
                               & (np.nan_to_num(p_expected, nan=1.0) < p.mixed_from))
         if len(cand):
@@ -179,8 +178,8 @@ class WrongLanguage(DatasetCheck):
             texts = enc.dictionary.take(pa.array(text_id[first])).to_pylist()
             code_of = np.asarray((*det.langs, None), dtype=object)
             pick = cand[first]
-            share = _foreign_share(texts, code_of[expected[pick]], code_of[ptop[pick]], code_of[rival[pick]],
-                                   p.mixed_min_words, p.neutral_weight)[inverse.ravel()]
+            share = _foreign_share(texts, code_of[expected[pick]], code_of[ptop[pick]], p.mixed_min_words,
+                                   p.neutral_weight)[inverse.ravel()]
             score[cand] = np.maximum(score[cand], np.clip(0.8 * share / p.mixed_share, 0.0, 1.0))
         # dictionary check only where the score could reach a flag: a handful of rows
         suspects = np.flatnonzero(score >= p.dictionary_from)
@@ -264,18 +263,8 @@ def _names_language(prompt: str, code: str) -> bool:
     return bool(rx and rx.search(_lang._fold(prompt[:2000])))
 
 
-def _best_other_index(det: _lang.Detection, col: np.ndarray) -> np.ndarray:
-    """Most likely language other than ``langs[col[i]]`` for row i (-1 where ``col`` is -1)."""
-    probs = det.probs[det.index].copy()
-    ok = np.flatnonzero(col >= 0)
-    probs[ok, col[ok]] = -1.0
-    out = probs.argmax(axis=1).astype(np.int64)
-    out[col < 0] = -1
-    return out
-
-
-def _foreign_share(texts: list[str], expected: np.ndarray, prompt_lang: np.ndarray, rival: np.ndarray,
-                   min_words: int, neutral_weight: float = 1.0) -> np.ndarray:
+def _foreign_share(texts: list[str], expected: np.ndarray, prompt_lang: np.ndarray, min_words: int,
+                   neutral_weight: float = 1.0) -> np.ndarray:
     """Per answer: share of its words that are words of the prompt's language and not of the expected one (0 with fewer than ``min_words`` such words). Words: lower case ones, and a
     capitalized first word ("Look is Regarde"); other capitalized words are names. The first 400
     characters only (what detection reads)."""
