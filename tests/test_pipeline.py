@@ -192,7 +192,7 @@ def _no_model_checks():
     return [n for n in registry() if n not in models]
 
 
-def test_every_check_without_models_scores_the_same_whatever_the_batch_size(tmp_path, monkeypatch):
+def test_every_check_without_models_scores_the_same_whatever_the_batch_size_and_threads(tmp_path, monkeypatch):
     lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
     (tmp_path / "eval.jsonl").write_text("\n".join(lines[:3]) + "\n", encoding="utf-8")
     common = dict(checks=_no_model_checks(), max_tokens=256, current="date>=2024-03-10",
@@ -203,10 +203,15 @@ def test_every_check_without_models_scores_the_same_whatever_the_batch_size(tmp_
 
     monkeypatch.setattr(local, "PIECE_BYTES", 64)  # checks get a big batch in pieces of one or two rows
     pieced = finesift.audit(EXAMPLE, config=AuditConfig(batch_size=8192, **common))
+    # checks (and batches' features) on threads, or one after another: the same scores
+    serial = finesift.audit(EXAMPLE, config=AuditConfig(batch_size=3, threads=1, **common))
+    threaded = finesift.audit(EXAMPLE, config=AuditConfig(batch_size=3, threads=4, **common))
     assert small.table.column_names == big.table.column_names == pieced.table.column_names
     for col in big.table.column_names:
         assert small.table[col].equals(big.table[col]), col
         assert pieced.table[col].equals(big.table[col]), col
+        assert serial.table[col].equals(big.table[col]), col
+        assert threaded.table[col].equals(big.table[col]), col
     fired = {c for c, k in big.summary["counts"].items() if k}
     # the equality means something: the example triggers every check it was written for (a check added
     # later shows its batch-size invariance on its own test data)

@@ -103,6 +103,10 @@ class AuditConfig(BaseModel):
         "Rows per batch: features and checks see the data this many rows at a time (memory bound). Each batch "
         "recompiles every regular expression a check runs (pyarrow compiles per call): 65,536 rows made the "
         "100k-row audit 1.6x faster than 8,192."))
+    threads: int | None = Field(None, gt=0, description=(
+        "Checks scored at once, on threads (and batches of features computed at once). None: one per CPU, at "
+        "most 4. Results do not depend on it (tested); memory grows with it, since each running check holds "
+        "its own temporaries: 1 runs the checks one after another."))
     seed: int = Field(0, description="Seed for anything random (MinHash permutations, sampling).")
     max_tokens: int = Field(2048, gt=0, description="too_long: token budget for prompt+answer.")
     tokenizer: str | None = Field(

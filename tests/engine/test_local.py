@@ -93,3 +93,53 @@ def test_scores_are_the_same_when_every_check_gets_its_batch_in_byte_pieces(monk
     monkeypatch.setattr(local, "PIECE_BYTES", 5)  # every row its own piece
     cut = run_checks(_table(), [_Double(), _Copies()], None, batch_size=100)
     assert cut.scores.equals(whole.scores)
+
+
+class _Boom(RowCheck):
+    name = "toy_boom"
+    description = "toy"
+    scores = {"toy_boom_n": Score("never")}
+
+    def score(self, batch):
+        raise ValueError("toy_boom failed")
+
+
+class _Cfg:
+    def __init__(self, threads):
+        self.threads = threads
+        self.batch_size = 2
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_checks_on_threads_give_the_single_thread_scores_and_readers_see_what_they_read(threads):
+    one = run_checks(_table(), [_Double(), _Copies()], _Cfg(1))
+    many = run_checks(_table(), [_Double(), _Copies()], _Cfg(threads))
+    assert many.scores.equals(one.scores)
+    assert many.scores["toy_double_n"].to_pylist() == [6, 6, 6, 6, 2, 6, 6]
+    assert set(many.seconds) == set(one.seconds) == {"features", "toy_copies", "toy_double"}
+
+
+def test_a_failing_check_on_a_thread_raises_its_own_error():
+    with pytest.raises(ValueError, match="toy_boom failed"):
+        run_checks(_table(), [_Copies(), _Boom(), _Double()], _Cfg(2))
+
+
+def test_features_computed_on_a_pool_equal_the_serial_ones_in_the_same_order():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from finesift.checks.features import add_features
+
+    names = ["content_hash", "words_prompt", "answer_hash", "format_faults", "norm_prompt"]
+    serial = add_features(_table(), names)
+    with ThreadPoolExecutor(3) as pool:
+        pooled = add_features(_table(), names, None, pool)
+    assert pooled.equals(serial)
+    assert pooled.column_names == serial.column_names
+
+
+def test_thread_count_is_the_config_or_the_cpus_up_to_the_cap():
+    from finesift.engine.local import MAX_THREADS, thread_count
+
+    assert thread_count(_Cfg(3)) == 3
+    assert 1 <= thread_count(None) <= MAX_THREADS
+    assert thread_count(_Cfg(None)) == thread_count(None)

@@ -33,6 +33,7 @@ def audit_cmd(
     tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="too_long: local tokenizer folder or tokenizer.json."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Expected answer language (ISO 639-1), default: detected."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Rows per batch for row-level checks."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Checks scored at once (default: one per CPU, at most 4; 1: one after another). Same results; memory grows with it."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for anything random."),
     with_: Optional[str] = typer.Option(None, "--with", help="Opt-in model-based checks: embeddings,lm,judge."),
     model: Optional[str] = typer.Option(None, "--model", help="Local causal LM folder for --with lm (default: SmolLM2-135M-Instruct)."),
@@ -51,7 +52,7 @@ def audit_cmd(
 
     fields = load_config_file(config_file)
     for key, val in (("checks", parse_list(checks)), ("max_tokens", max_tokens), ("tokenizer", tokenizer),
-                     ("expected_language", lang), ("batch_size", batch_size), ("seed", seed),
+                     ("expected_language", lang), ("batch_size", batch_size), ("threads", threads), ("seed", seed),
                      ("with_models", parse_list(with_)), ("model", model), ("device", device), ("current", current),
                      ("reference", reference), ("eval_data", eval_)):
         if val is not None:

@@ -113,7 +113,7 @@ def curate(data: str | Path, out: str | Path, recipe: Recipe | dict | str | Path
            target: int | None = None, keep_fraction: float | None = None, seed: int | None = None,
            audit_dir: str | Path | None = None, current: str | None = None, reference: str | Path | None = None,
            eval_data: str | Path | None = None, model: str | None = None, device: str | None = None,
-           no_models: bool = False, batch_size: int | None = None, field_map: dict[str, str] | None = None,
+           no_models: bool = False, batch_size: int | None = None, threads: int | None = None, field_map: dict[str, str] | None = None,
            fmt: str | None = None, on_error: str = "raise", progress=None, report: bool = False) -> CurateResult:
     """Curate ``data`` into ``out``; return what was kept and rejected, and why.
 
@@ -122,6 +122,7 @@ def curate(data: str | Path, out: str | Path, recipe: Recipe | dict | str | Path
     replace its fields. ``audit_dir``: a folder with an ``audit.parquet`` of this same data
     to reuse. ``current``/``reference`` turn on ``stale``, ``eval_data`` turns on ``leakage``.
     ``no_models``: no embedding or LM checks (lexical features drive the selection).
+    ``threads``: audit checks scored at once (:attr:`AuditConfig.threads`; the kept set does not depend on it).
     ``report``: also write ``report.html`` (before the folder is uploaded, for a URI ``out``).
     ``data``, ``out`` and ``audit_dir`` may be URIs of any filesystem pyarrow supports: a URI
     ``out`` is written to a local temporary folder and uploaded when complete, ``summary.json`` last.
@@ -134,7 +135,7 @@ def curate(data: str | Path, out: str | Path, recipe: Recipe | dict | str | Path
     rec.validate_codes(set(registry()) | set(DEFAULT_DROP))
     # every option is checked before the output folder is touched or any data read
     config = rec.audit_config(current=current, reference=_str(reference), eval_data=_str(eval_data),
-                              batch_size=batch_size, no_models=no_models)
+                              batch_size=batch_size, no_models=no_models, threads=threads)
     lm_check, lm_budget = _lm_plan(rec, config, no_models)
     if lm_check is not None and "lm" in config.with_models:
         # the LM scores the candidate pool below, not every row in the audit
@@ -145,7 +146,7 @@ def curate(data: str | Path, out: str | Path, recipe: Recipe | dict | str | Path
         # staged: this same function writes a local folder, uploaded (summary.json last) once complete
         with output_folder(out, (*CURATE_FILES, REPORT_FILE), AUDIT_STALE) as local:
             result = curate(data, local, rec, audit_dir=audit_dir, current=current, reference=reference,
-                            eval_data=eval_data, no_models=no_models, batch_size=batch_size, field_map=field_map,
+                            eval_data=eval_data, no_models=no_models, batch_size=batch_size, threads=threads, field_map=field_map,
                             fmt=fmt, on_error=on_error, progress=progress, report=report)
         result.outdir = out
         result.files = {k: join(out, Path(v).name) for k, v in result.files.items()}

@@ -169,7 +169,7 @@ class Recipe(_Model):
 
     def audit_config(self, *, current: str | None = None, reference: str | None = None,
                      eval_data: str | None = None, batch_size: int | None = None,
-                     no_models: bool = False) -> AuditConfig:
+                     no_models: bool = False, threads: int | None = None) -> AuditConfig:
         """The :class:`AuditConfig` this recipe runs (model checks per ``models`` unless ``no_models``)."""
         with_models: list[str] = []
         if not no_models:
@@ -193,6 +193,8 @@ class Recipe(_Model):
         }
         if batch_size is not None:
             fields["batch_size"] = batch_size
+        if threads is not None:
+            fields["threads"] = threads
         backend = self.embedding_backend(no_models)
         if backend is not None:
             fields["embeddings"] = backend

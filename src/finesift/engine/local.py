@@ -14,7 +14,9 @@ No check knows which engine runs it: a distributed engine runs the same ``fit``/
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,63 +81,101 @@ def run_checks(table: pa.Table, checks: list[Check], config: Any, *, inputs: dic
         batches = [_with_columns(b, existing.slice(s, b.num_rows)) for b, s in zip(batches, starts)]
 
     seconds: dict[str, float] = {}
+    workers = thread_count(config)
     wanted = [f for c in checks for f in c.needs] + list(keep_features)
     if wanted:
         t0 = time.perf_counter()
         names = resolve(wanted)
         with progress.stage("features", n) as advance:
             computed = []
-            for b in batches:
-                computed.append(add_features(b, names, config))
-                advance(b.num_rows)
+            if workers == 1:
+                for b in batches:
+                    computed.append(add_features(b, names, config))
+                    advance(b.num_rows)
+            else:
+                # pieces of a batch on the threads, sharing PIECE_BYTES of text like the checks do (the features
+                # of one batch at once on the threads raised the 200k templated rows' peak past 1 GB)
+                with ThreadPoolExecutor(workers) as pool:
+                    for b in batches:
+                        parts = list(pool.map(lambda p: add_features(p, names, config),
+                                              pieces(b, max_bytes=max(1, PIECE_BYTES // workers))))
+                        computed.append(pa.concat_tables(parts) if len(parts) > 1 else parts[0])
+                        advance(b.num_rows)
             batches = computed
         seconds["features"] = round(time.perf_counter() - t0, 4)
         release_memory()
 
-    columns: dict[str, pa.ChunkedArray] = {}
+    run = ordered(checks)
+    configured = {c.name for c in run}
+    scored: dict[str, pa.Table] = {}
     facts: dict[str, dict[str, Any]] = {}
-    for check in ordered(checks):
-        check.bind(config, inputs)
+
+    def given(check: Check) -> list[pa.Table]:
+        # a check sees the batches' own columns (input, features, a reused audit's scores) and the score
+        # columns of the configured checks it ``reads``: what it sees never depends on which other
+        # checks happened to finish first
+        out = batches
+        for dep in check.reads:
+            if dep in configured:
+                out = _attached(out, scored[dep])
+        return out
+
+    # the checks in flight share PIECE_BYTES of text between them: a check's temporaries grow with the text
+    # it holds, so the threads raise the peak no more than one check on a whole piece does
+    piece_bytes = max(1, PIECE_BYTES // workers)
+
+    def score(check: Check, its_batches: list[pa.Table]) -> tuple[pa.Table, float, dict[str, Any] | None]:
         t0 = time.perf_counter()
         with progress.stage(check.name, n) as advance:
+            fact = None
             if isinstance(check, RowCheck):
                 parts = []
-                for b in batches:
-                    parts.extend(check.score(piece) for piece in pieces(b, check.batch_rows))
+                for b in its_batches:
+                    parts.extend(check.score(piece) for piece in pieces(b, check.batch_rows, piece_bytes))
                     advance(b.num_rows)
             elif isinstance(check, DatasetCheck):
-                states = [check.fit(piece) for b in batches for piece in pieces(b)]
+                states = [check.fit(piece) for b in its_batches for piece in pieces(b, max_bytes=piece_bytes)]
                 merged = check.merge(states)
                 del states  # the per-batch states must not stay alive through finalize's peak
-                release_memory()  # nor the fits' temporaries (Arrow keeps freed pages for reuse)
+                if workers == 1:
+                    release_memory()  # nor the fits' temporaries (Arrow keeps freed pages for reuse)
                 state = check.finalize(merged)
                 del merged
                 parts = []
-                for b in batches:
-                    parts.extend(check.score(piece, state) for piece in pieces(b))
+                for b in its_batches:
+                    parts.extend(check.score(piece, state) for piece in pieces(b, max_bytes=piece_bytes))
                     advance(b.num_rows)
-                facts[check.name] = check.facts(state) or {}
+                fact = check.facts(state) or {}
                 del state
             else:
                 raise TypeError(f"check {check.name}: a check is a RowCheck or a DatasetCheck "
                                 "(finesift.checks.base)")
-            scores = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+            out = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
             del parts
-        seconds[check.name] = round(time.perf_counter() - t0, 4)
-        release_memory()  # one check's temporaries must not raise the next one's starting point
-        if scores.num_rows != n:
-            raise RuntimeError(f"check {check.name} returned {scores.num_rows} rows for {n}")
-        offset = 0
-        new_batches = []
-        for b in batches:
-            new_batches.append(_with_columns(b, scores.slice(offset, b.num_rows)))
-            offset += b.num_rows
-        batches = new_batches
-        for col in scores.column_names:
-            # the chunks the batches hold too, not a combined copy (a copy of every score column stayed
-            # alive beside the batches' own: +70 MB over a 200k-row audit)
-            columns[col] = scores[col]
+        if out.num_rows != n:
+            raise RuntimeError(f"check {check.name} returned {out.num_rows} rows for {n}")
+        return out, round(time.perf_counter() - t0, 4), fact
 
+    def finished(check: Check, result: tuple[pa.Table, float, dict[str, Any] | None]) -> None:
+        scored[check.name], seconds[check.name], fact = result
+        if fact is not None:
+            facts[check.name] = fact
+        release_memory()  # one check's temporaries must not raise the next one's starting point
+
+    for check in run:
+        check.bind(config, inputs)
+    if workers == 1:
+        for check in run:
+            finished(check, score(check, given(check)))
+    else:
+        _concurrently(run, configured, scored, workers, lambda c: score(c, given(c)), finished)
+
+    columns: dict[str, pa.ChunkedArray] = {}
+    for check in run:
+        for col in scored[check.name].column_names:
+            # the chunks the score tables hold, not a combined copy (a copy of every score column stayed
+            # alive beside the batches' own: +70 MB over a 200k-row audit)
+            columns[col] = scored[check.name][col]
     ordered_cols = {}
     for check in checks:  # the output lists score columns in the configured check order
         for col in _score_names(check, columns):
@@ -153,6 +193,64 @@ def run_checks(table: pa.Table, checks: list[Check], config: Any, *, inputs: dic
 #: about this size; short rows (a 65,536-row batch of translation pairs is ~5 MB) are one or two pieces.
 #: Scores do not depend on where batches are cut (tested), so this changes memory, not results.
 PIECE_BYTES = 4 << 20
+
+
+def thread_count(config: Any = None) -> int:
+    """Checks (and batches of features) run at once: ``config.threads``, else one per CPU this process may
+    use, at most :data:`MAX_THREADS`."""
+    value = getattr(config, "threads", None)
+    if value:
+        return max(1, int(value))
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(MAX_THREADS, cpus))
+
+
+#: the default's cap: each running check holds its own temporaries, so memory grows with the threads
+MAX_THREADS = 4
+
+
+def _concurrently(run: list[Check], configured: set[str], scored: dict[str, pa.Table], workers: int,
+                  score, finished) -> None:
+    """Score the checks of ``run`` on ``workers`` threads, each once every configured check it reads is done.
+
+    Checks spend most of their time in Arrow, numpy and the tokenizer, which release the GIL. At most
+    ``workers`` row checks are in flight, and a :class:`DatasetCheck` runs alone: a row check's temporaries
+    are bounded by its piece (``PIECE_BYTES / workers``) whatever the dataset's size, while a dataset
+    check's state grows with the data, so running anything beside it would raise the peak with the input.
+    A check's result never depends on the others' timing (see ``given`` in :func:`run_checks`).
+    """
+    # dataset checks first, each alone (their temporaries and states grow with the data: beside another check
+    # they raised the 200k templated rows' peak past 1 GB), then the row checks two or more at once, model-backed
+    # ones first so that no long check starts last and runs alone
+    pending = sorted(run, key=lambda c: (not isinstance(c, DatasetCheck), c.cost != "model", run.index(c)))
+    running: dict[Any, Check] = {}
+    with ThreadPoolExecutor(workers) as pool:
+        while pending or running:
+            for check in [c for c in pending if all(d in scored for d in c.reads if d in configured)]:
+                if len(running) >= workers:
+                    break
+                if any(isinstance(c, DatasetCheck) for c in (check, *running.values())) and running:
+                    break  # a dataset check runs alone, and the checks after it wait for it
+                pending.remove(check)
+                running[pool.submit(score, check)] = check
+            if not running:  # cannot happen after ordered(): a check waits only on checks before it
+                raise RuntimeError(f"checks wait on each other: {[c.name for c in pending]}")
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: run.index(running[f])):
+                check = running.pop(future)
+                finished(check, future.result())  # a check's error is raised here, the others finish first
+
+
+def _attached(batches: list[pa.Table], scores: pa.Table) -> list[pa.Table]:
+    """``batches`` with the rows of ``scores`` (one per row of all batches, in order) as extra columns."""
+    out, offset = [], 0
+    for b in batches:
+        out.append(_with_columns(b, scores.slice(offset, b.num_rows)))
+        offset += b.num_rows
+    return out
 
 
 def pieces(batch: pa.Table, max_rows: int | None = None, max_bytes: int | None = None) -> list[pa.Table]:
