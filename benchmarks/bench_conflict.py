@@ -196,6 +196,13 @@ def main() -> None:
                 answers = "; ".join(f"{'*' if a['flagged'] else ''}{a['output']!r} {a['conflict_score']:.2f}"
                                     for a in ex["answers"])
                 print(f"  {ex['prompt']!r}: {answers}")
+    # the other side of the same trade: wrong answers of the tuning sample that stay quiet (tune on
+    # these and on the clean groups above together; a change judged on one side alone moves the other)
+    for r in runs:
+        if r["sample"].startswith("tuning (") and r["missed"]:
+            print(f"\nmissed wrong answers, {r['sample']}:")
+            for m in r["missed"]:
+                print(f"  {m['kind']}: {m['prompt']!r} -> {m['output']!r} {m['conflict_score']:.2f}")
 
 
 if __name__ == "__main__":
