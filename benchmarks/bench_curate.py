@@ -4,6 +4,14 @@
     .venv/bin/python benchmarks/bench_curate.py --no-lm         # without the LM scores
     .venv/bin/python benchmarks/bench_curate.py --rows 20000 --target 200
     .venv/bin/python benchmarks/bench_curate.py --no-lm --baselines     # + coverage of other selections
+    .venv/bin/python benchmarks/bench_curate.py --recall-only            # semantic_duplicate: index vs exact
+
+``--recall`` / ``--recall-only``: the ``semantic_duplicate`` search over the same Tatoeba rows and over
+GPTeacher Toolformer (static embeddings, default parameters), once exact and once through the
+approximate index (``exact_max_rows=0``): seconds of each, and how much of the exact search's
+result the index finds: duplicate pairs (a row and an earlier row at or above the threshold),
+flagged rows, the same partner, and rows whose score is the exact one. Written to
+``benchmarks/results/curate_recall.json``.
 
 ``--baselines``: after the timed run, one audit of the data is reused (``audit_dir``) to curate it
 again with the default and other selections, for each seed of ``--baseline-seeds`` (the recipe seed picks the k-means
@@ -37,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _tatoeba import pairs  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "curate.json"
+RECALL = Path(__file__).resolve().parent / "results" / "curate_recall.json"
 
 
 def write_tatoeba(path: Path, rows: int | None) -> int:
@@ -98,6 +107,79 @@ def print_baselines(baselines: list[dict], target: int) -> None:
               f"{b['random_clusters_median']:.0f} ({b['random_clusters_range'][0]}-{b['random_clusters_range'][1]}) |")
 
 
+def search_recall(name: str, records: list[dict]) -> dict:
+    """``semantic_duplicate``'s search over ``records``, exact and through the index, compared."""
+    import numpy as np
+    import pyarrow.compute as pc
+    from _data import alpaca_table
+
+    import finesift.checks.semantic_duplicate as sd
+    from finesift.models.embeddings import embed, row_texts
+
+    table = alpaca_table(records)
+    a, b = embed(row_texts(table, "output")), embed(row_texts(table, "prompt"))
+    key = pc.binary_join_element_wise(table["prompt"], table["output"], "\x00")
+    p = sd.SemanticDuplicateParams()
+    runs = {}
+    real_add = sd._Groups.add
+    for label, limit in (("exact", len(records) + 1), ("index", 0)):
+        edges: list = []
+        # the pairs each search links (the groups' input): the public result keeps only one partner a row
+        sd._Groups.add = lambda self, qi, kj, edges=edges: edges.append((np.asarray(qi), np.asarray(kj))) or \
+            real_add(self, qi, kj)
+        try:
+            t0 = time.perf_counter()
+            sim, root = sd.duplicate_groups(a, b, key, threshold=p.threshold, floor=p.floor, exact_max_rows=limit,
+                                            probes=p.probes, neighbours=p.neighbours)
+            secs = time.perf_counter() - t0
+        finally:
+            sd._Groups.add = real_add
+        pairs_found = {(int(i), int(j)) for qi, kj in edges for i, j in zip(qi, kj)}
+        runs[label] = (sim, root, pairs_found, secs)
+    sim_e, root_e, pairs_e, sec_e = runs["exact"]
+    sim_i, root_i, pairs_i, sec_i = runs["index"]
+    flag_e, flag_i = np.nan_to_num(sim_e, nan=-1) >= p.threshold, np.nan_to_num(sim_i, nan=-1) >= p.threshold
+    same_score = np.isclose(np.nan_to_num(sim_i, nan=-9), np.nan_to_num(sim_e, nan=-9), atol=1e-6, rtol=0)
+    # pairs are among distinct texts: a repeat of an identical earlier row scores 1 without any search
+    return {
+        "data": name, "rows": len(records), "distinct_rows": len(set(key.to_pylist())),
+        "exact_seconds": round(sec_e, 2), "index_seconds": round(sec_i, 2),
+        "exact_pairs": len(pairs_e), "index_pairs_found": len(pairs_e & pairs_i),
+        "index_pairs_not_in_exact": len(pairs_i - pairs_e),
+        "pair_recall": round(len(pairs_e & pairs_i) / max(1, len(pairs_e)), 5),
+        "exact_flagged": int(flag_e.sum()), "index_flagged_found": int((flag_e & flag_i).sum()),
+        "index_flagged_extra": int((flag_i & ~flag_e).sum()),
+        "flag_recall": round(float((flag_e & flag_i).sum() / max(1, flag_e.sum())), 5),
+        "same_partner_of_flagged": round(float(np.mean(root_i[flag_e] == root_e[flag_e])) if flag_e.any() else 1.0, 5),
+        "rows_with_exact_score": round(float(same_score.mean()), 5),
+        "scored_rows_exact": int((~np.isnan(sim_e)).sum()), "scored_rows_index": int((~np.isnan(sim_i)).sum()),
+        "index_scores_above_exact": int((np.nan_to_num(sim_i, nan=-9) > np.nan_to_num(sim_e, nan=-9) + 1e-6).sum()),
+    }
+
+
+def run_recall() -> list[dict]:
+    from _data import gpteacher
+
+    tatoeba = [{"instruction": f"Translate to French: {en}", "input": "", "output": fr}
+               for en, fr in pairs(drop_truncated_last=False)]
+    load = round(os.getloadavg()[0], 2)
+    out = [search_recall("tatoeba-fra-eng (all rows)", tatoeba), search_recall("gpteacher-toolformer", gpteacher()[0])]
+    for r in out:
+        r["load_avg_1m_before"] = load
+    RECALL.parent.mkdir(parents=True, exist_ok=True)
+    RECALL.write_text(json.dumps(out, indent=2))
+    print("| data | distinct rows | exact s | index s | pairs found | flagged found (extra) | same partner | "
+          "exact scores |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in out:
+        print(f"| {r['data']} | {r['distinct_rows']:,} | {r['exact_seconds']:.2f} | {r['index_seconds']:.2f} | "
+              f"{r['index_pairs_found']:,}/{r['exact_pairs']:,} ({r['pair_recall']:.2%}) | "
+              f"{r['index_flagged_found']:,}/{r['exact_flagged']:,} ({r['index_flagged_extra']}) | "
+              f"{r['same_partner_of_flagged']:.2%} | {r['rows_with_exact_score']:.2%} |")
+    print()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=None, help="Use the first N rows (default: all 76,038).")
@@ -108,7 +190,13 @@ def main() -> None:
     ap.add_argument("--baselines", action="store_true", help="Also curate with other selections (audit reused).")
     ap.add_argument("--baseline-seeds", default="0,1")
     ap.add_argument("--random-draws", type=int, default=20)
+    ap.add_argument("--recall", action="store_true", help="Also compare semantic_duplicate's index with exact search.")
+    ap.add_argument("--recall-only", action="store_true", help="Only that comparison (no curate run).")
     args = ap.parse_args()
+    if args.recall or args.recall_only:
+        run_recall()
+        if args.recall_only:
+            return
 
     from finesift import __version__
     from finesift.curate import curate

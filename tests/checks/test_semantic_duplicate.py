@@ -148,13 +148,90 @@ def test_identical_rows_are_searched_once_and_score_one():
 def test_approximate_index_finds_almost_all_duplicates():
     rng = np.random.default_rng(3)
     a = _clustered(rng, 2000, d=32)
-    exact, _ = duplicate_groups(a, None, threshold=0.95, floor=0.8)
-    approx, _ = duplicate_groups(a, None, threshold=0.95, floor=0.8, exact_max_rows=100, probes=4)
+    exact, exact_root = duplicate_groups(a, None, threshold=0.95, floor=0.8)
+    approx, root = duplicate_groups(a, None, threshold=0.95, floor=0.8, exact_max_rows=100, probes=4)
     want, got = exact >= 0.95, np.nan_to_num(approx, nan=-1) >= 0.95
     assert not (got & ~want).any()  # never a false duplicate: every pair it reports is verified
     assert (got & want).sum() >= 0.97 * want.sum()
+    assert np.mean(root[got] == exact_root[got]) >= 0.97
     again, _ = duplicate_groups(a, None, threshold=0.95, floor=0.8, exact_max_rows=100, probes=4)
     assert np.array_equal(np.nan_to_num(approx), np.nan_to_num(again))  # deterministic
+
+
+@pytest.mark.parametrize("fields", [False, True])
+def test_index_scores_are_the_exact_similarities(fields, monkeypatch):
+    # 48 + 48 dimensions: faiss's PCA reduction is used; every score the index gives is the exact one
+    import faiss
+
+    rng = np.random.default_rng(5)
+    a = _clustered(rng, 1500, d=48)
+    b = _unit(a + 0.03 * rng.standard_normal(a.shape)) if fields else None
+    exact, _ = duplicate_groups(a, b, threshold=0.95, floor=0.8)
+    built = []
+    real = faiss.PCAMatrix
+    monkeypatch.setattr(faiss, "PCAMatrix", lambda *args: built.append(args) or real(*args))
+    approx, _ = duplicate_groups(a, b, threshold=0.95, floor=0.8, exact_max_rows=0)
+    assert built == ([(96, 64)] if fields else [])  # 48 dims need no reduction
+    found = ~np.isnan(approx)
+    assert found.sum() >= 0.97 * (~np.isnan(exact)).sum()
+    np.testing.assert_allclose(approx[found], exact[found], atol=1e-6)
+    assert (approx[found] >= 0.8).all()
+
+
+def test_index_finds_a_group_larger_than_the_neighbours_asked_for():
+    # 120 near copies of one row among distinct rows: 8 neighbours a row would miss most of the pairs
+    rng = np.random.default_rng(7)
+    base = rng.standard_normal(32)
+    a = _unit(np.concatenate([base + 0.01 * rng.standard_normal((120, 32)), rng.standard_normal((400, 32))]))
+    a = a[rng.permutation(len(a))]
+    exact, exact_root = duplicate_groups(a, None, threshold=0.95, floor=0.8)
+    edges = []
+    import finesift.checks.semantic_duplicate as sd
+
+    real = sd._Groups.add
+    try:
+        sd._Groups.add = lambda self, qi, kj: edges.append(len(qi)) or real(self, qi, kj)
+        approx, root = duplicate_groups(a, None, threshold=0.95, floor=0.8, exact_max_rows=0, neighbours=8)
+    finally:
+        sd._Groups.add = real
+    np.testing.assert_allclose(np.nan_to_num(approx, nan=-9), np.nan_to_num(exact, nan=-9), atol=1e-6)
+    assert np.array_equal(root, exact_root)
+    assert sum(edges) >= 120 * 119 // 2  # every pair of the group (each may be seen from both rows)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 40])
+def test_index_on_tiny_inputs_equals_exact(n, capfd):
+    rng = np.random.default_rng(n)
+    a = _clustered(rng, n, d=80)
+    exact, exact_root = duplicate_groups(a, None, threshold=0.95, floor=0.5)
+    approx, root = duplicate_groups(a, None, threshold=0.95, floor=0.5, exact_max_rows=0)
+    np.testing.assert_allclose(np.nan_to_num(approx, nan=-9), np.nan_to_num(exact, nan=-9), atol=1e-6)
+    assert np.array_equal(root, exact_root)
+    assert "WARNING" not in capfd.readouterr().err  # faiss's k-means warns below 39 rows a cell
+
+
+def test_index_runs_faiss_on_one_thread_and_restores_the_count(monkeypatch):
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    calls = []
+    real = faiss.omp_set_num_threads
+    monkeypatch.setattr(faiss, "omp_set_num_threads", lambda k: calls.append(k) or real(k))
+    a = _clustered(np.random.default_rng(0), 300)
+    duplicate_groups(a, None, threshold=0.95, floor=0.8, exact_max_rows=0)
+    assert calls == [1, before] and faiss.omp_get_max_threads() == before
+
+
+def test_index_without_faiss_names_the_package(monkeypatch):
+    import sys
+
+    from finesift.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "faiss", None)  # import faiss now raises ImportError
+    a = _clustered(np.random.default_rng(0), 50)
+    assert duplicate_groups(a, None, threshold=0.95, floor=0.8, exact_max_rows=50)[0].shape == (50,)  # exact: no faiss
+    with pytest.raises(MissingDependencyError, match=r"faiss-cpu.*finesift\[models\]"):
+        duplicate_groups(a, None, threshold=0.95, floor=0.8, exact_max_rows=49)
 
 
 def test_audit_with_embeddings_shares_one_pass_and_fills_duplicate_of(static_model, write_jsonl,  # noqa: F811
