@@ -164,3 +164,79 @@ def test_compare_refuses_eval_prompts_seen_in_training(arms, fast, tmp_path):
     cfg = {"seeds": 1, "max_steps": 1, "max_new_tokens": 2, "train": {**fast, "max_steps": None}}
     with pytest.raises(ConfigError, match="eval prompts also appear in the training data of arm 'curated'"):
         compare(raw, cur, cur, tmp_path / "cmp", cfg)  # eval == curated: every eval prompt was trained on
+
+
+# -- claim 2 of issue 11: per-arm epochs, a raw subset, the eval-loss curve -----------------------------------
+
+def _cli(argv, capsys):
+    from finesift.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    cap = capsys.readouterr()
+    return exc.value.code, cap.out, cap.err
+
+
+def test_per_arm_epochs_set_each_arms_steps_and_need_the_epochs_budget():
+    raw, cur = _arm("raw", 100, 20), _arm("curated", 16, 40)
+    cfg = CompareConfig(budget="epochs", train=TrainConfig(batch_size=8))
+    b = _budget_steps(cfg, [raw, cur], cur, {"curated": 1, "raw": 10})
+    assert b["max_steps"] == {"raw": 130, "curated": 2} and b["arm_epochs"] == {"raw": 10.0, "curated": 1.0}
+    with pytest.raises(ConfigError, match="need budget 'epochs'"):
+        _budget_steps(CompareConfig(train=TrainConfig(batch_size=8)), [raw, cur], cur, {"raw": 10})
+    with pytest.raises(ConfigError, match="unknown arm 'noisy'"):
+        _budget_steps(cfg, [raw, cur], cur, {"noisy": 10})
+
+
+def test_raw_subset_matched_to_the_curated_token_bill():
+    from finesift.train.comparison import raw_subset_rows
+
+    raw, cur = _arm("raw", 100, 20), _arm("curated", 16, 40)  # curated: 640 tokens per epoch
+    rows = raw_subset_rows(raw, "match", cur, raw_epochs=10, curated_epochs=1, seed=0)
+    assert len(rows) == 4 and rows == sorted(rows)  # 4 rows x 20 tokens x 10 passes = the curated 640
+    assert rows != raw_subset_rows(raw, "match", cur, raw_epochs=10, curated_epochs=1, seed=1)
+    assert len(raw_subset_rows(raw, "curated", cur, 10, 1, seed=0)) == 16
+    assert len(raw_subset_rows(raw, 7, cur, 10, 1, seed=0)) == 7
+    with pytest.raises(ConfigError, match="raw rows"):
+        raw_subset_rows(raw, "all", cur, 10, 1, seed=0)
+
+
+@pytest.mark.slow
+def test_compare_cli_one_epoch_curated_vs_ten_epochs_raw_with_eval_loss_curve(arms, tiny_model, tmp_path, capsys):
+    raw, cur, ev = arms
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("train:\n  threads: 1\n  precision: fp32\n  lora_dropout: 0.0\n")
+    out = tmp_path / "cmp"
+    base = ["compare", "--raw", str(raw), "--curated", str(cur), "--eval", str(ev), "-o", str(out), "--model",
+            str(tiny_model), "--seeds", "2", "--batch-size", "4", "--max-new-tokens", "3", "--config", str(cfg)]
+    code, stdout, err = _cli(base + ["--arm-epochs", "curated=1,raw=10", "--raw-rows", "curated",
+                                     "--eval-points", "4", "--json"], capsys)
+    assert code == 0, err
+    rep = orjson.loads(stdout)
+    assert rep["budget"]["kind"] == "epochs" and rep["budget"]["arm_epochs"] == {"raw": 10.0, "curated": 1.0}
+    sub = rep["raw_subset"]
+    assert {k: sub[k] for k in ("rows", "of", "spec")} == {"rows": 8, "of": 24, "spec": "curated"}
+    assert len(set(sub["positions"])) == 8 and all(0 <= i < 24 for i in sub["positions"])
+    # 8 rows at batch 4: 2 steps an epoch; ten passes over the raw subset cost ten times the curated pass
+    assert rep["budget"]["max_steps"] == {"raw": 20, "curated": 2}
+    assert rep["arms"]["raw"]["rows"] == 8 and rep["arms"]["raw"]["tokens"]["mean"] > \
+        5 * rep["arms"]["curated"]["tokens"]["mean"]
+    for name, steps in (("raw", [0, 5, 10, 15, 20]), ("curated", [0, 1, 2])):
+        curve = rep["arms"][name]["eval_loss_curve"]
+        assert [p["step"] for p in curve["points"]] == steps
+        assert all(len(p["values"]) == 2 and p["ci95"] is not None for p in curve["points"])
+        assert curve["points"][-1]["epoch"] == (10 if name == "raw" else 1)
+        assert curve["rise_after_best"]["mean"] >= 0 and curve["best_step"] in steps
+        run = rep["arms"][name]["runs"][0]
+        assert run["eval_curve_seconds"] > 0 and 0 < run["seconds"]
+    # the curve's first point is the untrained model: every arm and seed starts from the same eval loss
+    starts = [rep["arms"][a]["eval_loss_curve"]["points"][0]["values"] for a in ("raw", "curated")]
+    assert starts[0] == pytest.approx(starts[1])
+    assert (out / rep["charts"]["eval_loss_curves"]).stat().st_size > 1000
+
+    code, _, err = _cli(base + ["--arm-epochs", "curated=1,raw=0"], capsys)
+    assert code == 2 and "--arm-epochs: 'raw=0'" in err and "Traceback" not in err
+    code, _, err = _cli(base + ["--raw-rows", "many"], capsys)
+    assert code == 2 and "--raw-rows many" in err
+    code, _, err = _cli(base + ["--arm-epochs", "raw=10", "--budget", "steps"], capsys)
+    assert code == 2 and "need budget 'epochs'" in err

@@ -96,6 +96,15 @@ def compare_cmd(
     baselines: Optional[str] = typer.Option(
         None, "--baselines", help="Selection baselines drawn from RAW at the curated size, trained as arms: "
         "random, longest (the rows with the longest answers), e.g. --baselines random,longest."),
+    arm_epochs: Optional[str] = typer.Option(
+        None, "--arm-epochs", help="Passes over each arm's own data, e.g. curated=1,raw=10 (implies --budget epochs; "
+        "arms not named get 1)."),
+    raw_rows: Optional[str] = typer.Option(
+        None, "--raw-rows", help="Train the raw arm on a seeded subset of RAW: N rows, 'curated' (the curated set's "
+        "row count) or 'match' (the rows whose --arm-epochs passes cost the curated arm's training tokens)."),
+    eval_points: Optional[int] = typer.Option(
+        None, "--eval-points", help="Measure eval loss on EVAL K times per run (plus before training): the "
+        "eval-loss curve in compare.json and eval_loss_curves.png. Only measured, never acted on."),
     max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="Generation length limit (default 64)."),
     max_eval_items: Optional[int] = typer.Option(None, "--max-eval-items", help="Evaluate on at most N prompts."),
     baseline: bool = typer.Option(False, "--baseline", help="Also evaluate the untrained model."),
@@ -134,7 +143,19 @@ def compare_cmd(
         if not sep or not name.strip() or not path.strip():
             raise ConfigError(f"--arm {spec}: expected NAME=PATH, e.g. random=random.jsonl")
         extra[name.strip()] = path.strip()
-    result = compare(raw, curated, eval_, out, fields, arms=extra, progress=not json_out)
+    epochs_by_arm = _arm_epochs(arm_epochs)
+    if epochs_by_arm and "budget" not in fields:
+        fields["budget"] = "epochs"
+    raw_spec: int | str | None = None
+    if raw_rows is not None:
+        raw_spec = raw_rows.strip().lower()
+        if raw_spec not in ("curated", "match"):
+            try:
+                raw_spec = int(raw_spec)
+            except ValueError:
+                raise ConfigError(f"--raw-rows {raw_rows}: expected a row count, 'curated' or 'match'") from None
+    result = compare(raw, curated, eval_, out, fields, arms=extra, progress=not json_out, arm_epochs=epochs_by_arm,
+                     raw_rows=raw_spec, eval_points=eval_points)
     from ..report import write_report
 
     write_report(result.out)
@@ -143,6 +164,20 @@ def compare_cmd(
         sys.stdout.write(orjson.dumps(rep, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
     print_compare(rep, out)
+
+
+def _arm_epochs(spec: str | None) -> dict[str, float] | None:
+    """``curated=1,raw=10`` -> {"curated": 1.0, "raw": 10.0}."""
+    out: dict[str, float] = {}
+    for part in parse_list(spec) or []:
+        name, sep, val = (x.strip() for x in part.partition("="))
+        try:
+            out[name] = float(val)
+        except ValueError:
+            out[name] = float("nan")
+        if not sep or not name or not (out[name] > 0 and out[name] != float("inf")):
+            raise ConfigError(f"--arm-epochs: '{part}' is not ARM=EPOCHS with a positive number, e.g. curated=1,raw=10")
+    return out or None
 
 
 def _cell(stat: dict[str, Any], metric: str = "") -> str:
@@ -183,4 +218,17 @@ def print_compare(rep: dict[str, Any], out: Path) -> None:
         lc = rep["learning_curve"]
         console.print(f"learning curve ({lc['metric']}): best at {lc['best_size']} rows; "
                       f"recommended size {lc['recommended_size']} ({lc['rule']})")
-    console.print(f"Wrote {safe_text(out / 'compare.json')}, loss_curves.png, metrics.png, report.html")
+    if rep.get("raw_subset"):
+        rs = rep["raw_subset"]
+        console.print(f"raw arm: a seeded subset of {rs['rows']} of {rs['of']} RAW rows (--raw-rows {rs['spec']})")
+    if rep["budget"].get("arm_epochs"):
+        console.print("epochs per arm: " + ", ".join(f"{safe_text(n)} {e:g}" for n, e in rep["budget"]["arm_epochs"].items()
+                                                     if "@" not in n))
+    for name, a in rep["arms"].items():
+        c = a.get("eval_loss_curve")
+        if c:
+            console.print(f"eval loss {safe_text(name)}: lowest {min(p['mean'] for p in c['points']):.3f} at epoch "
+                          f"{c['best_epoch']:g} (step {c['best_step']}), final {c['points'][-1]['mean']:.3f} "
+                          f"(rise after the lowest point {c['rise_after_best']['mean']:+.3f})")
+    extra_chart = ", eval_loss_curves.png" if rep["charts"].get("eval_loss_curves") else ""
+    console.print(f"Wrote {safe_text(out / 'compare.json')}, loss_curves.png, metrics.png{extra_chart}, report.html")

@@ -18,19 +18,25 @@ compared *paired* by seed. Every run is evaluated on the same EVAL prompts.
           "tokens": {...same shape: training tokens per run...},
           "seconds": {...same shape: training wall time per run...},
           "inference": {"tokens_per_answer"|"seconds_per_answer"|"capped_share": {...same shape...}},
+          "eval_loss_curve": {"points": [{"step", "epoch", "tokens", "mean", "ci95", "values"}],
+                              "best_step", "final_step", "rise_after_best": {...same shape...}}|null,
           "runs": [{"seed", "run_dir", "status", "steps", "tokens", "seconds", "eval_seconds", "metrics", "events"}]
         }},
       "differences": {"curated-raw": {"<metric>"|"tokens_per_answer"|"seconds_per_answer":
                                       {"mean", "ci95", "p_value", "excludes_zero", "method", "values"}},
                       "curated-<other arm>": {...}},
       "verdict": {"metric": "chrf", "curated_vs_raw": "better"|"worse"|"no significant difference", "text": str},
-      "budget": {"kind": "steps"|"tokens"|"epochs", "max_steps": {arm: n}, "max_tokens": int|null},
+      "budget": {"kind": "steps"|"tokens"|"epochs", "max_steps": {arm: n}, "max_tokens": int|null,
+                 "arm_epochs": {arm: passes}},          # epochs budget only
+      "raw_subset": {"rows", "of", "spec", "positions"}|null,  # raw_rows=: the raw arm is a seeded subset of RAW
+                                                               # (positions: its 0-based rows in RAW)
       "eval": {"source", "items", "rows", "references_per_item", "max_new_tokens",
                "overlap": {arm: eval prompts also in the arm's training prompts}},
       "baseline": {"metrics": {...}, "seconds": float}|null,   # untrained model, with --baseline
       "learning_curve": {"metric", "points": [{"size", "arm", "mean", "ci95", "values"}], "best_size",
                          "recommended_size", "rule"}|null,
-      "charts": {"loss_curves": "loss_curves.png", "metrics": "metrics.png", "learning_curve": str|null},
+      "charts": {"loss_curves": "loss_curves.png", "metrics": "metrics.png", "learning_curve": str|null,
+                 "eval_loss_curves": "eval_loss_curves.png"|null},
       "config": {...resolved CompareConfig...}, "versions": {...}, "seconds": {"total": float}
     }
 
@@ -39,6 +45,13 @@ including the end-of-turn token; ``capped_share`` is the share that hit ``max_ne
 seconds per answer. Noisy data teaches chatty, echoing answers, and that cost is paid at every inference.
 Extra arms come from ``arms=`` and from ``baselines`` (``random`` and ``longest``: k rows of the raw set, k =
 the curated set's size).
+
+Claim 2 of issue 11 ("one epoch on good data beats ten on bad data") is ``budget="epochs"`` with
+``arm_epochs={"curated": 1, "raw": 10}``; ``raw_rows`` trains the raw arm on a seeded subset of RAW (a row
+count, ``"curated"`` for the curated set's row count, or ``"match"`` for the rows whose ``arm_epochs["raw"]``
+passes cost what the curated arm's passes cost in tokens), and ``eval_points=K`` measures eval loss on EVAL
+K times per run (evenly spaced, plus once before the first step), without acting on it: nothing stops,
+rolls back or picks a checkpoint by it. ``seconds`` excludes the time those measurements take.
 
 ``ci95`` is a Student-t interval over seeds (null with one seed; differences then fall back
 on a bootstrap over eval items, and ``method`` says so). Metric scale: chrF and BLEU 0-100,
@@ -58,6 +71,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from transformers import TrainerCallback
 
 from ..errors import ConfigError, InputError
 from ..io.atomic import atomic_open
@@ -105,7 +119,7 @@ def _prepare_out(out: Path) -> None:
         raise ConfigError(f"-o {out}: exists and is not a folder")
     if out.exists():
         allowed = {"runs", "compare.json", "loss_curves.png", "metrics.png", "learning_curve.png", "baseline.json",
-                   "report.html"}
+                   "report.html", "eval_loss_curves.png"}
         foreign = [p.name for p in out.iterdir() if p.name not in allowed and not p.name.startswith(".")]
         if foreign:
             raise ConfigError(f"-o {out}: the folder holds files that are not from finesift compare "
@@ -113,9 +127,11 @@ def _prepare_out(out: Path) -> None:
     (out / "runs").mkdir(parents=True, exist_ok=True)
 
 
-def _budget_steps(cfg: CompareConfig, arms: list[_Arm], curated: _Arm) -> dict[str, Any]:
-    """Optimizer steps per arm under the chosen budget."""
+def _budget_steps(cfg: CompareConfig, arms: list[_Arm], curated: _Arm,
+                  arm_epochs: dict[str, float] | None = None) -> dict[str, Any]:
+    """Optimizer steps per arm under the chosen budget (``arm_epochs``: passes per arm, epochs budget only)."""
     batch = cfg.train.batch_size
+    arm_epochs = _check_arm_epochs(cfg, arms, arm_epochs)
     base_steps = cfg.max_steps or cfg.train.max_steps or max(1, math.ceil(len(curated.tokenized) / batch))
     if cfg.budget == "steps":
         for a in arms:
@@ -126,10 +142,119 @@ def _budget_steps(cfg: CompareConfig, arms: list[_Arm], curated: _Arm) -> dict[s
         for a in arms:  # steps that make the arm see about `budget` tokens at its own mean example length
             a.max_steps = max(1, round(budget / (batch * max(a.tokenized.mean_length(), 1.0))))
         return {"kind": "tokens", "max_steps": {a.name: a.max_steps for a in arms}, "max_tokens": budget}
+    passes = {a.name: arm_epochs.get(a.name.split("@")[0], cfg.train.epochs) for a in arms}
     for a in arms:  # epochs: every arm passes over its own data; costs differ, which is the point
-        a.max_steps = max(1, math.ceil(cfg.train.epochs * math.ceil(len(a.tokenized) / batch)))
+        a.max_steps = max(1, math.ceil(passes[a.name] * math.ceil(len(a.tokenized) / batch)))
     return {"kind": "epochs", "max_steps": {a.name: a.max_steps for a in arms}, "max_tokens": None,
-            "epochs": cfg.train.epochs}
+            "epochs": cfg.train.epochs, "arm_epochs": passes}
+
+
+def _check_arm_epochs(cfg: CompareConfig, arms: list[_Arm], arm_epochs: dict[str, float] | None) -> dict[str, float]:
+    arm_epochs = dict(arm_epochs or {})
+    if not arm_epochs:
+        return arm_epochs
+    if cfg.budget != "epochs":
+        raise ConfigError(f"per-arm epochs need budget 'epochs' (got '{cfg.budget}'): under a steps or tokens "
+                          "budget every arm gets the same cost")
+    names = [a.name for a in arms if "@" not in a.name]
+    unknown = [n for n in arm_epochs if n not in names]
+    if unknown:
+        raise ConfigError(f"per-arm epochs for unknown arm '{unknown[0]}' (arms: {', '.join(names)})")
+    bad = [n for n, e in arm_epochs.items() if not (isinstance(e, (int, float)) and math.isfinite(e) and e > 0)]
+    if bad:
+        raise ConfigError(f"per-arm epochs for '{bad[0]}': {arm_epochs[bad[0]]!r} is not a positive number")
+    return {n: float(e) for n, e in arm_epochs.items()}
+
+
+def raw_subset_rows(raw: _Arm, spec: int | str, curated: _Arm, raw_epochs: float, curated_epochs: float,
+                    seed: int) -> list[int]:
+    """Positions in RAW of the raw arm's seeded subset (sorted: input order is kept).
+
+    ``spec``: a row count; ``"curated"``: the curated set's row count; ``"match"``: rows drawn in a seeded order
+    until ``raw_epochs`` passes over them cost at least what ``curated_epochs`` passes over the curated set cost,
+    in tokens (prompt and answer), so both arms have the same training bill.
+    """
+    order = list(range(len(raw.tokenized)))
+    random.Random(seed).shuffle(order)
+    if spec == "match":
+        budget = curated_epochs * curated.tokenized.tokens
+        picked, spent = [], 0.0
+        for i in order:
+            if spent >= budget:
+                break
+            picked.append(i)
+            spent += raw_epochs * len(raw.tokenized.input_ids[i])
+    else:
+        if spec == "curated":
+            n = len(curated.tokenized)  # the rows it trains on
+        elif isinstance(spec, int) and not isinstance(spec, bool) and spec > 0:
+            n = spec
+        else:
+            raise ConfigError(f"raw rows {spec!r}: expected a positive row count, 'curated' or 'match'")
+        picked = order[:n]
+    return sorted(raw.tokenized.rows[i] for i in picked)
+
+
+class EvalLossCurve(TrainerCallback):
+    """A TrainerCallback that measures eval loss on compare's EVAL set ``points`` times during a run.
+
+    It only observes: nothing stops, rolls back or selects a checkpoint by these numbers (EVAL is the test
+    set). After a recovery rollback a step is measured again and the last attempt's figure is kept.
+    """
+
+    def __init__(self, data: D.Tokenized, pad_id: int, max_steps: int, points: int, batch_size: int,
+                 autocast: bool, epoch_steps: int):
+        self.data, self.pad_id, self.batch_size, self.autocast = data, pad_id, batch_size, autocast
+        self.epoch_steps = max(epoch_steps, 1)
+        self.at = {max(1, round(j * max_steps / points)) for j in range(1, points + 1)}
+        self.points: dict[int, dict[str, Any]] = {}
+        self.seconds = 0.0
+
+    def _measure(self, state, model) -> None:
+        from .evaluate import eval_loss
+
+        t = time.perf_counter()
+        loss = eval_loss(model, self.data, self.pad_id, self.batch_size, autocast=self.autocast)
+        step = int(state.global_step)
+        self.points[step] = {"step": step, "epoch": round(step / self.epoch_steps, 4),
+                             "tokens": int(state.num_input_tokens_seen or 0), "eval_loss": loss}
+        self.seconds += time.perf_counter() - t
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        if state.global_step == 0 and 0 not in self.points and model is not None:
+            self._measure(state, model)
+        return control
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if state.global_step in self.at and model is not None:
+            self._measure(state, model)
+        return control
+
+    def curve(self) -> list[dict[str, Any]]:
+        return [self.points[s] for s in sorted(self.points)]
+
+
+def eval_loss_curve(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Mean and interval over seeds of eval loss at each measured step, the best step, and how far the final
+    loss rose above each run's best (> 0: training past the best point made the model worse on EVAL)."""
+    curves = [r.get("eval_curve") for r in runs]
+    if not curves or not all(curves):
+        return None
+    steps = sorted(set.intersection(*({p["step"] for p in c} for c in curves)))
+    if not steps:
+        return None
+    by_step = [{p["step"]: p for p in c} for c in curves]
+    points = []
+    for s in steps:
+        agg = stats.mean_ci([b[s]["eval_loss"] for b in by_step])
+        points.append({"step": s, "epoch": by_step[0][s]["epoch"],
+                       "tokens": round(sum(b[s]["tokens"] for b in by_step) / len(by_step)),
+                       "mean": agg["mean"], "ci95": agg["ci95"], "values": agg["values"]})
+    finite = [p for p in points if math.isfinite(p["mean"])]
+    best = min(finite, key=lambda p: p["mean"]) if finite else points[-1]
+    rise = stats.mean_ci([b[steps[-1]]["eval_loss"] - min(b[s]["eval_loss"] for s in steps) for b in by_step])
+    return {"points": points, "best_step": best["step"], "best_epoch": best["epoch"], "final_step": steps[-1],
+            "rise_after_best": rise}
 
 
 def _select_items(items: list[D.EvalItem], cap: int | None, seed: int) -> list[D.EvalItem]:
@@ -199,7 +324,7 @@ def _difference(a_runs: list[dict], b_runs: list[dict], metric: str, seed: int) 
     return out
 
 
-def _verdict(diff: dict[str, Any], metric: str, other: str = "raw") -> dict[str, Any]:
+def _verdict(diff: dict[str, Any], metric: str, other: str = "raw", arm: str = "curated") -> dict[str, Any]:
     higher = METRICS[metric]
     mean, ci = diff["mean"], diff.get("ci95")
     if diff.get("excludes_zero"):
@@ -208,37 +333,47 @@ def _verdict(diff: dict[str, Any], metric: str, other: str = "raw") -> dict[str,
     else:
         word = "no significant difference"
     span = f" (95% interval {ci[0]:+.2f} to {ci[1]:+.2f})" if ci else " (no interval: one seed)"
-    text = (f"curated vs {other} on {metric}: {mean:+.2f}{span}: "
-            + (f"curated is {word}" if word != "no significant difference" else
+    text = (f"{arm} vs {other} on {metric}: {mean:+.2f}{span}: "
+            + (f"{arm} is {word}" if word != "no significant difference" else
                "the difference is within noise at this number of seeds"))
-    return {"metric": metric, f"curated_vs_{other}": word, "text": text}
+    return {"metric": metric, f"{arm}_vs_{other}": word, "text": text}
+
+
+verdict = _verdict  # public: the presets word their own comparisons the same way
 
 
 def compare(raw: "str | Path | Dataset", curated: "str | Path | Dataset", eval: "str | Path | Dataset",
             out: str | Path, config: CompareConfig | dict | None = None, *,
             arms: dict[str, "str | Path | Dataset"] | None = None, progress: bool = False, console=None,
-            callbacks: list | None = None, **overrides: Any) -> CompareResult:
+            callbacks: list | None = None, arm_epochs: dict[str, float] | None = None,
+            raw_rows: int | str | None = None, eval_points: int | None = None, **overrides: Any) -> CompareResult:
     """Train every arm for every seed under one budget, evaluate on ``eval``, write ``out/compare.json``.
 
     ``arms`` adds named arms (e.g. ``{"random": path}``) compared against ``curated``
     too. ``config`` is a :class:`CompareConfig` or dict; keyword ``overrides`` set its
     fields (``train=`` takes TrainConfig fields). A run whose results already exist in
     ``out/runs`` with the same settings is reused, so an interrupted compare resumes.
+    ``arm_epochs``, ``raw_rows`` and ``eval_points``: see the module doc (claim 2 of issue 11).
     """
     from .runner import quiet_libraries
 
     with quiet_libraries():
         return _compare(raw, curated, eval, out, config, arms=arms, progress=progress, console=console,
-                        callbacks=callbacks, **overrides)
+                        callbacks=callbacks, arm_epochs=arm_epochs, raw_rows=raw_rows, eval_points=eval_points,
+                        **overrides)
 
 
-def _compare(raw, curated, eval, out, config, *, arms, progress, console, callbacks, **overrides) -> CompareResult:
+def _compare(raw, curated, eval, out, config, *, arms, progress, console, callbacks, arm_epochs, raw_rows,
+             eval_points, **overrides) -> CompareResult:
     from rich.console import Console
 
     from .evaluate import evaluate, predictions_records, prepare_for_eval
     from .runner import _versions, train
 
     cfg: CompareConfig = build_config(CompareConfig, config, overrides)  # type: ignore[assignment]
+    if eval_points is not None and (isinstance(eval_points, bool) or not isinstance(eval_points, int)
+                                    or eval_points <= 0):
+        raise ConfigError(f"eval points {eval_points!r}: expected a positive number of measurements per run")
     from .lora import resolve_device, resolve_precision, resolve_threads
 
     device = resolve_device(cfg.train.device)
@@ -285,6 +420,17 @@ def _compare(raw, curated, eval, out, config, *, arms, progress, console, callba
         if not ex:
             raise InputError(raw_arm.dataset.source, f"baseline '{kind}': no selected row has a non-empty answer")
         all_arms.append(_Arm(kind, sub, ex, formatter.tokenize(ex)))
+    raw_subset = None
+    if raw_rows is not None:
+        # after the baselines, which are drawn from all of RAW
+        passes = dict(arm_epochs or {})
+        rows = raw_subset_rows(raw_arm, raw_rows, cur, passes.get("raw", tcfg.epochs),
+                               passes.get("curated", tcfg.epochs), tcfg.seed)
+        sub = D.subset(raw_arm.dataset, rows, source=f"{raw_arm.dataset.source}#subset{len(rows)}")
+        ex, _ = D.to_examples(sub, tcfg.system_prompt)
+        raw_subset = {"rows": len(rows), "of": len(raw_arm.dataset), "spec": raw_rows, "positions": rows}
+        raw_arm = _Arm("raw", sub, ex, formatter.tokenize(ex))
+        all_arms[0] = raw_arm
 
     # learning-curve arms: nested seeded subsets of the curated set
     curve_arms: list[_Arm] = []
@@ -298,7 +444,7 @@ def _compare(raw, curated, eval, out, config, *, arms, progress, console, callba
             sub = D.subset(cur.dataset, rows, source=f"{cur.dataset.source}@{size}")
             ex, _ = D.to_examples(sub, tcfg.system_prompt)
             curve_arms.append(_Arm(f"curated@{size}", sub, ex, formatter.tokenize(ex), size=size))
-    budget = _budget_steps(cfg, all_arms + curve_arms, cur)
+    budget = _budget_steps(cfg, all_arms + curve_arms, cur, arm_epochs)
 
     eval_ds = D.load(eval, fmt=tcfg.fmt, field_map=tcfg.field_map)
     eval_ex, _ = D.to_examples(eval_ds, tcfg.system_prompt)
@@ -316,6 +462,8 @@ def _compare(raw, curated, eval, out, config, *, arms, progress, console, callba
     eval_fp = _key(eval_tok.input_ids, eval_tok.labels, [it.references for it in items])
 
     eval_dtype = resolve_precision(cfg.eval_dtype, device)
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    batch = tcfg.batch_size
 
     def run_eval(model, tokenizer, fmt) -> Any:
         return evaluate(model, tokenizer, fmt, items, eval_tok, max_new_tokens=cfg.max_new_tokens,
@@ -339,7 +487,7 @@ def _compare(raw, curated, eval, out, config, *, arms, progress, console, callba
                 fh.write(orjson.dumps(baseline))
             del bmodel
             gc.collect()
-        console.print(f"baseline (untrained): " + ", ".join(f"{k} {v:.2f}" for k, v in baseline["metrics"].items()))
+        console.print("baseline (untrained): " + ", ".join(f"{k} {v:.2f}" for k, v in baseline["metrics"].items()))
 
     runs: dict[str, list[dict[str, Any]]] = {a.name: [] for a in all_arms + curve_arms}
     seeds = [tcfg.seed + i for i in range(cfg.seeds)]
@@ -349,8 +497,11 @@ def _compare(raw, curated, eval, out, config, *, arms, progress, console, callba
             run_dir = out / "runs" / f"{arm.name}-seed{seed}"
             run_cfg = tcfg.model_copy(update={"seed": seed, "max_steps": arm.max_steps})
             # threads change speed, not results: a resumed compare on a busier machine still reuses runs
-            key = _key(run_cfg.model_dump(exclude={"threads"}), arm.fingerprint(), eval_fp, cfg.max_new_tokens,
-                       eval_dtype)
+            key_parts = [run_cfg.model_dump(exclude={"threads"}), arm.fingerprint(), eval_fp, cfg.max_new_tokens,
+                         eval_dtype]
+            if eval_points:  # only then: runs cached before the option existed stay valid
+                key_parts.append({"eval_points": eval_points})
+            key = _key(*key_parts)
             result_file = run_dir / "eval.json"
             if result_file.exists():
                 cached = orjson.loads(result_file.read_bytes())
@@ -358,16 +509,28 @@ def _compare(raw, curated, eval, out, config, *, arms, progress, console, callba
                     runs[arm.name].append(cached)
                     console.print(f"[dim]{arm.name} seed {seed}: reusing {result_file}[/]")
                     continue
-            tr = train(arm.dataset, run_dir, run_cfg, progress=progress, console=console, callbacks=callbacks)
+            run_callbacks = list(callbacks or [])
+            curve_cb = None
+            if eval_points:
+                curve_cb = EvalLossCurve(eval_tok, pad_id, arm.max_steps, eval_points, tcfg.eval_batch_size,
+                                         resolve_precision(tcfg.precision, device) == "bf16",
+                                         math.ceil(len(arm.tokenized) / batch))
+                run_callbacks.append(curve_cb)
+            tr = train(arm.dataset, run_dir, run_cfg, progress=progress, console=console, callbacks=run_callbacks)
             model = prepare_for_eval(tr.model, eval_dtype)
             res = run_eval(model, tr.tokenizer, tr.formatter)
             rec = {
                 "key": key, "arm": arm.name, "seed": seed, "run_dir": str(run_dir), "status": tr.summary["status"],
                 "steps": tr.summary["steps"], "tokens": tr.summary["tokens"],
-                "seconds": tr.summary["seconds"]["train"], "eval_seconds": res.seconds,
+                # the eval-loss measurements ran inside training: they are not what training costs
+                "seconds": round(tr.summary["seconds"]["train"] - (curve_cb.seconds if curve_cb else 0.0), 2),
+                "eval_seconds": res.seconds,
                 "metrics": res.metrics, "per_item": res.per_item, "inference": res.inference,
                 "events": [e["kind"] for e in tr.summary["events"]],
             }
+            if curve_cb is not None:
+                rec["eval_curve"] = curve_cb.curve()
+                rec["eval_curve_seconds"] = round(curve_cb.seconds, 2)
             with atomic_open(run_dir / "predictions.jsonl", "wb") as fh:
                 for row in predictions_records(items, res.predictions, res.per_item):
                     fh.write(orjson.dumps(row) + b"\n")
@@ -388,6 +551,7 @@ def _compare(raw, curated, eval, out, config, *, arms, progress, console, callba
         report_arms[arm.name] = {
             "data": str(arm.dataset.source), "rows": len(arm.dataset), "examples": len(arm.tokenized),
             "epoch_tokens": arm.tokenized.tokens, "max_steps": arm.max_steps, **agg,
+            "eval_loss_curve": eval_loss_curve(runs[arm.name]) if eval_points else None,
             "runs": [{k: v for k, v in r.items() if k not in ("per_item", "key")} for r in runs[arm.name]],
         }
 
@@ -421,6 +585,10 @@ def _compare(raw, curated, eval, out, config, *, arms, progress, console, callba
                                      out / "metrics.png").name,
         "learning_curve": None,
     }
+    charts["eval_loss_curves"] = None
+    if eval_points:
+        charts["eval_loss_curves"] = eval_loss_chart(
+            {a.name: report_arms[a.name]["eval_loss_curve"] for a in all_arms}, out / "eval_loss_curves.png").name
     if curve:
         charts["learning_curve"] = plots.learning_curve(curve["points"], curve["metric"], curve["recommended_size"],
                                                         out / "learning_curve.png").name
@@ -430,6 +598,7 @@ def _compare(raw, curated, eval, out, config, *, arms, progress, console, callba
         "differences": differences,
         "verdict": verdict,
         "budget": budget,
+        "raw_subset": raw_subset,
         "eval": {"source": eval_ds.source, "items": len(items), "rows": len(eval_tok),
                  "references_per_item": round(sum(len(i.references) for i in items) / max(len(items), 1), 2),
                  "max_new_tokens": cfg.max_new_tokens, "dtype": eval_dtype, "overlap": overlap},
@@ -472,3 +641,35 @@ def learning_curve(points: list[tuple[int, str, list[dict]]], metric: str, seed:
         p.pop("_runs")
     return {"metric": metric, "points": pts, "best_size": best["size"], "recommended_size": recommended,
             "rule": "smallest size whose paired difference to the best size has a 95% interval containing 0"}
+
+
+def eval_loss_chart(curves: dict[str, dict[str, Any] | None], path: Path) -> Path:
+    """Eval loss per arm against passes over the arm's own data and against training tokens (mean over seeds,
+    band: 95% interval, dot: the best point): where training on an arm's data starts to hurt."""
+    from .plots import _plt
+
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for name, c in curves.items():
+        if not c:
+            continue
+        for ax, x_key in zip(axes, ("epoch", "tokens")):
+            xs = [p[x_key] for p in c["points"]]
+            ys = [p["mean"] for p in c["points"]]
+            line, = ax.plot(xs, ys, "-o", ms=3, lw=1.8, label=name)
+            band = [(x, p["ci95"]) for x, p in zip(xs, c["points"]) if p["ci95"]]
+            if band:
+                ax.fill_between([b[0] for b in band], [b[1][0] for b in band], [b[1][1] for b in band],
+                                color=line.get_color(), alpha=0.15, lw=0)
+            best = next(p for p in c["points"] if p["step"] == c["best_step"])
+            ax.plot([best[x_key]], [best["mean"]], "o", ms=8, mfc="none", color=line.get_color())
+    axes[0].set_xlabel("passes over the arm's own data (epochs)")
+    axes[1].set_xlabel("training tokens")
+    for ax in axes:
+        ax.set_ylabel("eval loss (answer tokens)")
+        ax.legend(fontsize=8)
+    fig.suptitle("eval loss during training (mean over seeds, 95% band; ring: lowest point)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
