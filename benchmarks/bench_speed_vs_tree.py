@@ -81,7 +81,7 @@ def main() -> None:
             for row in scaled_rows(args.rows):
                 fh.write(orjson.dumps(row) + b"\n")
         arms = {"base": (base_src, "default"), "this": (ROOT / "src", "default"),
-                "this_threads1": (ROOT / "src", "1")}
+                "this_threads2": (ROOT / "src", "2")}
         runs: dict[str, list[dict[str, float]]] = {a: [] for a in arms}
         names = list(arms)
         for i in range(args.repeat):

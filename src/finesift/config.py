@@ -104,9 +104,9 @@ class AuditConfig(BaseModel):
         "recompiles every regular expression a check runs (pyarrow compiles per call): 65,536 rows made the "
         "100k-row audit 1.6x faster than 8,192."))
     threads: int | None = Field(None, gt=0, description=(
-        "Checks scored at once, on threads (and batches of features computed at once). None: one per CPU, at "
-        "most 4. Results do not depend on it (tested); memory grows with it, since each running check holds "
-        "its own temporaries: 1 runs the checks one after another."))
+        "Checks scored at once, on threads (row checks side by side, each dataset check alone; features a piece "
+        "at a time). None: 1, one after another (2 was 0.93x to 1.08x of 1 on the 100k-row benchmark on 2 cores, not settled). Results "
+        "do not depend on it (tested); memory grows with it."))
     seed: int = Field(0, description="Seed for anything random (MinHash permutations, sampling).")
     max_tokens: int = Field(2048, gt=0, description="too_long: token budget for prompt+answer.")
     tokenizer: str | None = Field(

@@ -137,9 +137,8 @@ def test_features_computed_on_a_pool_equal_the_serial_ones_in_the_same_order():
     assert pooled.column_names == serial.column_names
 
 
-def test_thread_count_is_the_config_or_the_cpus_up_to_the_cap():
-    from finesift.engine.local import MAX_THREADS, thread_count
+def test_thread_count_is_the_config_else_one():
+    from finesift.engine.local import thread_count
 
     assert thread_count(_Cfg(3)) == 3
-    assert 1 <= thread_count(None) <= MAX_THREADS
-    assert thread_count(_Cfg(None)) == thread_count(None)
+    assert thread_count(None) == thread_count(_Cfg(None)) == 1

@@ -33,7 +33,7 @@ def audit_cmd(
     tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="too_long: local tokenizer folder or tokenizer.json."),
     lang: Optional[str] = typer.Option(None, "--lang", help="Expected answer language (ISO 639-1), default: detected."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Rows per batch for row-level checks."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Checks scored at once (default: one per CPU, at most 4; 1: one after another). Same results; memory grows with it."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Checks scored at once (default 1: one after another). Same results; memory grows with it."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed for anything random."),
     with_: Optional[str] = typer.Option(None, "--with", help="Opt-in model-based checks: embeddings,lm,judge."),
     model: Optional[str] = typer.Option(None, "--model", help="Local causal LM folder for --with lm (default: SmolLM2-135M-Instruct)."),

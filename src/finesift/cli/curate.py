@@ -34,7 +34,7 @@ def curate_cmd(
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps (default auto: cuda when available)."),
     no_models: bool = typer.Option(False, "--no-models", help="No embedding or LM models: rule checks only, lexical features for diversity."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Rows per batch for row-level checks (does not change the result)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Audit checks scored at once (default: one per CPU, at most 4; 1: one after another). Same kept set; memory grows with it."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Audit checks scored at once (default 1: one after another). Same kept set; memory grows with it."),
     fmt: Optional[str] = typer.Option(None, "--format", help="Force the input format: jsonl, json, csv, tsv, parquet, hf."),
     map_: Optional[str] = typer.Option(None, "--map", help="Field mapping, e.g. instruction=question,output=answer."),
     on_error: str = typer.Option("raise", "--on-error", help="raise: stop at the first bad record; skip: skip and count them."),

@@ -14,7 +14,6 @@ No check knows which engine runs it: a distributed engine runs the same ``fit``/
 
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -196,20 +195,13 @@ PIECE_BYTES = 4 << 20
 
 
 def thread_count(config: Any = None) -> int:
-    """Checks (and batches of features) run at once: ``config.threads``, else one per CPU this process may
-    use, at most :data:`MAX_THREADS`."""
+    """Checks (and pieces of features) scored at once: ``config.threads``, else 1.
+
+    One by default: 2 threads took 0.93x to 1.08x the time of 1 on the 100k-row benchmark on 2 cores
+    (``benchmarks/bench_speed_vs_tree.py``), not yet a settled gain, for +160 MB of peak.
+    """
     value = getattr(config, "threads", None)
-    if value:
-        return max(1, int(value))
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(MAX_THREADS, cpus))
-
-
-#: the default's cap: each running check holds its own temporaries, so memory grows with the threads
-MAX_THREADS = 4
+    return max(1, int(value)) if value else 1
 
 
 def _concurrently(run: list[Check], configured: set[str], scored: dict[str, pa.Table], workers: int,
