@@ -27,8 +27,6 @@ shows whether and where training on the noisy rows turns worse. Writes
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -156,20 +154,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     preset = replace(PRESETS[name], **{k: v for k, v in vars(args).items()
                                        if k in Preset.__dataclass_fields__ and k != "model" and v is not None})
     raw_rows: int | str = args.raw_rows
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
-
-    from finesift.models.cache import cache_dir
+    preset, work = T.prepare(preset, args.device, args.workdir, f"experiment-epochs-{name}")
     from finesift.train import compare
     from finesift.train.comparison import verdict
-    from finesift.train.lora import resolve_device, resolve_threads
 
-    threads = resolve_threads(preset.threads, resolve_device(args.device))
-    if threads:
-        torch.set_num_threads(threads)
-        preset = replace(preset, threads=threads)
-    work = args.workdir or cache_dir(f"experiment-epochs-{name}")
-    work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
 
     pool, ev = T.split(args.seed, preset.eval_items)
@@ -216,22 +204,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "cost": {"token_ratio": arms["raw"]["tokens"]["mean"] / max(arms["curated"]["tokens"]["mean"], 1),
                  "seconds_ratio": arms["raw"]["seconds"]["mean"] / max(arms["curated"]["seconds"]["mean"], 1e-9)},
         "charts": {k: str(work / "compare" / v) for k, v in rep["charts"].items() if v},
-        "machine": {"device": first_run["config"]["device"], "precision": first_run["config"]["precision"],
-                    "gpu": torch.cuda.get_device_name(0) if first_run["config"]["device"].startswith("cuda") else None,
-                    "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "platform": platform.platform(),
-                    "torch": torch.__version__},
+        "machine": T.machine(first_run),
         "seconds": {"curate": round(curate_s, 1), "total": round(time.perf_counter() - t0, 1)},
         "workdir": str(work),
     }
     for arm in res["compare"]["arms"].values():
         arm.pop("runs", None)
-    suffix = "" if name == "cpu" else f"_{name}"
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / f"experiment_epochs{suffix}.json").write_bytes(
-        orjson.dumps(res, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
-    md = markdown(res)
-    (args.results / f"experiment_epochs{suffix}.md").write_text(md, encoding="utf-8")
-    print(md)
+    T.write_results(args.results, "experiment_epochs", name, res, markdown(res))
     return res
 
 

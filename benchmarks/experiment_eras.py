@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
-import platform
 import random
 import re
 import sys
@@ -194,20 +192,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     name = "quick" if args.quick else "full" if args.full else "cpu"
     preset = replace(PRESETS[name], **{k: v for k, v in vars(args).items()
                                        if k in Preset.__dataclass_fields__ and k != "model" and v is not None})
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
-
-    from finesift.models.cache import cache_dir
+    preset, work = T.prepare(preset, args.device, args.workdir, f"experiment-eras-{name}")
     from finesift.train import compare, stats
     from finesift.train.comparison import verdict
-    from finesift.train.lora import resolve_device, resolve_threads
 
-    threads = resolve_threads(preset.threads, resolve_device(args.device))
-    if threads:
-        torch.set_num_threads(threads)
-        preset = replace(preset, threads=threads)
-    work = args.workdir or cache_dir(f"experiment-eras-{name}")
-    work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
 
     data = build(args.seed, preset.new_rows, preset.eval_items)
@@ -273,20 +261,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "differences": differences,
         "verdict": verdicts,
         "compare": {k: rep[k] for k in ("budget", "eval", "verdict")},
-        "machine": {"device": first_run["config"]["device"], "precision": first_run["config"]["precision"],
-                    "gpu": torch.cuda.get_device_name(0) if first_run["config"]["device"].startswith("cuda") else None,
-                    "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "platform": platform.platform(),
-                    "torch": torch.__version__},
+        "machine": T.machine(first_run),
         "seconds": {"curate": round(curate_s, 1), "total": round(time.perf_counter() - t0, 1)},
         "workdir": str(work),
     }
-    suffix = "" if name == "cpu" else f"_{name}"
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / f"experiment_eras{suffix}.json").write_bytes(
-        orjson.dumps(res, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
-    md = markdown(res)
-    (args.results / f"experiment_eras{suffix}.md").write_text(md, encoding="utf-8")
-    print(md)
+    T.write_results(args.results, "experiment_eras", name, res, markdown(res))
     return res
 
 

@@ -317,6 +317,44 @@ def markdown(res: dict[str, Any]) -> str:
 
 # -- main ----------------------------------------------------------------------------------------
 
+def prepare(preset: Any, device: str | None, workdir: Path | None, label: str) -> tuple[Any, Path]:
+    """Offline hub, one torch thread count for every stage (curate's model scores too: oversubscribed torch
+    threads spin), and the work folder (``workdir`` or the cache folder ``label``): the preset with its threads."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    from finesift.models.cache import cache_dir
+    from finesift.train.lora import resolve_device, resolve_threads
+
+    threads = resolve_threads(preset.threads, resolve_device(device))
+    if threads:
+        torch.set_num_threads(threads)
+        preset = replace(preset, threads=threads)
+    work = workdir or cache_dir(label)
+    work.mkdir(parents=True, exist_ok=True)
+    return preset, work
+
+
+def machine(first_run: dict[str, Any]) -> dict[str, Any]:
+    """Where a preset ran (device, precision, GPU, CPUs, torch threads, platform), from its first run's config."""
+    import torch
+
+    device = first_run["config"]["device"]
+    return {"device": device, "precision": first_run["config"]["precision"],
+            "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else None,
+            "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "platform": platform.platform(),
+            "torch": torch.__version__}
+
+
+def write_results(folder: Path, stem: str, name: str, res: dict[str, Any], md: str) -> None:
+    """``folder/stem[_name].json`` and ``.md`` (no suffix for the CPU size, the README's), and the markdown on stdout."""
+    suffix = "" if name == "cpu" else f"_{name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{stem}{suffix}.json").write_bytes(orjson.dumps(res, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+    (folder / f"{stem}{suffix}.md").write_text(md, encoding="utf-8")
+    print(md)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     size = ap.add_mutually_exclusive_group()
@@ -339,20 +377,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     preset = PRESETS[name]
     preset = replace(preset, **{k: v for k, v in vars(args).items() if k in Preset.__dataclass_fields__
                                 and k != "model" and v is not None})
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
-
-    from finesift.train.lora import resolve_device, resolve_threads
-
-    # One thread count for every stage (curate's model scores too): oversubscribed torch threads spin.
-    threads = resolve_threads(preset.threads, resolve_device(args.device))
-    if threads:
-        torch.set_num_threads(threads)
-        preset = replace(preset, threads=threads)
-    from finesift.models.cache import cache_dir
-
-    work = args.workdir or cache_dir(f"experiment-tatoeba-{name}")
-    work.mkdir(parents=True, exist_ok=True)
+    preset, work = prepare(preset, args.device, args.workdir, f"experiment-tatoeba-{name}")
     t0 = time.perf_counter()
 
     pool, ev = split(args.seed, preset.eval_items)
@@ -419,22 +444,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         "longest": composition([r["id"] for r in longest_rows], labels),
                         "clean-oracle": composition([r["id"] for r in oracle_rows], labels)},
         "compare": {k: rep[k] for k in ("arms", "differences", "verdict", "budget", "eval", "baseline")},
-        "machine": {"device": first_run["config"]["device"], "precision": first_run["config"]["precision"],
-                    "gpu": torch.cuda.get_device_name(0) if first_run["config"]["device"].startswith("cuda") else None,
-                    "cpus": os.cpu_count(), "threads": torch.get_num_threads(), "platform": platform.platform(),
-                    "torch": torch.__version__},
+        "machine": machine(first_run),
         "seconds": {"curate": round(curate_s, 1), "total": round(time.perf_counter() - t0, 1)},
         "workdir": str(work),
     }
     for arm in res["compare"]["arms"].values():
         arm.pop("runs", None)
-    suffix = "" if name == "cpu" else f"_{name}"
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / f"experiment_tatoeba{suffix}.json").write_bytes(
-        orjson.dumps(res, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
-    md = markdown(res)
-    (args.results / f"experiment_tatoeba{suffix}.md").write_text(md, encoding="utf-8")
-    print(md)
+    write_results(args.results, "experiment_tatoeba", name, res, markdown(res))
     return res
 
 
