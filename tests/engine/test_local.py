@@ -124,19 +124,6 @@ def test_a_failing_check_on_a_thread_raises_its_own_error():
         run_checks(_table(), [_Copies(), _Boom(), _Double()], _Cfg(2))
 
 
-def test_features_computed_on_a_pool_equal_the_serial_ones_in_the_same_order():
-    from concurrent.futures import ThreadPoolExecutor
-
-    from finesift.checks.features import add_features
-
-    names = ["content_hash", "words_prompt", "answer_hash", "format_faults", "norm_prompt"]
-    serial = add_features(_table(), names)
-    with ThreadPoolExecutor(3) as pool:
-        pooled = add_features(_table(), names, None, pool)
-    assert pooled.equals(serial)
-    assert pooled.column_names == serial.column_names
-
-
 def test_thread_count_is_the_config_else_one():
     from finesift.engine.local import thread_count
 

@@ -22,7 +22,6 @@ underscores, with inner apostrophes and hyphens (``don't``, ``e-mail``) kept in 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,30 +86,15 @@ def resolve(names: Iterable[str]) -> list[str]:
     return out
 
 
-def add_features(batch: pa.Table, names: Iterable[str], config: Any = None, pool: Executor | None = None) -> pa.Table:
-    """``batch`` with every feature in ``names`` (and what they need) appended, each computed once.
-
-    ``pool``: features that need nothing still missing are computed at once on its threads (each is a pure
-    function of the batch); the columns come out in :func:`resolve`'s order either way.
-    """
-    names = resolve(names)
-    todo = [n for n in names if n not in batch.column_names]
-    computed: dict[str, pa.Array] = {}
-    while todo:
-        ready = [n for n in todo if not any(dep in todo for dep in FEATURES[n].needs)]
-        with_deps = batch
-        for n in {d for r in ready for d in FEATURES[r].needs if d in computed}:
-            with_deps = with_deps.append_column(n, computed[n])
-        values = (list(pool.map(lambda n: FEATURES[n].compute(with_deps, config), ready))
-                  if pool is not None and len(ready) > 1 else [FEATURES[n].compute(with_deps, config) for n in ready])
-        for name, value in zip(ready, values):
-            if len(value) != batch.num_rows:
-                raise RuntimeError(f"feature {name} gave {len(value)} values for {batch.num_rows} rows")
-            computed[name] = value
-        todo = [n for n in todo if n not in computed]
-    for name in names:
-        if name in computed:
-            batch = batch.append_column(name, computed[name])
+def add_features(batch: pa.Table, names: Iterable[str], config: Any = None) -> pa.Table:
+    """``batch`` with every feature in ``names`` (and what they need) appended, each computed once."""
+    for name in resolve(names):
+        if name in batch.column_names:
+            continue
+        values = FEATURES[name].compute(batch, config)
+        if len(values) != batch.num_rows:
+            raise RuntimeError(f"feature {name} gave {len(values)} values for {batch.num_rows} rows")
+        batch = batch.append_column(name, values)
     return batch
 
 

@@ -136,8 +136,7 @@ def run_checks(table: pa.Table, checks: list[Check], config: Any, *, inputs: dic
                 states = [check.fit(piece) for b in its_batches for piece in pieces(b, max_bytes=piece_bytes)]
                 merged = check.merge(states)
                 del states  # the per-batch states must not stay alive through finalize's peak
-                if workers == 1:
-                    release_memory()  # nor the fits' temporaries (Arrow keeps freed pages for reuse)
+                release_memory()  # nor the fits' temporaries (Arrow keeps freed pages for reuse): it runs alone
                 state = check.finalize(merged)
                 del merged
                 parts = []
