@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import xxhash
 
 from ..engine.memory import release_memory
@@ -32,52 +33,43 @@ CHUNK_BYTES = 256 << 20
 
 _TURN_FIELDS = [TURN.field(i) for i in range(TURN.num_fields)]
 _TURNS_TYPE = SCHEMA.field("turns").type
+#: the columns a chunk holds, in order (turns and raw are kept apart)
+_CHUNK_COLUMNS = ("row", "id", "system", "prompt", "output", "metadata")
 
 
 class TableBuilder:
-    """Accumulates normalized rows column by column; ids are made unique as rows arrive.
+    """Accumulates normalized rows column by column; ids are made unique once all rows are in.
 
     Every record the reader yields (well-formed or not) takes the next input position, and
     a row's ``row`` is its position: records skipped with ``--on-error skip`` leave gaps
     rather than renumbering the rows after them.
 
     A row without an input id gets the xxhash64 of its JSON. A repeated id (given or
-    hashed) gets ``-2``, ``-3`` … appended, so ``id`` is unique within the file.
+    hashed) gets ``-2``, ``-3`` … appended, so ``id`` is unique within the file
+    (:func:`unique_ids`).
     """
 
     def __init__(self) -> None:
         self.rows = 0
         #: input positions taken, skipped records included
         self.positions = 0
-        #: per chunk: (columns but turns, turns or None when they are the prompt/answer pairs)
-        self._chunks: list[tuple[list[pa.Array], pa.Array | None]] = []
-        self._seen: dict[str, int] = {}
+        #: per chunk: (columns but turns and raw, turns or None when they are the prompt/answer pairs,
+        #: raw end offsets)
+        self._chunks: list[tuple[list[pa.Array], pa.Array | None, np.ndarray]] = []
+        # the raw records of the whole file go into one buffer: per-chunk buffers had to be concatenated
+        # at the end, holding the file's bytes twice (600 MB more at 5M rows)
+        self._raw = bytearray()
         self._reset()
 
     def _reset(self) -> None:
         self._start = self.rows
+        self._raw_start = len(self._raw)
         self._ids: list[str] = []
         self._norms: list[Normalized] = []
         self._rows: list[int] = []
-        # raw records go into one buffer + offsets: keeping a million small bytes objects
-        # alive costs ~10x more (each holds an oversized allocation)
-        self._raw = bytearray()
-        self._raw_offsets: list[int] = [0]
-
-    def _unique(self, rid: str) -> str:
-        seen = self._seen
-        k = seen.get(rid)
-        if k is None:
-            seen[rid] = 1
-            return rid
-        while True:
-            k += 1
-            cand = f"{rid}-{k}"
-            if cand not in seen:
-                break
-        seen[rid] = k
-        seen[cand] = 1
-        return cand
+        # each raw record's end in ``_raw``: one buffer + offsets, as keeping a million small bytes
+        # objects alive costs ~10x more (each holds an oversized allocation)
+        self._raw_offsets: list[int] = []
 
     def consume(self, items, normalize, bad, *, exact_json: bool = True) -> None:
         """Add every record of ``items`` ((location, record) pairs); a record that is not a dict
@@ -86,9 +78,9 @@ class TableBuilder:
         ``raw`` is their JSON (else it is :func:`~.jsonutil.encode_raw`'s pickle)."""
         dumps_, default, option = orjson.dumps, json_default, DUMP_OPTIONS
         hexdigest = xxhash.xxh64_hexdigest
-        seen, unique = self._seen, self._unique
         ids, norms, rows, buf, offsets = self._ids, self._norms, self._rows, self._raw, self._raw_offsets
         chunk_rows, chunk_bytes = CHUNK_ROWS, CHUNK_BYTES
+        chunk_end = self._raw_start + chunk_bytes
         pos = self.positions
         for loc, item in items:
             pos += 1
@@ -107,26 +99,16 @@ class TableBuilder:
             rid = norm[0]
             if rid is None:
                 rid = hexdigest(text)  # of the JSON, whatever ``raw`` holds: ids do not depend on the format
-            k = seen.get(rid)
-            if k is None:
-                seen[rid] = 1
-            else:  # a repeated id: the next free "-k" suffix
-                cand = f"{rid}-{k + 1}"
-                if cand in seen:
-                    cand = unique(rid)
-                else:
-                    seen[rid] = k + 1
-                    seen[cand] = 1
-                rid = cand
             ids.append(rid)
             norms.append(norm)
             rows.append(pos - 1)
             buf += text if exact_json else encode_raw(item, exact_json=False)
             offsets.append(len(buf))
-            if len(ids) >= chunk_rows or len(buf) >= chunk_bytes:
+            if len(ids) >= chunk_rows or len(buf) >= chunk_end:
                 self.rows += len(ids)
                 self.flush()
-                ids, norms, rows, buf, offsets = self._ids, self._norms, self._rows, self._raw, self._raw_offsets
+                ids, norms, rows, offsets = self._ids, self._norms, self._rows, self._raw_offsets
+                chunk_end = self._raw_start + chunk_bytes
         self.rows += len(ids)
         self.positions = pos
 
@@ -163,9 +145,6 @@ class TableBuilder:
                 meta_offsets.append(len(meta_buf))
         metadata = pa.StringArray.from_buffers(  # orjson output is valid UTF-8
             n, pa.py_buffer(np.asarray(meta_offsets, dtype=np.int32)), pa.py_buffer(meta_buf))
-        raw = pa.LargeBinaryArray.from_buffers(
-            pa.large_binary(), n, [None, pa.py_buffer(np.asarray(self._raw_offsets, dtype=np.int64)),
-                                   pa.py_buffer(self._raw)])
         self._chunks.append(([
             pa.array(np.asarray(self._rows, dtype=np.int64)),
             pa.array(self._ids, pa.string()),
@@ -173,33 +152,141 @@ class TableBuilder:
             prompt_arr,
             output_arr,
             metadata,
-            raw,
-        ], turns))
+        ], turns, np.asarray(self._raw_offsets, dtype=np.int64)))
         self._reset()
 
     def table(self) -> pa.Table:
         self.flush()
-        chunks, self._chunks, self._seen = self._chunks, [], {}  # free what is no longer needed
+        chunks, self._chunks = self._chunks, []
         if not chunks:
             return pa.Table.from_batches([], schema=SCHEMA)
+        lengths = [len(c[2]) for c in chunks]
+        raw_offsets = np.concatenate([np.zeros(1, dtype=np.int64)] + [c[2] for c in chunks])
+        raw = pa.LargeBinaryArray.from_buffers(pa.large_binary(), int(sum(lengths)),
+                                               [None, pa.py_buffer(raw_offsets), pa.py_buffer(self._raw)])
+        self._raw = bytearray()  # the table owns the buffer now
+        # one chunk per column is what downstream code (and tests built with from_pylist) expects: each
+        # column is concatenated and its chunks dropped before the next, so the chunks and the table are
+        # never both held whole (that doubled the reader's peak)
+        cols: list[pa.Array | pa.ChunkedArray] = []
+        for k, name in enumerate(_CHUNK_COLUMNS):
+            parts = [c[0][k] for c in chunks]
+            for c in chunks:
+                c[0][k] = None
+            try:
+                col = pa.concat_arrays(parts)
+            except pa.ArrowInvalid:  # > 2 GiB of text in a column: kept as chunks
+                col = pa.chunked_array(parts, SCHEMA.field(name).type)
+            del parts
+            if name == "id":
+                col = unique_ids(col)
+            cols.append(col)
+            release_memory()  # the chunks' pages go back before the next column is built
+        if all(c[1] is None for c in chunks):
+            turns = pa.nulls(len(raw), _TURNS_TYPE)  # one-exchange rows store no turns (records.conversation makes them)
+        else:
+            parts = [c[1] if c[1] is not None else pa.nulls(n, _TURNS_TYPE) for c, n in zip(chunks, lengths)]
+            try:
+                turns = pa.concat_arrays(parts)
+            except pa.ArrowInvalid:
+                turns = pa.chunked_array(parts, _TURNS_TYPE)
+        del chunks
+        table = pa.Table.from_arrays(cols[:3] + [turns] + cols[3:] + [raw], schema=SCHEMA)
+        if any(isinstance(c, pa.ChunkedArray) for c in table.columns):
+            table = pa.Table.from_batches(table.to_batches(), schema=SCHEMA)  # the same chunks in every column
+        return table
 
-        def with_turns(cols: list[pa.Array], turns: pa.Array | None) -> list[pa.Array]:
-            if turns is None:  # one-exchange rows store no turns (records.conversation makes them)
-                turns = pa.nulls(len(cols[0]), _TURNS_TYPE)
-            return cols[:3] + [turns] + cols[3:]
 
-        try:
-            # one chunk is what downstream code (and tests built with from_pylist) expects
-            cols = [pa.concat_arrays([c[0][k] for c in chunks]) for k in range(7)]
-            if all(c[1] is None for c in chunks):
-                turns = None
-            else:
-                turns = pa.concat_arrays([c[1] if c[1] is not None else pa.nulls(len(c[0][0]), _TURNS_TYPE)
-                                          for c in chunks])
-            return pa.Table.from_arrays(with_turns(cols, turns), schema=SCHEMA)
-        except pa.ArrowInvalid:  # > 2 GiB of text in a column: keep the chunks
-            return pa.Table.from_batches([pa.RecordBatch.from_arrays(with_turns(*c), schema=SCHEMA) for c in chunks],
-                                         schema=SCHEMA)
+#: what :func:`unique_ids` appends to a repeated id: "-" and a number, so an id of this shape may be one
+#: that the renaming of its stem reaches
+_SUFFIXED = r"(?s)^(?P<stem>.*)-[0-9]+$"
+
+
+def unique_ids(ids: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``ids`` (strings, input order) made unique: a repeated id gets the next free ``-k`` suffix.
+
+    The k-th occurrence of an id becomes ``id-k`` (k from 2), skipping suffixed ids taken earlier
+    in the file (an input id ``a-2`` or one generated before); an input id that an earlier row was
+    renamed to is renamed in turn. Computed on the whole column with Arrow: only the ids of a
+    "family" (an id whose ``stem-number`` form is also an id) are renamed one by one; they are
+    rare, and the rows outside them cannot meet any generated name (``tests/io/test_unique_ids.py``
+    checks this against the row-by-row rule).
+    """
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks()
+    n = len(ids)
+    if n < 2:
+        return ids
+    encoded = pc.dictionary_encode(ids)
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    values = encoded.dictionary
+    m = len(values)
+    if m == n:
+        return ids  # no id repeats, so nothing is renamed
+    involved = np.bincount(codes, minlength=m) > 1
+    # the ids whose stem is an id: "a-2" when "a" is one
+    stems = pc.struct_field(pc.extract_regex(values, _SUFFIXED), [0])
+    parent = np.asarray(pc.fill_null(pc.index_in(stems, value_set=values), -1).to_numpy(zero_copy_only=False),
+                        dtype=np.int64)
+    has_parent = parent >= 0
+    safe_parent = np.where(has_parent, parent, 0)
+    while True:  # a renamed stem reaches its suffixed ids, and theirs in turn ("a" -> "a-2" -> "a-2-2")
+        reached = has_parent & ~involved & involved[safe_parent]
+        if not reached.any():
+            break
+        involved |= reached
+    child = has_parent & involved & involved[safe_parent]
+    family = np.zeros(m, dtype=bool)
+    family[child] = True
+    family[parent[child]] = True
+    simple = involved & ~family
+    del stems, parent, has_parent, safe_parent, reached, child, involved
+
+    # the occurrence number of every row's id (1 for its first row), from a stable sort of the codes;
+    # the k-th row of an id outside every family becomes "id-k": nothing else can take that name
+    small = np.int32 if n < 2**31 else np.int64
+    order = np.argsort(codes, kind="stable")
+    group = codes[order]
+    first = np.empty(n, dtype=bool)
+    first[0] = True
+    np.not_equal(group[1:], group[:-1], out=first[1:])
+    occurrence = np.arange(1, n + 1, dtype=small)
+    occurrence -= np.flatnonzero(first).astype(small)[np.cumsum(first, dtype=small) - 1]
+    del first
+    occurrence[~simple[group]] = 0
+    del group
+    suffix = np.zeros(n, dtype=small)
+    suffix[order] = occurrence
+    del order, occurrence
+    suffix[suffix == 1] = 0
+    text = pc.cast(pa.array(suffix, mask=suffix == 0), pa.string())
+    del suffix
+    out = pc.binary_join_element_wise(ids, text, "-", null_handling="skip")  # no suffix: the id as it is
+    del text
+    fam = np.flatnonzero(family[codes])
+    if len(fam):  # a family's ids, one by one with the row-by-row rule (their names can meet)
+        seen: dict[str, int] = {}
+        renamed = [_next_free(seen, rid) for rid in ids.take(pa.array(fam)).to_pylist()]
+        mask = np.zeros(n, dtype=bool)
+        mask[fam] = True
+        out = pc.replace_with_mask(out, pa.array(mask), pa.array(renamed, pa.string()))
+    return out
+
+
+def _next_free(seen: dict[str, int], rid: str) -> str:
+    """The row-by-row renaming rule, for the ids of one family: ``rid`` or its next free ``rid-k``."""
+    k = seen.get(rid)
+    if k is None:
+        seen[rid] = 1
+        return rid
+    while True:
+        k += 1
+        cand = f"{rid}-{k}"
+        if cand not in seen:
+            break
+    seen[rid] = k
+    seen[cand] = 1
+    return cand
 
 
 def read(path: str, *, fmt: str | None = None, field_map: dict[str, str] | None = None,
