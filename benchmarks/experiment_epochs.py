@@ -29,13 +29,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _presets  # noqa: E402
 import experiment_tatoeba as T  # noqa: E402
 
 RESULTS = T.RESULTS
@@ -66,9 +67,12 @@ PRESETS = {
     # (~6 min) a seed, plus 2 x 9 eval-loss measurements over ~90 eval rows and 2 generations of 60 answers
     # (~1.5 min): ~7.5 min a seed, ~23 min for 3 seeds, plus curate of 2,000 rows (~1 min).
     "cpu": Preset(noisy_rows=2000, target=120, eval_items=60, seeds=3, max_new_tokens=24),
-    # raw 400 x 10 epochs = 500 steps + curated 50 a seed, 5 seeds: ~2,750 steps of batch 8 on one H100
-    "full": Preset(noisy_rows=20000, target=400, eval_items=400, seeds=5, max_new_tokens=48, eval_points=10,
-                   generation_batch_size=64),
+    # GPU size (benchmarks/gpu.sh: 140 s of its 8 minutes on one H100). Curated 160 rows x 1 epoch = 20 steps, raw
+    # 160 rows x 10 epochs = 200 steps: 220 steps a seed, 1,100 for 5 seeds (~66 s at an assumed, not yet
+    # measured, ~0.06 s a step) + 10 runs x 9 eval-loss points over ~300 eval rows (~30 s) + 10 runs' fixed
+    # cost (~30 s) + curate of 4,000 rows (~10 s).
+    "full": Preset(noisy_rows=4000, target=160, eval_items=160, seeds=5, max_new_tokens=32, eval_points=8,
+                   generation_batch_size=128),
 }
 
 
@@ -130,29 +134,14 @@ def _raw_rows(text: str) -> int | str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    size = ap.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="smoke run: tiny random model, tiny data (seconds)")
-    size.add_argument("--full", action="store_true", help="GPU size")
-    ap.add_argument("--workdir", type=Path, help="datasets and runs (default: finesift cache); reruns resume")
-    ap.add_argument("--results", type=Path, default=RESULTS, help="folder for experiment_epochs*.json/.md")
-    ap.add_argument("--seed", type=int, default=0, help="data seed (noise, split, curate, raw subset)")
+    ap = _presets.parser(__doc__, "experiment_epochs", "data seed (noise, split, curate, raw subset)",
+                         ("noisy_rows", "target", "eval_items", "seeds", "max_new_tokens", "eval_points", "batch_size",
+                          "threads"), ("raw_epochs", "curated_epochs"))
     ap.add_argument("--raw-rows", default="curated", type=_raw_rows,
                     help="raw arm's subset: 'curated' (its row count), 'match' (equal tokens) or a row count")
-    for field in ("noisy_rows", "target", "eval_items", "seeds", "max_new_tokens", "eval_points", "batch_size",
-                  "threads"):
-        ap.add_argument(f"--{field.replace('_', '-')}", type=int, help=f"override the preset's {field}")
-    for field in ("raw_epochs", "curated_epochs"):
-        ap.add_argument(f"--{field.replace('_', '-')}", type=float, help=f"override the preset's {field}")
-    ap.add_argument("--curate-models", action=argparse.BooleanOptionalAction, default=None,
-                    help="--no-curate-models: curate without any model-based score (default: the preset's)")
-    ap.add_argument("--model", help="local model folder (default: the preset's)")
-    ap.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     args = ap.parse_args(argv)
 
-    name = "quick" if args.quick else "full" if args.full else "cpu"
-    preset = replace(PRESETS[name], **{k: v for k, v in vars(args).items()
-                                       if k in Preset.__dataclass_fields__ and k != "model" and v is not None})
+    name, preset = _presets.choose(args, PRESETS)
     raw_rows: int | str = args.raw_rows
     preset, work = T.prepare(preset, args.device, args.workdir, f"experiment-epochs-{name}")
     from finesift.train import compare
@@ -170,16 +159,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                                    args.seed, preset.curate_models, args.device)
     kept_ids = T.read_ids(kept_path)
 
-    model = args.model or preset.model
-    if model == "tiny":
-        model = str(T.tiny_model(work / "tiny-model"))
-    train_cfg = {"model": model, "batch_size": preset.batch_size, "threads": preset.threads, "device": args.device}
+    model = _presets.model_path(args, preset, work)
     cmp = compare(noisy_path, kept_path, eval_path, work / "compare",
                   {"seeds": preset.seeds, "budget": "epochs", "max_new_tokens": preset.max_new_tokens,
-                   "generation_batch_size": preset.generation_batch_size, "keep_adapters": False,
-                   "train": {k: v for k, v in train_cfg.items() if v is not None}},
-                  arm_epochs={"curated": preset.curated_epochs, "raw": preset.raw_epochs}, raw_rows=raw_rows,
-                  eval_points=preset.eval_points, progress=True)
+                   "arm_epochs": {"curated": preset.curated_epochs, "raw": preset.raw_epochs}, "raw_rows": raw_rows,
+                   "eval_points": preset.eval_points, "generation_batch_size": preset.generation_batch_size,
+                   "keep_adapters": False, "train": _presets.train_settings(args, preset, model)},
+                  progress=True)
     rep = cmp.report
     if any(rep["eval"]["overlap"].values()):  # compare refuses this already; the result must say it was checked
         raise SystemExit(f"eval prompts overlap training prompts: {rep['eval']['overlap']}")
@@ -191,8 +177,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     res = {
         "preset_name": name,
         "preset": asdict(preset),
-        "model": "random tiny Llama (smoke test)" if preset.model == "tiny" and not args.model
-        else (args.model or "SmolLM2-135M-Instruct"),
+        "model": _presets.model_label(args, preset),
         "curated_by": curated_by,
         "data": {"noisy_rows": len(noisy), "curated_rows": len(kept_ids), "raw_rows": len(sub_positions),
                  "eval_items": len(ev), "eval_rows": sum(len(f) for _, f in ev), "seed": args.seed},

@@ -25,19 +25,19 @@ Writes ``benchmarks/results/experiment_eras[_quick|_full].json`` and ``.md``.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import random
 import re
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _presets  # noqa: E402
 import experiment_tatoeba as T  # noqa: E402
 from _data import DATA  # noqa: E402
 
@@ -74,8 +74,11 @@ PRESETS = {
     # 40 steps (~8 min) a seed, plus 3 x (40 prompts generated + eval loss) (~1.5 min): ~9.5 min a seed, ~29 min
     # for 3 seeds, + curate of the 160-row mix (seconds).
     "cpu": Preset(new_rows=80, eval_items=40, seeds=3, max_new_tokens=64),
-    # 1,000 + 2,000 + 1,000 rows = 500 steps a seed, 5 seeds, on one H100
-    "full": Preset(new_rows=1000, eval_items=300, seeds=5, max_new_tokens=128, generation_batch_size=64),
+    # GPU size (benchmarks/gpu.sh: 110 s of its 8 minutes on one H100). 200 + 400 + 200 rows, one epoch each =
+    # 100 steps a seed, 500 for 5 seeds (~35 s at an assumed, not yet measured, ~0.07 s a step of ~200-token
+    # rows) + 15 runs x (~1.5 s adapter + 100 prompts in one batch of 96 new tokens + eval loss) (~55 s) +
+    # curate of the 400-row mix (seconds).
+    "full": Preset(new_rows=200, eval_items=100, seeds=5, max_new_tokens=96, generation_batch_size=128),
 }
 
 
@@ -174,24 +177,10 @@ def markdown(res: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    size = ap.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="smoke run: tiny random model, tiny data (seconds)")
-    size.add_argument("--full", action="store_true", help="GPU size")
-    ap.add_argument("--workdir", type=Path, help="datasets and runs (default: finesift cache); reruns resume")
-    ap.add_argument("--results", type=Path, default=RESULTS, help="folder for experiment_eras*.json/.md")
-    ap.add_argument("--seed", type=int, default=0, help="data seed (eval sample, arms, curate)")
-    for field in ("new_rows", "eval_items", "seeds", "max_new_tokens", "batch_size", "max_length", "threads"):
-        ap.add_argument(f"--{field.replace('_', '-')}", type=int, help=f"override the preset's {field}")
-    ap.add_argument("--curate-models", action=argparse.BooleanOptionalAction, default=None,
-                    help="--no-curate-models: curate without any model-based score (default: the preset's)")
-    ap.add_argument("--model", help="local model folder (default: the preset's)")
-    ap.add_argument("--device", help="cpu or cuda (default: cuda when available)")
-    args = ap.parse_args(argv)
-
-    name = "quick" if args.quick else "full" if args.full else "cpu"
-    preset = replace(PRESETS[name], **{k: v for k, v in vars(args).items()
-                                       if k in Preset.__dataclass_fields__ and k != "model" and v is not None})
+    args = _presets.parser(__doc__, "experiment_eras", "data seed (eval sample, arms, curate)",
+                           ("new_rows", "eval_items", "seeds", "max_new_tokens", "batch_size", "max_length",
+                            "threads")).parse_args(argv)
+    name, preset = _presets.choose(args, PRESETS)
     preset, work = T.prepare(preset, args.device, args.workdir, f"experiment-eras-{name}")
     from finesift.train import compare, stats
     from finesift.train.comparison import verdict
@@ -207,15 +196,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ids = {"new-only": [r["id"] for r in data["new-only"]], "mixed": [r["id"] for r in data["mixed"]],
            "curated": T.read_ids(kept_path)}
 
-    model = args.model or preset.model
-    if model == "tiny":
-        model = str(T.tiny_model(work / "tiny-model"))
-    train_cfg = {"model": model, "batch_size": preset.batch_size, "threads": preset.threads, "device": args.device,
-                 "max_length": preset.max_length}
+    model = _presets.model_path(args, preset, work)
     cmp = compare(mixed_path, kept_path, eval_path, work / "compare",
                   {"seeds": preset.seeds, "budget": "epochs", "max_new_tokens": preset.max_new_tokens,
                    "generation_batch_size": preset.generation_batch_size, "keep_adapters": False,
-                   "train": {k: v for k, v in train_cfg.items() if v is not None}},
+                   "train": _presets.train_settings(args, preset, model, max_length=preset.max_length)},
                   arms={"new-only": new_path}, progress=True)
     rep = cmp.report
     if any(rep["eval"]["overlap"].values()):  # compare refuses this already; the result must say it was checked
@@ -247,8 +232,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     res = {
         "preset_name": name,
         "preset": asdict(preset),
-        "model": "random tiny Llama (smoke test)" if preset.model == "tiny" and not args.model
-        else (args.model or "SmolLM2-135M-Instruct"),
+        "model": _presets.model_label(args, preset),
         "curated_by": curated_by,
         "data": {"eval_items": len(data["eval"]), "new_rows": preset.new_rows, "seed": args.seed,
                  "eval_prompts_held_out": "every row of either era whose prompt matches an eval prompt "

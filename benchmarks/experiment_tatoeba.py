@@ -1,7 +1,7 @@
 """The headline experiment: does a curated few hundred rows train a better model than a large noisy set?
 
     .venv/bin/python benchmarks/experiment_tatoeba.py            # reduced size: <= 30 min on a 2-core CPU
-    .venv/bin/python benchmarks/experiment_tatoeba.py --full     # GPU size
+    .venv/bin/python benchmarks/experiment_tatoeba.py --full     # GPU size (all presets: benchmarks/gpu.sh)
     .venv/bin/python benchmarks/experiment_tatoeba.py --quick    # smoke run: tiny random model, seconds
 
 From ``../shared/data/tatoeba-fra-eng.tsv`` (``english<TAB>french``, headerless, last line
@@ -29,7 +29,6 @@ shown to curate) so the results also say how clean each arm's data was.
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import os
 import platform
@@ -44,9 +43,10 @@ from typing import Any
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _presets  # noqa: E402
 from _tatoeba import pairs  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = _presets.RESULTS
 CANONICAL = "Translate to French: {}"
 
 
@@ -75,8 +75,13 @@ PRESETS = {
     # ~2.2 s with 2 idle cores, ~3.6 s with 1. Curate runs its default recipe: embeddings on, LM scores only on
     # a GPU (on this CPU they cost ~0.14 s/row with 1 thread: 4,000 rows would take a third of the budget).
     "cpu": Preset(noisy_rows=4000, target=300, eval_items=80, seeds=3, max_steps=60, max_new_tokens=24),
-    "full": Preset(noisy_rows=20000, target=500, eval_items=500, seeds=5, max_steps=400, max_new_tokens=48,
-                   generation_batch_size=64),
+    # GPU size, one of the three presets benchmarks/gpu.sh runs in 8 minutes on one H100 (its limit for this one:
+    # 190 s). Budget, at an assumed (not yet measured) ~0.06 s a step of batch 8 and ~3 s of fixed cost a run:
+    # 5 arms x 5 seeds x 60 steps = 1,500 steps (~90 s) + 25 runs (~75 s: adapter, 200 prompts generated in 2
+    # batches of 32 new tokens, eval loss) + curate of 8,000 rows (~20 s). What the GPU adds over the CPU size:
+    # 5 seeds, twice the noisy rows, 2.5x the eval prompts.
+    "full": Preset(noisy_rows=8000, target=300, eval_items=200, seeds=5, max_steps=60, max_new_tokens=32,
+                   generation_batch_size=128),
 }
 
 
@@ -239,29 +244,6 @@ def stub_curate(noisy: Path, out: Path, target: int, seed: int) -> Path:
     return write_jsonl(out / "kept.jsonl", keep)
 
 
-# -- model for --quick ---------------------------------------------------------------------------
-
-def tiny_model(folder: Path) -> Path:
-    """A random 2-layer Llama with the SmolLM2 tokenizer: exercises every code path in seconds, learns nothing."""
-    from finesift.models.loading import save_tiny_llama
-
-    return save_tiny_llama(folder, max_positions=256)
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from finesift.models.loading import default_model_dir
-
-    tok = AutoTokenizer.from_pretrained(default_model_dir())
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-                      tie_word_embeddings=True)
-    torch.manual_seed(0)
-    LlamaForCausalLM(cfg).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
-
-
 # -- report --------------------------------------------------------------------------------------
 
 def composition(ids: list[str], labels: dict[str, str]) -> dict[str, Any]:
@@ -356,27 +338,13 @@ def write_results(folder: Path, stem: str, name: str, res: dict[str, Any], md: s
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    size = ap.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="smoke run: tiny random model, tiny data (seconds)")
-    size.add_argument("--full", action="store_true", help="GPU size")
-    ap.add_argument("--workdir", type=Path, help="datasets and runs (default: finesift cache); reruns resume")
-    ap.add_argument("--results", type=Path, default=RESULTS, help="folder for experiment_tatoeba*.json/.md")
-    ap.add_argument("--seed", type=int, default=0, help="data seed (noise, split, curate, random subset)")
+    ap = _presets.parser(__doc__, "experiment_tatoeba", "data seed (noise, split, curate, random subset)",
+                         ("noisy_rows", "target", "eval_items", "seeds", "max_steps", "max_new_tokens", "batch_size",
+                          "threads"))
     ap.add_argument("--stub-curate", action="store_true", help="use the rule-based stub instead of finesift curate")
-    for field in ("noisy_rows", "target", "eval_items", "seeds", "max_steps", "max_new_tokens", "batch_size",
-                  "threads"):
-        ap.add_argument(f"--{field.replace('_', '-')}", type=int, help=f"override the preset's {field}")
-    ap.add_argument("--curate-models", action=argparse.BooleanOptionalAction, default=None,
-                    help="--no-curate-models: curate without any model-based score (default: the preset's)")
-    ap.add_argument("--model", help="local model folder (default: the preset's)")
-    ap.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     args = ap.parse_args(argv)
 
-    name = "quick" if args.quick else "full" if args.full else "cpu"
-    preset = PRESETS[name]
-    preset = replace(preset, **{k: v for k, v in vars(args).items() if k in Preset.__dataclass_fields__
-                                and k != "model" and v is not None})
+    name, preset = _presets.choose(args, PRESETS)
     preset, work = prepare(preset, args.device, args.workdir, f"experiment-tatoeba-{name}")
     t0 = time.perf_counter()
 
@@ -416,16 +384,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     extra_arms = {"random": random_path, "longest": write_jsonl(work / "longest.jsonl", longest_rows),
                   "clean-oracle": write_jsonl(work / "clean_oracle.jsonl", oracle_rows)}
 
-    model = args.model or preset.model
-    if model == "tiny":
-        model = str(tiny_model(work / "tiny-model"))
+    model = _presets.model_path(args, preset, work)
     from finesift.train import compare
 
-    train_cfg = {"model": model, "batch_size": preset.batch_size, "threads": preset.threads, "device": args.device}
     cmp = compare(noisy_path, kept_path, eval_path, work / "compare",
                   {"seeds": preset.seeds, "max_steps": preset.max_steps, "max_new_tokens": preset.max_new_tokens,
                    "generation_batch_size": preset.generation_batch_size, "baseline": preset.baseline,
-                   "keep_adapters": False, "train": {k: v for k, v in train_cfg.items() if v is not None}},
+                   "keep_adapters": False, "train": _presets.train_settings(args, preset, model)},
                   arms=extra_arms, progress=True)
     rep = cmp.report
 
@@ -433,8 +398,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     res = {
         "preset_name": name,
         "preset": asdict(preset),
-        "model": "random tiny Llama (smoke test)" if preset.model == "tiny" and not args.model
-        else (args.model or "SmolLM2-135M-Instruct"),
+        "model": _presets.model_label(args, preset),
         "curated_by": curated_by,
         "data": {"noisy_rows": len(noisy), "curated_rows": len(kept_ids), "eval_items": len(ev),
                  "eval_rows": sum(len(f) for _, f in ev), "seed": args.seed},

@@ -71,9 +71,17 @@ def test_compare_json_with_extra_arm(tiny, data, tmp_path, capsys):
      "budget"),
     (["compare", "--raw", "{data}", "--curated", "{data}", "--eval", "{data}", "-o", "{out}", "--baselines",
       "shortest"], "baselines"),
+    # the claim-2 options are CompareConfig fields: bad values fail validation before anything is loaded
+    (["compare", "--raw", "{data}", "--curated", "{data}", "--eval", "{data}", "-o", "{out}", "--raw-rows", "lots"],
+     "raw_rows: Value error, 'lots' is not a positive row count, 'curated' or 'match'"),
+    (["compare", "--raw", "{data}", "--curated", "{data}", "--eval", "{data}", "-o", "{out}", "--eval-points", "0"],
+     "eval_points: Input should be greater than 0"),
+    (["compare", "--raw", "{data}", "--curated", "{data}", "--eval", "{data}", "-o", "{out}", "--config",
+      "{tmp}/bad.yaml"], "epochs for arm 'raw' must be a positive number, got -2.0"),
 ])
 def test_user_errors_exit_2_with_one_line(data, tmp_path, capsys, argv, message):
-    argv = [a.format(data=data, out=tmp_path / "o") for a in argv]
+    (tmp_path / "bad.yaml").write_text("arm_epochs: {curated: 1, raw: -2}\n")
+    argv = [a.format(data=data, out=tmp_path / "o", tmp=tmp_path) for a in argv]
     code, _, err = _run(argv, capsys)
     assert code == 2
     assert message in err and "Traceback" not in err

@@ -179,13 +179,13 @@ def _cli(argv, capsys):
 
 def test_per_arm_epochs_set_each_arms_steps_and_need_the_epochs_budget():
     raw, cur = _arm("raw", 100, 20), _arm("curated", 16, 40)
-    cfg = CompareConfig(budget="epochs", train=TrainConfig(batch_size=8))
-    b = _budget_steps(cfg, [raw, cur], cur, {"curated": 1, "raw": 10})
+    cfg = CompareConfig(arm_epochs={"curated": 1, "raw": 10}, train=TrainConfig(batch_size=8))
+    b = _budget_steps(cfg, [raw, cur], cur)
     assert b["max_steps"] == {"raw": 130, "curated": 2} and b["arm_epochs"] == {"raw": 10.0, "curated": 1.0}
-    with pytest.raises(ConfigError, match="need budget 'epochs'"):
-        _budget_steps(CompareConfig(train=TrainConfig(batch_size=8)), [raw, cur], cur, {"raw": 10})
+    with pytest.raises(ValueError, match="need budget 'epochs'"):
+        CompareConfig(arm_epochs={"raw": 10}, budget="steps")
     with pytest.raises(ConfigError, match="unknown arm 'noisy'"):
-        _budget_steps(cfg, [raw, cur], cur, {"noisy": 10})
+        _budget_steps(CompareConfig(arm_epochs={"noisy": 10}), [raw, cur], cur)
 
 
 def test_raw_subset_matched_to_the_curated_token_bill():
@@ -214,6 +214,10 @@ def test_compare_cli_one_epoch_curated_vs_ten_epochs_raw_with_eval_loss_curve(ar
     assert code == 0, err
     rep = orjson.loads(stdout)
     assert rep["budget"]["kind"] == "epochs" and rep["budget"]["arm_epochs"] == {"raw": 10.0, "curated": 1.0}
+    # the CLI options are CompareConfig fields: the resolved config written beside the results records them
+    written = orjson.loads((out / "compare.json").read_bytes())["config"]
+    assert {k: written[k] for k in ("arm_epochs", "raw_rows", "eval_points", "budget")} == \
+        {"arm_epochs": {"curated": 1.0, "raw": 10.0}, "raw_rows": "curated", "eval_points": 4, "budget": "epochs"}
     sub = rep["raw_subset"]
     assert {k: sub[k] for k in ("rows", "of", "spec")} == {"rows": 8, "of": 24, "spec": "curated"}
     assert len(set(sub["positions"])) == 8 and all(0 <= i < 24 for i in sub["positions"])
@@ -237,6 +241,6 @@ def test_compare_cli_one_epoch_curated_vs_ten_epochs_raw_with_eval_loss_curve(ar
     code, _, err = _cli(base + ["--arm-epochs", "curated=1,raw=0"], capsys)
     assert code == 2 and "--arm-epochs: 'raw=0'" in err and "Traceback" not in err
     code, _, err = _cli(base + ["--raw-rows", "many"], capsys)
-    assert code == 2 and "--raw-rows many" in err
+    assert code == 2 and "raw_rows: Value error, 'many' is not a positive row count" in err
     code, _, err = _cli(base + ["--arm-epochs", "raw=10", "--budget", "steps"], capsys)
     assert code == 2 and "need budget 'epochs'" in err

@@ -143,19 +143,9 @@ def compare_cmd(
         if not sep or not name.strip() or not path.strip():
             raise ConfigError(f"--arm {spec}: expected NAME=PATH, e.g. random=random.jsonl")
         extra[name.strip()] = path.strip()
-    epochs_by_arm = _arm_epochs(arm_epochs)
-    if epochs_by_arm and "budget" not in fields:
-        fields["budget"] = "epochs"
-    raw_spec: int | str | None = None
-    if raw_rows is not None:
-        raw_spec = raw_rows.strip().lower()
-        if raw_spec not in ("curated", "match"):
-            try:
-                raw_spec = int(raw_spec)
-            except ValueError:
-                raise ConfigError(f"--raw-rows {raw_rows}: expected a row count, 'curated' or 'match'") from None
-    result = compare(raw, curated, eval_, out, fields, arms=extra, progress=not json_out, arm_epochs=epochs_by_arm,
-                     raw_rows=raw_spec, eval_points=eval_points)
+    # CompareConfig validates these (and --arm-epochs implies --budget epochs there, as in a config file)
+    _set(fields, (("arm_epochs", _arm_epochs(arm_epochs)), ("raw_rows", raw_rows), ("eval_points", eval_points)))
+    result = compare(raw, curated, eval_, out, fields, arms=extra, progress=not json_out)
     from ..report import write_report
 
     write_report(result.out)

@@ -46,12 +46,13 @@ seconds per answer. Noisy data teaches chatty, echoing answers, and that cost is
 Extra arms come from ``arms=`` and from ``baselines`` (``random`` and ``longest``: k rows of the raw set, k =
 the curated set's size).
 
-Claim 2 of issue 11 ("one epoch on good data beats ten on bad data") is ``budget="epochs"`` with
-``arm_epochs={"curated": 1, "raw": 10}``; ``raw_rows`` trains the raw arm on a seeded subset of RAW (a row
-count, ``"curated"`` for the curated set's row count, or ``"match"`` for the rows whose ``arm_epochs["raw"]``
-passes cost what the curated arm's passes cost in tokens), and ``eval_points=K`` measures eval loss on EVAL
-K times per run (evenly spaced, plus once before the first step), without acting on it: nothing stops,
-rolls back or picks a checkpoint by it. ``seconds`` excludes the time those measurements take.
+Claim 2 of issue 11 ("one epoch on good data beats ten on bad data") is the CompareConfig field
+``arm_epochs={"curated": 1, "raw": 10}`` (which implies ``budget="epochs"``); ``raw_rows`` trains the raw arm
+on a seeded subset of RAW (a row count, ``"curated"`` for the curated set's row count, or ``"match"`` for the
+rows whose ``arm_epochs["raw"]`` passes cost what the curated arm's passes cost in tokens), and
+``eval_points=K`` measures eval loss on EVAL K times per run (evenly spaced, plus once before the first
+step), without acting on it: nothing stops, rolls back or picks a checkpoint by it. ``seconds`` excludes the
+time those measurements take. All three are recorded in ``config`` with the rest of the resolved settings.
 
 ``ci95`` is a Student-t interval over seeds (null with one seed; differences then fall back
 on a bootstrap over eval items, and ``method`` says so). Metric scale: chrF and BLEU 0-100,
@@ -127,11 +128,10 @@ def _prepare_out(out: Path) -> None:
     (out / "runs").mkdir(parents=True, exist_ok=True)
 
 
-def _budget_steps(cfg: CompareConfig, arms: list[_Arm], curated: _Arm,
-                  arm_epochs: dict[str, float] | None = None) -> dict[str, Any]:
-    """Optimizer steps per arm under the chosen budget (``arm_epochs``: passes per arm, epochs budget only)."""
+def _budget_steps(cfg: CompareConfig, arms: list[_Arm], curated: _Arm) -> dict[str, Any]:
+    """Optimizer steps per arm under the chosen budget (``cfg.arm_epochs``: passes per arm, epochs budget only)."""
     batch = cfg.train.batch_size
-    arm_epochs = _check_arm_epochs(cfg, arms, arm_epochs)
+    arm_epochs = _check_arm_epochs(arms, cfg.arm_epochs)
     base_steps = cfg.max_steps or cfg.train.max_steps or max(1, math.ceil(len(curated.tokenized) / batch))
     if cfg.budget == "steps":
         for a in arms:
@@ -149,21 +149,14 @@ def _budget_steps(cfg: CompareConfig, arms: list[_Arm], curated: _Arm,
             "epochs": cfg.train.epochs, "arm_epochs": passes}
 
 
-def _check_arm_epochs(cfg: CompareConfig, arms: list[_Arm], arm_epochs: dict[str, float] | None) -> dict[str, float]:
+def _check_arm_epochs(arms: list[_Arm], arm_epochs: dict[str, float] | None) -> dict[str, float]:
+    """The config validated the numbers and the budget; which arms exist is only known once they are built."""
     arm_epochs = dict(arm_epochs or {})
-    if not arm_epochs:
-        return arm_epochs
-    if cfg.budget != "epochs":
-        raise ConfigError(f"per-arm epochs need budget 'epochs' (got '{cfg.budget}'): under a steps or tokens "
-                          "budget every arm gets the same cost")
     names = [a.name for a in arms if "@" not in a.name]
     unknown = [n for n in arm_epochs if n not in names]
     if unknown:
         raise ConfigError(f"per-arm epochs for unknown arm '{unknown[0]}' (arms: {', '.join(names)})")
-    bad = [n for n, e in arm_epochs.items() if not (isinstance(e, (int, float)) and math.isfinite(e) and e > 0)]
-    if bad:
-        raise ConfigError(f"per-arm epochs for '{bad[0]}': {arm_epochs[bad[0]]!r} is not a positive number")
-    return {n: float(e) for n, e in arm_epochs.items()}
+    return arm_epochs
 
 
 def raw_subset_rows(raw: _Arm, spec: int | str, curated: _Arm, raw_epochs: float, curated_epochs: float,
@@ -345,35 +338,30 @@ verdict = _verdict  # public: the presets word their own comparisons the same wa
 def compare(raw: "str | Path | Dataset", curated: "str | Path | Dataset", eval: "str | Path | Dataset",
             out: str | Path, config: CompareConfig | dict | None = None, *,
             arms: dict[str, "str | Path | Dataset"] | None = None, progress: bool = False, console=None,
-            callbacks: list | None = None, arm_epochs: dict[str, float] | None = None,
-            raw_rows: int | str | None = None, eval_points: int | None = None, **overrides: Any) -> CompareResult:
+            callbacks: list | None = None, **overrides: Any) -> CompareResult:
     """Train every arm for every seed under one budget, evaluate on ``eval``, write ``out/compare.json``.
 
     ``arms`` adds named arms (e.g. ``{"random": path}``) compared against ``curated``
     too. ``config`` is a :class:`CompareConfig` or dict; keyword ``overrides`` set its
-    fields (``train=`` takes TrainConfig fields). A run whose results already exist in
-    ``out/runs`` with the same settings is reused, so an interrupted compare resumes.
-    ``arm_epochs``, ``raw_rows`` and ``eval_points``: see the module doc (claim 2 of issue 11).
+    fields (``train=`` takes TrainConfig fields; ``arm_epochs=``, ``raw_rows=`` and ``eval_points=``: see
+    the module doc). A run whose results already exist in ``out/runs`` with the same settings is reused, so
+    an interrupted compare resumes.
     """
     from .runner import quiet_libraries
 
     with quiet_libraries():
         return _compare(raw, curated, eval, out, config, arms=arms, progress=progress, console=console,
-                        callbacks=callbacks, arm_epochs=arm_epochs, raw_rows=raw_rows, eval_points=eval_points,
-                        **overrides)
+                        callbacks=callbacks, **overrides)
 
 
-def _compare(raw, curated, eval, out, config, *, arms, progress, console, callbacks, arm_epochs, raw_rows,
-             eval_points, **overrides) -> CompareResult:
+def _compare(raw, curated, eval, out, config, *, arms, progress, console, callbacks, **overrides) -> CompareResult:
     from rich.console import Console
 
     from .evaluate import evaluate, predictions_records, prepare_for_eval
     from .runner import _versions, train
 
     cfg: CompareConfig = build_config(CompareConfig, config, overrides)  # type: ignore[assignment]
-    if eval_points is not None and (isinstance(eval_points, bool) or not isinstance(eval_points, int)
-                                    or eval_points <= 0):
-        raise ConfigError(f"eval points {eval_points!r}: expected a positive number of measurements per run")
+    eval_points, raw_rows = cfg.eval_points, cfg.raw_rows
     from .lora import resolve_device, resolve_precision, resolve_threads
 
     device = resolve_device(cfg.train.device)
@@ -423,7 +411,7 @@ def _compare(raw, curated, eval, out, config, *, arms, progress, console, callba
     raw_subset = None
     if raw_rows is not None:
         # after the baselines, which are drawn from all of RAW
-        passes = dict(arm_epochs or {})
+        passes = dict(cfg.arm_epochs or {})
         rows = raw_subset_rows(raw_arm, raw_rows, cur, passes.get("raw", tcfg.epochs),
                                passes.get("curated", tcfg.epochs), tcfg.seed)
         sub = D.subset(raw_arm.dataset, rows, source=f"{raw_arm.dataset.source}#subset{len(rows)}")
@@ -444,7 +432,7 @@ def _compare(raw, curated, eval, out, config, *, arms, progress, console, callba
             sub = D.subset(cur.dataset, rows, source=f"{cur.dataset.source}@{size}")
             ex, _ = D.to_examples(sub, tcfg.system_prompt)
             curve_arms.append(_Arm(f"curated@{size}", sub, ex, formatter.tokenize(ex), size=size))
-    budget = _budget_steps(cfg, all_arms + curve_arms, cur, arm_epochs)
+    budget = _budget_steps(cfg, all_arms + curve_arms, cur)
 
     eval_ds = D.load(eval, fmt=tcfg.fmt, field_map=tcfg.field_map)
     eval_ex, _ = D.to_examples(eval_ds, tcfg.system_prompt)

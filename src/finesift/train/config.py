@@ -8,6 +8,7 @@ the hardware supports it. The resolved config is written into every run folder.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -149,6 +150,21 @@ class CompareConfig(BaseModel):
     sizes: list[int] | None = Field(
         None, description="Learning curve: curated subset sizes to train (same budget and seeds).",
     )
+    arm_epochs: dict[str, float] | None = Field(
+        None, description="Passes over each arm's own data, e.g. {curated: 1, raw: 10} (claim 2 of issue 11: one "
+        "epoch on good data vs ten on bad); needs budget 'epochs' (implied when budget is not given); arms not "
+        "named get train.epochs.",
+    )
+    raw_rows: int | Literal["curated", "match"] | None = Field(
+        None, description="Train the raw arm on a seeded subset of RAW: a row count, 'curated' (the curated set's "
+        "row count) or 'match' (the rows whose arm_epochs['raw'] passes cost what the curated arm's passes cost "
+        "in training tokens). Baselines are still drawn from all of RAW.",
+    )
+    eval_points: int | None = Field(
+        None, gt=0, description="Measure eval loss on EVAL this many times per run, evenly spaced, plus once "
+        "before the first step: the eval-loss curve. Only measured: nothing stops, rolls back or picks a "
+        "checkpoint by it (EVAL is the test set).",
+    )
     max_new_tokens: int = Field(64, gt=0, description="Generation length limit for the generation metrics.")
     generation_batch_size: int = Field(16, gt=0, description="Prompts per generation batch (left padded, greedy).")
     max_eval_items: int | None = Field(
@@ -179,8 +195,38 @@ class CompareConfig(BaseModel):
             return {"eval_holdout": 0.0, "early_stopping_patience": 0, **value}
         return value
 
+    @field_validator("arm_epochs")
+    @classmethod
+    def _positive_epochs(cls, value):
+        for arm, epochs in (value or {}).items():
+            if not (math.isfinite(epochs) and epochs > 0):
+                raise ValueError(f"epochs for arm '{arm}' must be a positive number, got {epochs!r}")
+        return value or None
+
+    @field_validator("raw_rows", mode="before")
+    @classmethod
+    def _raw_rows_spec(cls, value):
+        # one message for every bad spec (pydantic's union errors would list one line per alternative)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text in ("curated", "match"):
+                return text
+            if text.isdigit() and int(text) > 0:
+                return int(text)
+        elif isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+        raise ValueError(f"{value!r} is not a positive row count, 'curated' or 'match'")
+
     @model_validator(mode="after")
     def _check(self) -> "CompareConfig":
+        if self.arm_epochs:
+            if "budget" not in self.model_fields_set:
+                self.budget = "epochs"  # per-arm passes only mean something under an epochs budget
+            elif self.budget != "epochs":
+                raise ValueError(f"per-arm epochs need budget 'epochs' (got '{self.budget}'): under a steps or "
+                                 "tokens budget every arm gets the same cost")
         if self.sizes is not None:
             if not self.sizes or any(s <= 0 for s in self.sizes):
                 raise ValueError("sizes must be positive integers")
