@@ -1,7 +1,9 @@
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from finesift.checks.too_long import TooLong
+from finesift.checks.too_long import TooLong, _count
 from finesift.config import AuditConfig
 from finesift.engine.local import score_table
 from finesift.errors import ConfigError
@@ -85,3 +87,63 @@ def test_default_smollm2_tokenizer_is_extracted_once_and_cached(tmp_path, monkey
     monkeypatch.setattr(tk, "_extract_from_gguf", lambda target: pytest.fail("extracted twice"))
     tk._load.cache_clear()
     assert tk.load_tokenizer_json(None).get_vocab_size() == tok.get_vocab_size()
+
+
+@pytest.fixture(scope="module")
+def byte_bpe():
+    """A small byte-level BPE (the GPT-2 pre-tokenizer, like SmolLM2's) trained in the test, with one added token."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    corpus = ["the cat sat on the mat", "le chat est là, n'est-ce pas ?", "it's 1234 dogs' bones",
+              "  indented\ttext\n"]
+    tok.train_from_iterator(corpus * 20, trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<|im_start|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    return tok
+
+
+_PIECES = ["the", "cat", " ", "  ", "\t", "\n", "\u00a0", "\u200b", "\u3000", "l'", "été", "'s", "n't", "12", "3",
+           ",", "?", "!!", "<|im_start|>", "日本", "😀", "-", "a"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_PIECES), max_size=12).map("".join), min_size=1, max_size=20))
+def test_counts_equal_whole_text_encoding(byte_bpe, texts):
+    # words encoded apart must add up to the whole text's count, whatever the spacing, script or added token
+    expected = [len(e) for e in byte_bpe.encode_batch(texts, add_special_tokens=False)]
+    assert _count(byte_bpe, pa.array(texts), {}).tolist() == expected
+
+
+def test_byte_level_bpe_encodes_each_distinct_word_once(byte_bpe):
+    class Spy:
+        """The tokenizer, recording every text it is asked to encode."""
+
+        def __init__(self, tok):
+            self.tok, self.seen = tok, []
+
+        def __getattr__(self, name):
+            return getattr(self.tok, name)
+
+        def encode_batch_fast(self, texts, add_special_tokens):
+            self.seen += texts
+            return self.tok.encode_batch_fast(texts, add_special_tokens=add_special_tokens)
+
+    spy = Spy(byte_bpe)
+    texts = ["the cat sat", "the cat", "sat on the mat", "a  b", "x <|im_start|> y", "n\u00a0 y\tz"]
+    assert _count(spy, pa.array(texts), {}).tolist() == [
+        len(e) for e in byte_bpe.encode_batch(texts, add_special_tokens=False)]
+    # cut before a space that follows a non-space; a text with an added token whole
+    assert sorted(spy.seen) == sorted(["the", " cat", " sat", "sat", " on", " the", " mat", "a", "  b",
+                                       "x <|im_start|> y", "n\u00a0 y\tz"])
+
+
+def test_truncating_or_padding_tokenizer_counts_whole_texts(byte_bpe):
+    from tokenizers import Tokenizer
+
+    texts = ["the cat sat on the mat", "it's 1234 dogs' bones"]
+    for setup in (lambda t: t.enable_truncation(3), lambda t: t.enable_padding(length=9)):
+        tok = Tokenizer.from_str(byte_bpe.to_str())
+        setup(tok)
+        assert _count(tok, pa.array(texts), {}).tolist() == [
+            len(e) for e in tok.encode_batch(texts, add_special_tokens=False)]

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -118,11 +119,50 @@ def per_distinct(arr: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> pa.Array:
 
 for _field in ("prompt", "output"):
     def _words(batch: pa.Table, config: Any, _f: str = _field) -> pa.Array:
-        return per_distinct(_column(batch, _f),
-                            lambda v: pc.count_substring_regex(v, pattern=WORD).cast(pa.int32()))
+        return per_distinct(_column(batch, _f), count_words)
 
     feature(f"words_{_field}", doc=f"number of words in the {_field}")(_words)
 
+
+#: RE2's \w: ASCII letters, digits and "_" (a byte of a longer UTF-8 character is none of them)
+_WORD_BYTE = np.zeros(256, dtype=bool)
+_WORD_BYTE[[ord(c) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_"]] = True
+
+
+def count_words(values: pa.Array) -> pa.Array:
+    """Matches of :data:`WORD` per text (int32; null stays null), counted with numpy on the UTF-8 bytes.
+
+    The greedy pattern takes a run of word bytes and every further run joined by one ``'``, ``-`` or
+    ``’``: its matches are the runs less the joins (a joiner with a word byte on either side). The
+    regex cost ~2 us per text."""
+    if values.null_count or not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return pc.count_substring_regex(values, pattern=WORD).cast(pa.int32())
+    n = len(values)
+    wide = pa.types.is_large_string(values.type)
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64 if wide else np.int32, count=n + 1,
+                            offset=values.offset * (8 if wide else 4)).astype(np.int64)
+    data = np.frombuffer(values.buffers()[2] or b"", dtype=np.uint8)[offsets[0]:offsets[-1]]
+    offsets -= offsets[0]
+    word = _WORD_BYTE[data]
+    start = word.copy()
+    start[1:] &= ~word[:-1]
+    first = offsets[:-1][np.diff(offsets) > 0]
+    start[first] = word[first]  # a text's first byte starts a run whatever precedes it
+    upto = np.zeros(len(data) + 1, dtype=np.int64)  # runs started before each byte
+    np.cumsum(start, out=upto[1:])
+    runs = np.diff(upto[offsets])
+    # joiners: one byte ("'", "-") or the three of "’" (E2 80 99), a word byte just before and after, in one text
+    joins = []
+    for size, at in ((1, np.flatnonzero((data == 0x27) | (data == 0x2D))),
+                     (3, np.flatnonzero(data[:-2] == 0xE2) if len(data) > 2 else np.zeros(0, np.int64))):
+        if size == 3:
+            at = at[(data[at + 1] == 0x80) & (data[at + 2] == 0x99)]
+        owner = np.searchsorted(offsets, at, side="right") - 1
+        inside = (at > offsets[owner]) & (at + size < offsets[owner + 1])
+        at, owner = at[inside], owner[inside]
+        joins.append(owner[word[at - 1] & word[at + size]])
+    count = runs - np.bincount(np.concatenate(joins), minlength=n)
+    return pa.array(count.astype(np.int32), pa.int32())
 
 
 def hash_strings(arr: pa.Array | pa.ChunkedArray) -> pa.Array:

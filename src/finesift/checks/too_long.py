@@ -2,7 +2,8 @@
 
 Tokens are counted with the target model's tokenizer (``config.tokenizer``;
 default the SmolLM2 tokenizer, see :mod:`finesift.models.tokenizer`), without
-special tokens or chat-template overhead, once per distinct text in a batch.
+special tokens or chat-template overhead, once per distinct text in a batch; with a byte-level
+BPE (SmolLM2's, GPT-2's) once per distinct word, the counts being the same (:func:`_word_split`).
 
 Scores (token counts, 0..inf, higher is longer):
 
@@ -86,7 +87,8 @@ _ENCODE_TEXTS = 1024
 
 
 def _count(tok, texts: pa.Array | pa.ChunkedArray, memo: dict[int, int]) -> np.ndarray:
-    """Tokens per text (null and "" -> 0), encoding each distinct text once per audit.
+    """Tokens per text (null and "" -> 0), encoding each distinct text (or word, see :func:`_word_split`)
+    once per audit.
 
     ``memo`` maps a text's hash to its count: 64-bit keys keep it small on big datasets,
     and a collision (odds ~1e-19 per pair) could only misstate one count.
@@ -97,15 +99,113 @@ def _count(tok, texts: pa.Array | pa.ChunkedArray, memo: dict[int, int]) -> np.n
     if len(col) == 0:
         return np.zeros(0, dtype=np.int64)
     enc = col.dictionary_encode()
-    uniques = enc.dictionary.to_pylist()
-    keys = [hash(t) for t in uniques]
+    uniques = enc.dictionary
+    added = _word_split(tok)
+    if added is None:
+        lengths = _encoded(tok, uniques, memo)
+    else:
+        lengths = np.zeros(len(uniques), dtype=np.int64)
+        # the added tokens' texts as one alternation of quoted literals (one pass, not one per token)
+        split = np.ones(len(uniques), dtype=bool)
+        quoted = [c for c in added if "\\E" not in c]
+        if quoted:
+            split &= ~np.asarray(pc.match_substring_regex(uniques, "|".join(rf"\Q{c}\E" for c in quoted)), dtype=bool)
+        for content in set(added) - set(quoted):
+            split &= ~np.asarray(pc.match_substring(uniques, content), dtype=bool)
+        whole = np.flatnonzero(~split)
+        if len(whole):
+            lengths[whole] = _encoded(tok, uniques.take(pa.array(whole)), memo)
+        some = np.flatnonzero(split)
+        if len(some):
+            words, owner = _words(uniques.take(pa.array(some)))
+            wenc = words.dictionary_encode()
+            per_word = _encoded(tok, wenc.dictionary, memo)[wenc.indices.to_numpy(zero_copy_only=False)]
+            lengths[some] = np.bincount(owner, weights=per_word, minlength=len(some)).astype(np.int64)
+    return lengths[enc.indices.to_numpy(zero_copy_only=False)]
+
+
+def _encoded(tok, texts: pa.Array, memo: dict[int, int]) -> np.ndarray:
+    """Token count of each (distinct) text, through ``memo``."""
+    strings = texts.to_pylist()
+    keys = [hash(t) for t in strings]
     todo = [i for i, k in enumerate(keys) if k not in memo]
     encode = getattr(tok, "encode_batch_fast", None) or tok.encode_batch  # _fast skips offsets
     for lo in range(0, len(todo), _ENCODE_TEXTS):
         # a bounded number of Encoding objects alive at once: each keeps its ids, tokens and masks, about
         # 1 KB per 10 tokens (18k templated answers at once: +250 MB)
         part = todo[lo:lo + _ENCODE_TEXTS]
-        for i, e in zip(part, encode([uniques[i] for i in part], add_special_tokens=False)):
+        for i, e in zip(part, encode([strings[i] for i in part], add_special_tokens=False)):
             memo[keys[i]] = len(e)
-    lengths = np.fromiter((memo[k] for k in keys), dtype=np.int64, count=len(keys))
-    return lengths[enc.indices.to_numpy(zero_copy_only=False)]
+    return np.fromiter((memo[k] for k in keys), dtype=np.int64, count=len(keys))
+
+
+#: code points that may be whitespace to the pre-tokenizer's regex besides ASCII (a superset of Unicode's
+#: White_Space, which Oniguruma's \s is: with the old Mongolian vowel separator and the zero-width and
+#: format characters around the spaces); a space after one of them, or after an ASCII control character,
+#: is not a cut
+_MAYBE_SPACE = (0x85, 0xA0, 0x1680, 0x180E, *range(0x2000, 0x2010), *range(0x2028, 0x2030), *range(0x205F, 0x2065),
+                0x3000, 0xFEFF)
+#: their UTF-8 encodings as integers, by length (none takes 4 bytes)
+_SPACE_KEYS = {n: np.array(sorted(int.from_bytes(chr(c).encode(), "big") for c in _MAYBE_SPACE
+                                  if len(chr(c).encode()) == n), dtype=np.int64) for n in (2, 3)}
+
+
+def _words(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """(the words, the text of each) of a string array: each text cut before every " " that follows a
+    character that is not whitespace (:func:`_word_split`), with numpy on the UTF-8 bytes. The words of a
+    text are its bytes in order (a word after a cut starts with the space)."""
+    wide = pa.types.is_large_string(texts.type)
+    n = len(texts)
+    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64 if wide else np.int32, count=n + 1,
+                            offset=texts.offset * (8 if wide else 4)).astype(np.int64)
+    data = np.frombuffer(texts.buffers()[2] or b"", dtype=np.uint8)[offsets[0]:offsets[-1]]
+    offsets -= offsets[0]
+    spaces = np.flatnonzero(data == 0x20)
+    owner = np.searchsorted(offsets, spaces, side="right") - 1
+    inner = spaces > offsets[owner]  # a space that opens its text cuts nothing
+    spaces, owner = spaces[inner], owner[inner]
+    prev = data[spaces - 1]
+    cut = (prev >= 0x21) & (prev <= 0x7E)
+    multi = np.flatnonzero(prev >= 0x80)  # the last byte of a longer character: which one?
+    if len(multi):
+        at = spaces[multi]
+
+        def byte(back: int) -> np.ndarray:  # the byte ``back`` before each space (0 before the first byte)
+            pos = at - back
+            return np.where(pos >= 0, data[np.maximum(pos, 0)], 0).astype(np.int64)
+
+        tail2 = byte(2) << 8 | byte(1)
+        tail3 = byte(3) << 16 | tail2
+        # valid UTF-8 synchronizes: a whole encoding ending just before the space is that character
+        cut[multi] = ~(np.isin(tail2, _SPACE_KEYS[2]) | np.isin(tail3, _SPACE_KEYS[3]))
+    starts = np.concatenate([offsets[:-1], spaces[cut]])
+    owners = np.concatenate([np.arange(n, dtype=np.int64), owner[cut]])
+    order = np.argsort(starts, kind="stable")  # equal starts are empty texts: kept in text order
+    bounds = np.append(starts[order], offsets[-1])
+    words = pa.LargeStringArray.from_buffers(len(order), pa.py_buffer(bounds), pa.py_buffer(data))
+    return words, owners[order]
+
+
+def _word_split(tok) -> tuple[str, ...] | None:
+    """The added tokens' texts when ``tok`` counts a text as the sum of its words, else None.
+
+    A byte-level BPE with the GPT-2 pre-tokenizer regex and no normalizer encodes each pre-token on
+    its own, and a space after a non-space character always starts a new pre-token (no alternative
+    of the regex runs over a space but a whitespace run, which cannot hold the character before it;
+    none looks behind, and what decides where a match ends is the same whether a space or the
+    text's end follows). So a text has as many tokens as its pieces cut before such spaces
+    (:func:`_words`): words repeat far more than texts (a sentence under several templates), and
+    each distinct word is encoded once. A text holding an added token's text is encoded whole
+    (an added token is matched before pre-tokenization).
+    """
+    try:
+        from tokenizers import models, pre_tokenizers
+    except ImportError:
+        return None
+    pre = tok.pre_tokenizer
+    if (tok.normalizer is not None or type(pre) is not pre_tokenizers.ByteLevel or pre.add_prefix_space
+            or not pre.use_regex or type(tok.model) is not models.BPE or tok.model.dropout is not None
+            # a truncated or padded encoding's length is not its words' sum
+            or tok.truncation is not None or tok.padding is not None):
+        return None
+    return tuple(a.content for a in tok.get_added_tokens_decoder().values() if a.content)
