@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/bench_curate.py --rows 20000 --target 200
     .venv/bin/python benchmarks/bench_curate.py --no-lm --baselines     # + coverage of other selections
     .venv/bin/python benchmarks/bench_curate.py --recall-only            # semantic_duplicate: index vs exact
+    .venv/bin/python benchmarks/bench_curate.py --kmeans                 # k-means: faiss vs scikit-learn
 
 ``--recall`` / ``--recall-only``: the ``semantic_duplicate`` search over the same Tatoeba rows and over
 GPTeacher Toolformer (static embeddings, default parameters), once exact and once through the
@@ -12,6 +13,12 @@ approximate index (``exact_max_rows=0``): seconds of each, and how much of the e
 result the index finds: duplicate pairs (a row and an earlier row at or above the threshold),
 flagged rows, the same partner, and rows whose score is the exact one. Written to
 ``benchmarks/results/curate_recall.json``.
+
+``--kmeans``: ``off_topic``'s clustering of the same Tatoeba rows (static ``embedding``, 100 clusters fitted
+on 20,000 sampled rows, 3 restarts, seeds 0 and 1), once with :func:`finesift.models.embeddings.kmeans`
+(faiss at this size) and once with scikit-learn's KMeans as it ran before (k-means++, float64, up to 100
+iterations): seconds, mean cosine of a row to its centroid, and ``off_topic``'s flagged rows of each and
+in common. Written to ``benchmarks/results/curate_kmeans.json``.
 
 ``--baselines``: after the timed run, one audit of the data is reused (``audit_dir``) to curate it
 again with the default and other selections, for each seed of ``--baseline-seeds`` (the recipe seed picks the k-means
@@ -46,6 +53,7 @@ from _tatoeba import pairs  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "curate.json"
 RECALL = Path(__file__).resolve().parent / "results" / "curate_recall.json"
+KMEANS = Path(__file__).resolve().parent / "results" / "curate_kmeans.json"
 
 
 def write_tatoeba(path: Path, rows: int | None) -> int:
@@ -180,6 +188,58 @@ def run_recall() -> list[dict]:
     return out
 
 
+def run_kmeans(seeds=(0, 1)) -> list[dict]:
+    import numpy as np
+    from sklearn.cluster import KMeans
+
+    import finesift.models.embeddings as em
+    from finesift.checks.off_topic import OffTopic, task_distance
+
+    texts = [f"Translate to French: {en}\n{fr}" for en, fr in pairs(drop_truncated_last=False)]
+    emb = em.embed(texts)
+    p = OffTopic().params
+    real, real_kmeans = em._faiss_centroids, em.kmeans
+
+    def sklearn_before(fit, k, seed, n_init, max_iter):
+        # what kmeans() ran before faiss: k-means++ seeds, float64, up to 100 iterations
+        return KMeans(n_clusters=k, n_init=n_init, random_state=seed, max_iter=100).fit(
+            fit.astype(np.float64)).cluster_centers_
+
+    load = round(os.getloadavg()[0], 2)
+    out = []
+    for seed in seeds:
+        arms = {}
+        for label, fn in (("faiss", real), ("sklearn", sklearn_before)):
+            got = []
+            em._faiss_centroids = fn
+            em.kmeans = lambda *a, got=got, **kw: got.append(real_kmeans(*a, **kw)) or got[-1]
+            try:
+                t0 = time.perf_counter()
+                # off_topic's own scoring of these rows (its k-means call included), with this arm's clustering
+                dist, z = task_distance(emb, seed=seed, min_task_share=p.min_task_share,
+                                        min_task_rows=p.min_task_rows)
+                secs = time.perf_counter() - t0
+            finally:
+                em._faiss_centroids, em.kmeans = real, real_kmeans
+            labels, cents = got[0]
+            flagged = set(np.flatnonzero((z >= p.max_z) & (dist >= p.min_distance)).tolist())
+            arms[label] = {"seconds": round(secs, 2), "clusters": len(cents),
+                           "mean_cosine": round(float((emb * cents[labels]).sum(axis=1).mean()), 5),
+                           "off_topic_flagged": len(flagged), "_flagged": flagged}
+        common = len(arms["faiss"].pop("_flagged") & arms["sklearn"].pop("_flagged"))
+        out.append({"seed": seed, "rows": len(emb), **{f"{a}_{k}": v for a, r in arms.items() for k, v in r.items()},
+                    "off_topic_flagged_in_common": common, "load_avg_1m_before": load})
+    KMEANS.parent.mkdir(parents=True, exist_ok=True)
+    KMEANS.write_text(json.dumps(out, indent=2))
+    print("| seed | faiss s | sklearn s | mean cosine faiss / sklearn | off_topic flagged faiss / sklearn (common) |")
+    print("|---:|---:|---:|---:|---:|")
+    for r in out:
+        print(f"| {r['seed']} | {r['faiss_seconds']:.2f} | {r['sklearn_seconds']:.2f} | {r['faiss_mean_cosine']:.4f} / "
+              f"{r['sklearn_mean_cosine']:.4f} | {r['faiss_off_topic_flagged']} / {r['sklearn_off_topic_flagged']} "
+              f"({r['off_topic_flagged_in_common']}) |")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=None, help="Use the first N rows (default: all 76,038).")
@@ -192,7 +252,11 @@ def main() -> None:
     ap.add_argument("--random-draws", type=int, default=20)
     ap.add_argument("--recall", action="store_true", help="Also compare semantic_duplicate's index with exact search.")
     ap.add_argument("--recall-only", action="store_true", help="Only that comparison (no curate run).")
+    ap.add_argument("--kmeans", action="store_true", help="Only compare k-means with faiss and scikit-learn.")
     args = ap.parse_args()
+    if args.kmeans:
+        run_kmeans()
+        return
     if args.recall or args.recall_only:
         run_recall()
         if args.recall_only:

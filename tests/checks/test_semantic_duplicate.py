@@ -240,11 +240,11 @@ def test_audit_with_embeddings_shares_one_pass_and_fills_duplicate_of(static_mod
     from finesift.models import embeddings
 
     calls = []
-    real = embeddings.embed
-    monkeypatch.setattr(embeddings, "embed", lambda texts, **kw: calls.append(1) or real(texts, **kw))
+    real = embeddings.embed_fields
+    monkeypatch.setattr(embeddings, "embed_fields", lambda p, o: calls.append(1) or real(p, o))
     path = write_jsonl([{"instruction": p, "input": "", "output": o} for p, o in ROWS])
     result = audit(path, {"checks": ["empty_output"], "with_models": ["embeddings"]})
     assert result.table["duplicate_of"].to_pylist()[2] == 0
     assert result.summary["counts"]["semantic_duplicate"] == 3
     assert "off_topic_distance" in result.table.column_names
-    assert len(calls) == 3  # answers and prompts for semantic_duplicate, whole text for off_topic: once each
+    assert len(calls) == 1  # answers and prompts for semantic_duplicate, whole text for off_topic: one pass

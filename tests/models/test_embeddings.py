@@ -60,16 +60,17 @@ def test_checks_and_curate_share_one_embedding_pass(static_model, monkeypatch):
     assert row_texts(table) == ["a\nb", "\nc"]
     assert row_texts(table, "prompt") == ["a", ""]
     calls = []
-    real = embeddings.embed
+    real = embeddings.embed_fields
 
-    def counting(texts, **kw):
-        calls.append(texts)
-        return real(texts, **kw)
+    def counting(prompts, outputs):
+        calls.append((prompts, outputs))
+        return real(prompts, outputs)
 
-    monkeypatch.setattr(embeddings, "embed", counting)
+    monkeypatch.setattr(embeddings, "embed_fields", counting)
     res = run_checks(table, [OffTopic()], None, keep_features=("embedding",))  # a check and curate both read it
     assert res.features["embedding"].type.list_size == 256
-    assert calls == [["a\nb", "\nc"]]  # one pass, never twice
+    assert calls == [(["a", ""], ["b", "c"])]  # one pass, never twice
+    assert np.array_equal(embedding_matrix(res.features["embedding"]), embed(["a\nb", "\nc"]))
 
 
 def test_embedding_features_are_fixed_size_float32_and_do_not_depend_on_the_batch(static_model):
@@ -101,8 +102,24 @@ def test_embedding_features_follow_the_configured_backend_and_device(monkeypatch
     out = add_features(table, ["embedding"], AuditConfig(embeddings="sentence", device="cpu"))
     assert seen == [{"backend": "sentence", "device": "cpu"}]
     assert out["embedding"].type == pa.list_(pa.float32(), 384)
+    fields = []
+    monkeypatch.setattr(embeddings, "embed_fields", lambda p, o: fields.append((p, o)) or
+                        {f: np.ones((len(p), 256), np.float32) for f in FEATURE_OF})
     add_features(table, ["embedding_prompt"])
-    assert seen[-1] == {"backend": "static", "device": None}  # no config: the default backend
+    assert len(seen) == 1 and fields == [(["a", "b"], ["c", ""])]  # no config: the default (static) backend
+
+
+def test_embed_fields_equals_embed_of_each_field_bit_for_bit(static_model):
+    # the text's tokens are its fields' tokens joined: accents, CJK, emoji, control characters, words longer
+    # than the tokenizer's word limit, whitespace at the ends, and texts the model cuts (embedded whole)
+    prompts = ["", "a" * 4000, "x " * 600, "日本語のテキスト", "e\u0301cole", "\u0301start", "word\x00ctrl",
+               "tab\tend ", " lead", "end\n", "[UNK] ??", "¿Qué?", "😀 emoji", "a" * 150, "Translate: I am tired."]
+    outputs = ["", "b", "y " * 100, "中文", "\u0301acc", "Résumé", "\r\nx", "  ", "z" * 3100, "end", "ok", "fin", "😀",
+               "c", "Je suis fatigué."]
+    prompts, outputs = prompts + prompts[:3], outputs + outputs[:3]  # repeats
+    got = embeddings.embed_fields(prompts, outputs)
+    assert np.array_equal(got["prompt"], embed(prompts)) and np.array_equal(got["output"], embed(outputs))
+    assert np.array_equal(got["text"], embed([p + "\n" + o for p, o in zip(prompts, outputs)]))
 
 
 def test_kmeans_is_deterministic_and_returns_unit_centroids():
@@ -120,3 +137,41 @@ def test_kmeans_is_deterministic_and_returns_unit_centroids():
 
 def test_default_k_is_bounded():
     assert default_k(1) == 1 and default_k(10) == 2 and default_k(400) == 10 and default_k(10**7) == 100
+
+
+def _blobs(k: int = 4, per: int = 200, dims: int = 32) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    pts = np.repeat(rng.standard_normal((k, dims)), per, axis=0) + 0.05 * rng.standard_normal((k * per, dims))
+    return (pts / np.linalg.norm(pts, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_large_kmeans_runs_on_faiss_deterministically(monkeypatch):
+    pytest.importorskip("faiss")
+    pts = _blobs()
+    monkeypatch.setattr(embeddings, "SKLEARN_MAX_WORK", 0)  # this small set takes the large sets' path
+    monkeypatch.setattr(embeddings, "_sklearn_centroids", lambda *a: pytest.fail("scikit-learn used"))
+    labels, cents = kmeans(pts, 8, seed=2, n_init=3)
+    again, cents2 = kmeans(pts, 8, seed=2, n_init=3)
+    assert np.array_equal(labels, again) and np.array_equal(cents, cents2)
+    np.testing.assert_allclose(np.linalg.norm(cents, axis=1), 1.0, atol=1e-5)
+    # more centres than blobs: every cluster lies inside one blob
+    assert all(len(set(labels[b * 200:(b + 1) * 200]) & set(labels[c * 200:(c + 1) * 200])) == 0
+               for b in range(4) for c in range(b))
+
+
+def test_large_kmeans_without_faiss_falls_back_to_scikit_learn(monkeypatch):
+    import sys
+
+    pts = _blobs()
+    monkeypatch.setattr(embeddings, "SKLEARN_MAX_WORK", 0)
+    monkeypatch.setitem(sys.modules, "faiss", None)  # import faiss now raises ImportError
+    labels, cents = kmeans(pts, 4, seed=0)
+    assert cents.shape == (4, 32) and len(set(labels)) == 4
+
+
+def test_static_field_features_share_the_one_pass_buffers(static_model):
+    out = add_features(pa.table({"prompt": ["a", "b"], "output": ["c", None]}), FEATURE_OF.values())
+    struct = out[embeddings.STATIC_FEATURE].chunk(0)
+    for name in FEATURE_OF.values():  # a copy per feature would hold every embedding twice
+        child = struct.field(name).values.buffers()[1]
+        assert out[name].chunk(0).values.buffers()[1].address == child.address
