@@ -46,7 +46,7 @@ def audit(data: str | Path, config: AuditConfig | dict[str, Any] | None = None, 
             if report:
                 from .report import write_report
 
-                write_report(local, dataset=result.dataset)
+                write_report(local, dataset=result.dataset, table=result.table)
     return result
 
 

@@ -31,6 +31,7 @@ from .checks.base import (DECISION, TRIGGERS, Check, check_info, get_check, para
 from .config import AuditConfig
 from .errors import ConfigError, OutputError
 from .io.atomic import atomic_open, atomic_path
+from .engine.memory import release_memory
 from .records import Dataset, has_flag
 
 
@@ -178,19 +179,22 @@ def decide_all(scores: pa.Table, checks: list[Check], row_ids: pa.Array | None =
     """Apply each check's threshold; return (flags list column, duplicate_of column, counts per code)."""
     n = scores.num_rows
     names = [c.name for c in checks]
-    masks = np.zeros((len(checks), n), dtype=bool)
+    # one row of masks per input row: nonzero() then walks it in row order without a transposed copy
+    masks = np.zeros((n, len(checks)), dtype=bool)
     for i, check in enumerate(checks):
         m = np.asarray(check.decide(scores), dtype=bool)
         if m.shape != (n,):
             raise RuntimeError(f"check {check.name} decided {m.shape} for {n} rows")
-        masks[i] = m
-    counts = {name: int(masks[i].sum()) for i, name in enumerate(names)}
+        masks[:, i] = m
+    counts = {name: int(masks[:, i].sum()) for i, name in enumerate(names)}
     # flags: per row, the codes in check order (vectorized: one pass over the nonzero entries)
-    rows_idx, check_idx = np.nonzero(masks.T)
+    rows_idx, check_idx = np.nonzero(masks)
+    del rows_idx  # the offsets come from the per-row counts
     offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(np.bincount(rows_idx, minlength=n), out=offsets[1:])
+    np.cumsum(masks.sum(axis=1, dtype=np.int32), out=offsets[1:])
     # the codes taken from the list of names, not a Python object per flag (7M flags at 5M rows)
     values = pa.array(names, type=pa.string()).take(pa.array(check_idx))
+    del check_idx
     flags = pa.ListArray.from_arrays(pa.array(offsets), values)
     # duplicate_of: partner of the highest-precedence flagged relation
     dup = np.full(n, -1, dtype=np.int64)
@@ -200,10 +204,13 @@ def decide_all(scores: pa.Table, checks: list[Check], row_ids: pa.Array | None =
             i, check = by_name[code]
             col = check.partner_column
             if col and col in scores.column_names:
-                partner = scores[col].to_numpy(zero_copy_only=False)
-                partner = np.where(np.isnan(partner.astype(float)), -1, partner).astype(np.int64) \
-                    if partner.dtype.kind == "f" or partner.dtype == object else partner.astype(np.int64)
-                use = masks[i] & (partner >= 0)
+                if pa.types.is_integer(scores[col].type):  # nulls straight to -1: no float copy and its casts
+                    partner = pc.fill_null(scores[col].cast(pa.int64()), -1).to_numpy()
+                else:
+                    partner = scores[col].to_numpy(zero_copy_only=False)
+                    partner = np.where(np.isnan(partner.astype(float)), -1, partner).astype(np.int64) \
+                        if partner.dtype.kind == "f" or partner.dtype == object else partner.astype(np.int64)
+                use = masks[:, i] & (partner >= 0)
                 dup[use] = partner[use]
     duplicate_of = pa.array(dup, mask=dup < 0, type=pa.int64())
     return flags, duplicate_of, counts
@@ -224,6 +231,7 @@ def audit_dataset(dataset: Dataset, config: AuditConfig | None = None, progress=
     res = run_all(dataset, checks, config, progress=progress, keep_features=AUDIT_FEATURES + tuple(keep_features))
     scores, seconds = res.scores, res.seconds
     flags, duplicate_of, counts = decide_all(scores, checks)
+    release_memory()  # the decisions' masks and indexes: the summary and the writers come on top of what is left
     t = dataset.table
     base = pa.table({"row": t["row"], "id": t["id"], "flags": flags, "duplicate_of": duplicate_of})
     for col in scores.column_names:
@@ -404,10 +412,11 @@ def build_summary(dataset: Dataset, audit_table: pa.Table, checks: list[Check], 
     n = t.num_rows
     flags = audit_table["flags"]
     flagged_any = int(pc.sum(pc.greater(pc.list_value_length(flags), 0)).as_py() or 0) if n else 0
+    flagged_rows = _flagged_rows(flags)
     dedup_mask = np.zeros(n, dtype=bool)
     for code in relation_codes("duplicate"):
         if code in counts:
-            dedup_mask |= has_flag(flags, code)
+            dedup_mask[flagged_rows(code)] = True
     unique_rows = len(np.unique(features["pair_hash"].to_numpy())) if n else 0
     lengths: dict[str, Any] = {}
     for fld in ("prompt", "output"):
@@ -419,7 +428,7 @@ def build_summary(dataset: Dataset, audit_table: pa.Table, checks: list[Check], 
     examples: dict[str, list[dict[str, Any]]] = {}
     if config.examples_per_code and n:
         for check in checks:
-            idx = np.flatnonzero(has_flag(flags, check.name))[: config.examples_per_code]
+            idx = flagged_rows(check.name)[: config.examples_per_code]
             ex = []
             for i in idx:
                 i = int(i)
@@ -455,6 +464,22 @@ def build_summary(dataset: Dataset, audit_table: pa.Table, checks: list[Check], 
         "config": resolved_config(config, checks),
         "examples": examples,
     }
+
+
+def _flagged_rows(flags: pa.ChunkedArray | pa.Array):
+    """``code -> sorted positions of the rows flagged with it``, the lists flattened once for every code
+    (``has_flag`` per code combined and flattened the whole flags column again for every code)."""
+    if isinstance(flags, pa.ChunkedArray):
+        flags = flags.chunk(0) if flags.num_chunks == 1 else flags.combine_chunks()
+    values = pc.list_flatten(flags)
+    parents = pc.list_parent_indices(flags).to_numpy(zero_copy_only=False) if len(values) else np.zeros(0, np.int64)
+
+    def rows(code: str) -> np.ndarray:
+        if not len(values):
+            return np.zeros(0, dtype=np.int64)
+        return np.unique(parents[pc.equal(values, code).to_numpy(zero_copy_only=False)])
+
+    return rows
 
 
 def resolved_config(config: AuditConfig, checks: list[Check]) -> dict[str, Any]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from finesift.checks.base import DatasetCheck, RowCheck, Score, batch_positions, merge_row_states
+from finesift.checks.features import add_features
 from finesift.engine.local import ordered, run_checks
 
 
@@ -122,6 +124,70 @@ def test_checks_on_threads_give_the_single_thread_scores_and_readers_see_what_th
 def test_a_failing_check_on_a_thread_raises_its_own_error():
     with pytest.raises(ValueError, match="toy_boom failed"):
         run_checks(_table(), [_Copies(), _Boom(), _Double()], _Cfg(2))
+
+
+class _Seen(RowCheck):
+    """Records the columns of the batches it is given."""
+
+    name = "toy_seen"
+    description = "toy"
+    scores = {"toy_seen_n": Score("columns seen")}
+    columns: list[str] = []
+
+    def score(self, batch):
+        type(self).columns = list(batch.column_names)
+        return pa.table({"toy_seen_n": pa.array([batch.num_columns] * batch.num_rows)})
+
+
+class _Upper(RowCheck):
+    """Needs the same feature as the dataset check, after a check that needs none."""
+
+    name = "toy_upper"
+    description = "toy"
+    scores = {"toy_upper_n": Score("characters of the normalized answer")}
+    needs = ("norm_output",)
+
+    def score(self, batch):
+        return pa.table({"toy_upper_n": pc.utf8_length(batch["norm_output"])})
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_feature_no_check_still_to_run_needs_is_dropped_from_the_batches(threads):
+    res = run_checks(_table(), [_Copies(), _Seen()], _Cfg(threads), keep_features=("answer_hash",))
+    # norm_output served toy_copies only; answer_hash (made from it) is kept for the caller
+    assert "norm_output" not in _Seen.columns and "answer_hash" in _Seen.columns
+    assert res.features.column_names == ["answer_hash"]
+    assert res.features["answer_hash"].equals(add_features(_table(), ["answer_hash"])["answer_hash"])
+    assert res.scores["toy_copies_n"].to_pylist() == [3, 3, 3, 3, 1, 3, 3]
+    # but it stays while a check still to run needs it, and a column the input had is never dropped
+    res = run_checks(_table(), [_Copies(), _Seen(), _Upper()], _Cfg(threads))
+    assert "norm_output" in _Seen.columns
+    assert res.scores["toy_upper_n"].to_pylist() == [3, 3, 3, 3, 9, 3, 3]
+    given = _table().append_column("norm_output", pa.array(["oui"] * 7))  # already there: not a computed feature
+    run_checks(given, [_Copies(), _Seen()], _Cfg(threads))
+    assert "norm_output" in _Seen.columns
+
+
+class _Words(RowCheck):
+    name = "toy_words"
+    description = "toy"
+    scores = {"toy_words_n": Score("words of the answer")}
+    needs = ("words_output",)
+
+    def score(self, batch):
+        return pa.table({"toy_words_n": batch["words_output"]})
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_feature_is_computed_just_before_the_first_check_that_needs_it(threads):
+    res = run_checks(_table(), [_Seen(), _Words()], _Cfg(threads))
+    assert "words_output" not in _Seen.columns  # not held through the checks before it
+    assert res.scores["toy_words_n"].to_pylist() == [1, 1, 1, 1, 2, 1, 1]  # peut-être: two words
+    assert set(res.seconds) == {"features", "toy_seen", "toy_words"}
+    # a kept feature that no check needs is computed after the last check, not held through all of them
+    res = run_checks(_table(), [_Seen()], _Cfg(threads), keep_features=("words_output",))
+    assert "words_output" not in _Seen.columns
+    assert res.features["words_output"].to_pylist() == [1, 1, 1, 1, 2, 1, 1]
 
 
 def test_thread_count_is_the_config_else_one():

@@ -127,6 +127,23 @@ def test_dataset_in_memory_is_used_without_reading_again(tmp_path, write_jsonl):
     assert "is not there any more" in html
 
 
+def test_audit_report_uses_the_audit_table_in_memory_and_its_text_in_input_order_uncopied(tmp_path, write_jsonl,
+                                                                                          monkeypatch):
+    import finesift.report.build as build
+
+    def no_second_read(*args, **kwargs):
+        raise AssertionError("audit.parquet read back although the audit table is in memory")
+
+    monkeypatch.setattr(build.pq, "read_table", no_second_read)
+    res = finesift.audit(write_jsonl(rows()), out=tmp_path / "a", checks=CHECKS, report=True)
+    assert "Merci beaucoup." in (tmp_path / "a" / "report.html").read_text(encoding="utf-8")
+    texts = build._text_table(res.dataset.table)
+    # rows already in input order: the text columns are the dataset's own buffers, not a sorted copy
+    assert texts["prompt"].chunks[0].buffers()[2].address == res.dataset.table["prompt"].chunks[0].buffers()[2].address
+    shuffled = build._text_table(res.dataset.table.take(pa.array([2, 0, 1])))
+    assert shuffled["row"].to_pylist() == [0, 1, 2]
+
+
 def test_curate_folder_shows_decisions(curate_dir):
     html = write_report(curate_dir).read_text(encoding="utf-8")
     assert detect(curate_dir) == "curate"

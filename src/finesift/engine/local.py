@@ -1,8 +1,10 @@
 """The local engine: runs checks over batches of the records table through the check protocol.
 
-For every batch it adds the text features the configured checks need (once, whatever number of
-checks read them), then runs the checks in dependency order (a check that ``reads`` another's
-score columns runs after it), so later checks see earlier checks' columns in their batches:
+It runs the checks in dependency order (a check that ``reads`` another's score columns runs after
+it), so later checks see earlier checks' columns in their batches. Every batch gets the text features
+a check needs just before the first check that needs them (once, whatever number of checks read
+them), and loses them once no check still to run needs them, so that memory holds the features of
+the checks at hand, not of all of them:
 
 * a :class:`~finesift.checks.base.RowCheck` scores each batch;
 * a :class:`~finesift.checks.base.DatasetCheck` fits a state on each batch, merges the states in
@@ -81,27 +83,42 @@ def run_checks(table: pa.Table, checks: list[Check], config: Any, *, inputs: dic
 
     seconds: dict[str, float] = {}
     workers = thread_count(config)
-    wanted = [f for c in checks for f in c.needs] + list(keep_features)
-    if wanted:
+    added: list[str] = []  # the features computed here (a column the batches came with is not one)
+
+    def add(wanted) -> None:
+        """Compute the features in ``wanted`` (and what they are made from) that the batches lack.
+
+        A check's features are computed just before it runs, not all before the first check: the dataset
+        checks that peak first (near duplicates, conflicts) then run without the language probabilities
+        the later checks need (650 MB at 5M rows)."""
+        nonlocal batches
+        have = set(batches[0].column_names)
+        # only what the batches lack is resolved: a feature already there keeps its inputs from being made
+        # again (``embedding`` present, its dropped ``embeddings_static`` would be recomputed)
+        names = resolve([w for w in wanted if w not in have]) if wanted else []
+        missing = [f for f in names if f not in have]
+        if not missing:
+            return
         t0 = time.perf_counter()
-        names = resolve(wanted)
         with progress.stage("features", n) as advance:
             computed = []
             if workers == 1:
                 for b in batches:
-                    computed.append(add_features(b, names, config))
+                    computed.append(add_features(b, missing, config))
                     advance(b.num_rows)
             else:
                 # pieces of a batch on the threads, sharing PIECE_BYTES of text like the checks do (the features
                 # of one batch at once on the threads raised the 200k templated rows' peak past 1 GB)
                 with ThreadPoolExecutor(workers) as pool:
                     for b in batches:
-                        parts = list(pool.map(lambda p: add_features(p, names, config),
+                        parts = list(pool.map(lambda p: add_features(p, missing, config),
                                               pieces(b, max_bytes=max(1, PIECE_BYTES // workers))))
                         computed.append(pa.concat_tables(parts) if len(parts) > 1 else parts[0])
                         advance(b.num_rows)
             batches = computed
-        seconds["features"] = round(time.perf_counter() - t0, 4)
+            del computed  # the batches are the one reference to the features (drop_features frees them)
+        added.extend(missing)
+        seconds["features"] = round(seconds.get("features", 0.0) + time.perf_counter() - t0, 4)
         release_memory()
 
     run = ordered(checks)
@@ -154,19 +171,42 @@ def run_checks(table: pa.Table, checks: list[Check], config: Any, *, inputs: dic
             raise RuntimeError(f"check {check.name} returned {out.num_rows} rows for {n}")
         return out, round(time.perf_counter() - t0, 4), fact
 
+    # what each check may read of the features: those it names and what they are computed from
+    needs = {c.name: set(resolve(c.needs)) if c.needs else set() for c in run}
+
+    def drop_features() -> None:
+        # a feature no check still to finish needs goes as soon as the last one that does is done: every
+        # feature column of every batch stayed alive to the end (the language probabilities alone are
+        # ~130 MB per million rows); a check in flight keeps the batches it was given
+        nonlocal batches
+        still = set(keep_features).union(*(needs[c.name] for c in run if c.name not in scored))
+        gone = [f for f in added if f not in still and f in batches[0].column_names]
+        if not gone:
+            return
+        # a kept feature made from one about to go is computed now, not recomputed from scratch at the end
+        add([k for k in keep_features if k not in batches[0].column_names and set(resolve([k])) & set(gone)])
+        batches = [b.drop_columns(gone) for b in batches]
+
     def finished(check: Check, result: tuple[pa.Table, float, dict[str, Any] | None]) -> None:
         scored[check.name], seconds[check.name], fact = result
         if fact is not None:
             facts[check.name] = fact
+        drop_features()
         release_memory()  # one check's temporaries must not raise the next one's starting point
+
+    def prepare(check: Check) -> list[pa.Table]:
+        add(check.needs)
+        return given(check)
 
     for check in run:
         check.bind(config, inputs)
     if workers == 1:
         for check in run:
-            finished(check, score(check, given(check)))
+            finished(check, score(check, prepare(check)))
     else:
-        _concurrently(run, configured, scored, workers, lambda c: score(c, given(c)), finished)
+        _concurrently(run, configured, scored, workers, score, finished, prepare)
+    # the kept features no check needed nor was made from: computed last, not held through every check
+    add(keep_features)
 
     columns: dict[str, pa.ChunkedArray] = {}
     for check in run:
@@ -203,20 +243,28 @@ def thread_count(config: Any = None) -> int:
     return max(1, int(value)) if value else 1
 
 
+def schedule(run: list[Check]) -> list[Check]:
+    """The order :func:`_concurrently` starts the checks of ``run`` in (as far as ``reads`` allow).
+
+    Dataset checks first, each alone (their temporaries and states grow with the data: beside another check
+    they raised the 200k templated rows' peak past 1 GB), then the row checks two or more at once, model-backed
+    ones first so that no long check starts last and runs alone.
+    """
+    return sorted(run, key=lambda c: (not isinstance(c, DatasetCheck), c.cost != "model", run.index(c)))
+
+
 def _concurrently(run: list[Check], configured: set[str], scored: dict[str, pa.Table], workers: int,
-                  score, finished) -> None:
+                  score, finished, prepare) -> None:
     """Score the checks of ``run`` on ``workers`` threads, each once every configured check it reads is done.
 
     Checks spend most of their time in Arrow, numpy and the tokenizer, which release the GIL. At most
     ``workers`` row checks are in flight, and a :class:`DatasetCheck` runs alone: a row check's temporaries
     are bounded by its piece (``PIECE_BYTES / workers``) whatever the dataset's size, while a dataset
     check's state grows with the data, so running anything beside it would raise the peak with the input.
-    A check's result never depends on the others' timing (see ``given`` in :func:`run_checks`).
+    A check's result never depends on the others' timing (see ``given`` in :func:`run_checks`): ``prepare``
+    gives it its batches (its features added) on this thread, when it is started.
     """
-    # dataset checks first, each alone (their temporaries and states grow with the data: beside another check
-    # they raised the 200k templated rows' peak past 1 GB), then the row checks two or more at once, model-backed
-    # ones first so that no long check starts last and runs alone
-    pending = sorted(run, key=lambda c: (not isinstance(c, DatasetCheck), c.cost != "model", run.index(c)))
+    pending = schedule(run)
     running: dict[Any, Check] = {}
     with ThreadPoolExecutor(workers) as pool:
         while pending or running:
@@ -226,7 +274,7 @@ def _concurrently(run: list[Check], configured: set[str], scored: dict[str, pa.T
                 if any(isinstance(c, DatasetCheck) for c in (check, *running.values())) and running:
                     break  # a dataset check runs alone, and the checks after it wait for it
                 pending.remove(check)
-                running[pool.submit(score, check)] = check
+                running[pool.submit(score, check, prepare(check))] = check
             if not running:  # cannot happen after ordered(): a check waits only on checks before it
                 raise RuntimeError(f"checks wait on each other: {[c.name for c in pending]}")
             done, _ = wait(running, return_when=FIRST_COMPLETED)
