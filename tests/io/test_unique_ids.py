@@ -10,29 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from finesift.io import read
-from finesift.io.readers import unique_ids
+from finesift.io.readers import _next_free, unique_ids
 
 
 def row_by_row(ids: list[str]) -> list[str]:
     """The reader's renaming as it was done while rows arrived (the oracle): a repeated id gets the
-    next "-k" suffix that no earlier row holds, input or generated."""
+    next "-k" suffix that no earlier row holds, input or generated (``_next_free``, applied to every row
+    in order; ``unique_ids`` applies it only to the rows of id families)."""
     seen: dict[str, int] = {}
-    out = []
-    for rid in ids:
-        k = seen.get(rid)
-        if k is None:
-            seen[rid] = 1
-            out.append(rid)
-            continue
-        while True:
-            k += 1
-            cand = f"{rid}-{k}"
-            if cand not in seen:
-                break
-        seen[rid] = k
-        seen[cand] = 1
-        out.append(cand)
-    return out
+    return [_next_free(seen, rid) for rid in ids]
 
 
 # ids built from a few stems and "-number" parts, so that repeats, input ids shaped like generated ones
