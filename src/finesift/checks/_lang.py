@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import MissingDependencyError
-from .base import text_array
+from .base import string_bytes, text_array
 from .features import feature
 
 #: Candidate languages for detection (ISO 639-1). A fixed, common set: a larger
@@ -217,7 +217,7 @@ def _ascii_word_counts(text: pa.Array, chunk: int = 8192) -> np.ndarray:
     ends one cannot be the non-letter that starts the next. A slice of texts at a time: byte masks stay small."""
     out = np.empty(len(text), dtype=np.int64)
     for lo in range(0, len(text), chunk):
-        offsets, data = _string_bytes(text.slice(lo, chunk))
+        offsets, data = string_bytes(text.slice(lo, chunk))
         letter = (data >= 0x41) & (data <= 0x7A) & ((data <= 0x5A) | (data >= 0x61))
         starts = np.ones(len(data), dtype=bool)
         np.logical_not(letter[:-1], out=starts[1:])
@@ -296,15 +296,6 @@ def _store_model(source, model) -> None:
         pass
 
 
-def _string_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(offsets from 0, the bytes they index) of a string or binary array, without copying the bytes."""
-    wide = pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64 if wide else np.int32, count=len(arr) + 1,
-                            offset=arr.offset * (8 if wide else 4)).astype(np.int64)
-    data = np.frombuffer(arr.buffers()[2] or b"", dtype=np.uint8)[offsets[0]:offsets[-1]]
-    return offsets - offsets[0], data
-
-
 class Identifier:
     """py3langid's model restricted to ``langs``, scoring many texts at once."""
 
@@ -352,7 +343,7 @@ class Identifier:
     def _encode_array(cls, texts: pa.Array) -> pa.Array:
         """:meth:`_encode` of each text as a binary array: in Python only where it may change the bytes (a text
         that is not ASCII, or all capitals: NFC leaves ASCII as it is)."""
-        offsets, data = _string_bytes(texts)
+        offsets, data = string_bytes(texts)
         # str.isupper() of an ASCII text: a capital and no small letter
         slow = ~pc.string_is_ascii(texts).to_numpy(zero_copy_only=False)
         slow |= ((_per_text_count((data >= 0x41) & (data <= 0x5A), offsets) > 0)
@@ -368,7 +359,7 @@ class Identifier:
     def _probs(self, encoded: list[bytes] | pa.Array) -> np.ndarray:
         n = len(encoded)
         if isinstance(encoded, pa.Array):
-            lengths = np.diff(_string_bytes(encoded)[0])
+            lengths = np.diff(string_bytes(encoded)[0])
         else:
             lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
         scores = np.zeros((n, self._ptc.shape[1]), dtype=np.float32)
@@ -416,7 +407,7 @@ class Identifier:
         lens = lengths[order]
         maxlen = int(lens[0])
         if isinstance(encoded, pa.Array):
-            flat = _string_bytes(encoded.take(pa.array(order)))[1]
+            flat = string_bytes(encoded.take(pa.array(order)))[1]
         else:
             flat = np.frombuffer(b"".join(encoded[i] for i in order), dtype=np.uint8)
         starts = np.concatenate([[0], np.cumsum(lens)[:-1]])

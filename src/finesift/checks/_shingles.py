@@ -35,6 +35,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .base import string_bytes
+
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _GOLD = np.uint64(0x9E3779B97F4A7C15)
@@ -97,14 +99,9 @@ def _arrow_codepoints(arr) -> tuple[np.ndarray, np.ndarray]:
     n = len(arr)
     if n == 0:
         return np.zeros(0, dtype=np.uint32), np.zeros(1, dtype=np.int64)
-    otype = np.int64 if pa.types.is_large_string(arr.type) else np.int32
-    bufs = arr.buffers()
-    offsets = np.frombuffer(bufs[1], dtype=otype)[arr.offset:arr.offset + n + 1].astype(np.int64)
-    lo, hi = int(offsets[0]), int(offsets[-1])
-    offsets -= lo
-    if hi == lo:
+    offsets, b = string_bytes(arr)
+    if not len(b):
         return np.zeros(0, dtype=np.uint32), offsets
-    b = np.frombuffer(bufs[2], dtype=np.uint8)[lo:hi]
     if not (b >= 0x80).any():  # ASCII: one byte, one code point
         return b.astype(np.uint32), offsets
     # UTF-8 (valid, as Arrow guarantees): a code point per lead byte; multi-byte ones (few) decoded apart

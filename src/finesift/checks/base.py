@@ -291,6 +291,18 @@ def text_array(col: pa.Array | pa.ChunkedArray) -> pa.Array:
     return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
 
 
+def string_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 offsets from 0, the UTF-8 bytes they index) of a string or binary array, without copying the bytes.
+
+    What the byte-level scorers (word counts, token pieces, language detection, echo parsing) walk with numpy;
+    nulls read as empty (their offsets do not advance)."""
+    wide = pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64 if wide else np.int32, count=len(arr) + 1,
+                            offset=arr.offset * (8 if wide else 4)).astype(np.int64)
+    data = np.frombuffer(arr.buffers()[2] or b"", dtype=np.uint8)[offsets[0]:offsets[-1]]
+    return offsets - offsets[0], data
+
+
 def matches(texts: pa.Array, pattern: str, *, ignore_case: bool = False) -> np.ndarray:
     """Per text, whether the RE2 ``pattern`` matches it (bool numpy array; a null text does not match)."""
     if len(texts) == 0:

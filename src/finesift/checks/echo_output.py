@@ -67,6 +67,7 @@ from .base import (
     knob,
     normalize_text,
     register,
+    string_bytes,
     text_array,
 )
 
@@ -235,7 +236,7 @@ def _split(prompt: pa.Array) -> tuple[pa.Array, pa.Array]:
     What the RE2 pattern :data:`_SPLIT` extracts (the reference the tests compare with), found with numpy
     from the few colons and line breaks of the UTF-8 bytes: the extraction, with its two capture groups,
     cost more than the rest of the check's prompt parsing."""
-    data, offsets = _utf8(prompt)
+    offsets, data = string_bytes(prompt)
     starts, ends = offsets[:-1], offsets[1:]
     # ":" followed by a non-space is one unit of the instruction ("https:", "::"); within a run of colons
     # the units pair them from the run's start, so a ":" ends the instruction at an even place in its run,
@@ -374,7 +375,7 @@ _TYPOGRAPHIC_LAST[[t.encode()[2] for t in _TYPOGRAPHIC]] = True
 def _words(norm: pa.Array) -> tuple[np.ndarray, pa.Array]:
     """(row of each word, the words) of a normalized text array: words are runs of bytes outside ASCII
     punctuation and spacing, cut with numpy on the UTF-8 bytes (no regex per batch)."""
-    data, offsets = _utf8(text_array(norm))
+    offsets, data = string_bytes(text_array(norm))
     # a typographic quote is ASCII punctuation once spelled in ASCII, which is dropped like any: its three
     # bytes are dropped in place (no rewriting pass over the texts)
     keep = ~_DROP[data]
@@ -397,7 +398,7 @@ def _word_count(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     text = text_array(col)
     if pa.types.is_null(text.type):
         text = text.cast(pa.string())
-    data, offsets = _utf8(text)
+    offsets, data = string_bytes(text)
     if len(data) == 0:
         return np.zeros(len(offsets) - 1, dtype=np.int32)
     _, pos = _word_starts(data, offsets)
@@ -430,17 +431,6 @@ _SPACE[np.frombuffer(b" \t\n\f\r", dtype=np.uint8)] = True
 _WINDOW_MASK = np.uint64((1 << _ROW_SHIFT) - 1)
 
 
-def _utf8(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(bytes, int64 offsets from 0) of a string array without nulls."""
-    n = len(arr)
-    otype = np.int64 if pa.types.is_large_string(arr.type) else np.int32
-    bufs = arr.buffers()
-    offsets = np.frombuffer(bufs[1], dtype=otype)[arr.offset:arr.offset + n + 1].astype(np.int64)
-    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
-    data = data[offsets[0]:offsets[-1]]
-    return data, offsets - offsets[0]
-
-
 def _squash(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Raw text normalized as the ``norm_*`` features are (:func:`normalize_text`), then :func:`_strip`."""
     return _strip(normalize_text(col))
@@ -451,7 +441,7 @@ def _strip(norm: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
     copy), as (UTF-8 bytes, offsets). ASCII punctuation and spacing (the classes ``[[:punct:][:space:]]``
     of RE2) dropped byte-wise with numpy: no regex per batch."""
     text = text_array(norm)
-    data, offsets = _utf8(text)
+    offsets, data = string_bytes(text)
     drop = _DROP[data]
     gone = np.flatnonzero(drop)
     return data[~drop], offsets - np.searchsorted(gone, offsets)

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import normalize_text, text_array
+from .base import normalize_text, string_bytes, text_array
 
 #: one word, for counting and tokenizing prose (code and URLs are split at their punctuation)
 WORD = r"\w+(?:['’-]\w+)*"
@@ -138,11 +138,7 @@ def count_words(values: pa.Array) -> pa.Array:
     if values.null_count or not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
         return pc.count_substring_regex(values, pattern=WORD).cast(pa.int32())
     n = len(values)
-    wide = pa.types.is_large_string(values.type)
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64 if wide else np.int32, count=n + 1,
-                            offset=values.offset * (8 if wide else 4)).astype(np.int64)
-    data = np.frombuffer(values.buffers()[2] or b"", dtype=np.uint8)[offsets[0]:offsets[-1]]
-    offsets -= offsets[0]
+    offsets, data = string_bytes(values)
     word = _WORD_BYTE[data]
     start = word.copy()
     start[1:] &= ~word[:-1]

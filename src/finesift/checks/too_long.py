@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .base import CheckParams, RowCheck, Score, Threshold, decision, register
+from .base import CheckParams, RowCheck, Score, Threshold, decision, register, string_bytes
 
 
 class TooLongParams(CheckParams):
@@ -154,12 +154,8 @@ def _words(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """(the words, the text of each) of a string array: each text cut before every " " that follows a
     character that is not whitespace (:func:`_word_split`), with numpy on the UTF-8 bytes. The words of a
     text are its bytes in order (a word after a cut starts with the space)."""
-    wide = pa.types.is_large_string(texts.type)
     n = len(texts)
-    offsets = np.frombuffer(texts.buffers()[1], dtype=np.int64 if wide else np.int32, count=n + 1,
-                            offset=texts.offset * (8 if wide else 4)).astype(np.int64)
-    data = np.frombuffer(texts.buffers()[2] or b"", dtype=np.uint8)[offsets[0]:offsets[-1]]
-    offsets -= offsets[0]
+    offsets, data = string_bytes(texts)
     spaces = np.flatnonzero(data == 0x20)
     owner = np.searchsorted(offsets, spaces, side="right") - 1
     inner = spaces > offsets[owner]  # a space that opens its text cuts nothing
