@@ -59,7 +59,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import MissingDependencyError
-from ..models.embeddings import embedding_matrix
+from ..models.embeddings import embedding_matrix, faiss_one_thread
 from ._groups import components
 from .base import (
     CheckParams,
@@ -335,10 +335,7 @@ def _approximate(a, b, threshold, floor, probes, neighbours, seed):
     # training rows: enough for faiss's k-means, few enough to bound memory (PCA takes the full width)
     fit = max(39 * cells, min(256 * cells, TRAIN_ROWS))
     sample = np.arange(m) if m <= fit else np.sort(rng.choice(m, fit, replace=False))
-    # one thread: the engine already runs checks side by side, and one thread keeps results order-free
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
+    with faiss_one_thread(faiss):  # the engine already runs checks side by side
         step = max(1, BLOCK_CELLS // width)
         if dims < width:
             pca = faiss.PCAMatrix(width, dims)
@@ -356,8 +353,6 @@ def _approximate(a, b, threshold, floor, probes, neighbours, seed):
             index = faiss.IndexFlatIP(dims)
         index.add(y)
         return _neighbours(index, y, a, b, threshold, floor, neighbours)
-    finally:
-        faiss.omp_set_num_threads(threads)
 
 
 def _faiss():

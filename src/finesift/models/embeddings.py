@@ -30,6 +30,7 @@ figures use, so "clusters" mean the same thing everywhere.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shutil
 import threading
@@ -371,13 +372,23 @@ def _faiss_centroids(fit: np.ndarray, k: int, seed: int, n_init: int, max_iter: 
     km = faiss.Kmeans(fit.shape[1], k, niter=max(1, max_iter), nredo=max(1, n_init), spherical=True,
                       seed=int(seed) % (1 << 31), verbose=False, min_points_per_centroid=1,
                       max_points_per_centroid=max(1, -(-len(fit) // k)))
+    with faiss_one_thread(faiss):
+        km.train(fit)
+    return np.array(km.centroids, dtype=np.float32)
+
+
+@contextlib.contextmanager
+def faiss_one_thread(faiss: Any):
+    """faiss on one OpenMP thread inside the block (its thread count is process-wide: restored after).
+
+    One thread: the engine already runs checks side by side, and a fixed thread count keeps faiss's k-means
+    and index training from depending on the machine's cores."""
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:
-        km.train(fit)
+        yield
     finally:
         faiss.omp_set_num_threads(threads)
-    return np.array(km.centroids, dtype=np.float32)
 
 
 def _sklearn_centroids(fit: np.ndarray, k: int, seed: int, n_init: int, max_iter: int) -> np.ndarray:
