@@ -105,7 +105,7 @@ class AuditConfig(BaseModel):
         "100k-row audit 1.6x faster than 8,192."))
     threads: int | None = Field(None, gt=0, description=(
         "Checks scored at once, on threads (row checks side by side, each dataset check alone; features a piece "
-        "at a time). None: 1, one after another (2 was 0.93x to 1.08x of 1 on the 100k-row benchmark on 2 cores, not settled). Results "
+        "at a time). None: 1, one after another (2 took 0.89x the time of 1 on the 100k-row benchmark on 2 cores, for +22% peak memory). Results "
         "do not depend on it (tested); memory grows with it."))
     seed: int = Field(0, description="Seed for anything random (MinHash permutations, sampling).")
     max_tokens: int = Field(2048, gt=0, description="too_long: token budget for prompt+answer.")

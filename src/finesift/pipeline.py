@@ -188,8 +188,7 @@ def decide_all(scores: pa.Table, checks: list[Check], row_ids: pa.Array | None =
         masks[:, i] = m
     counts = {name: int(masks[:, i].sum()) for i, name in enumerate(names)}
     # flags: per row, the codes in check order (vectorized: one pass over the nonzero entries)
-    rows_idx, check_idx = np.nonzero(masks)
-    del rows_idx  # the offsets come from the per-row counts
+    check_idx = np.nonzero(masks)[1]  # row by row; the offsets come from the per-row counts
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(masks.sum(axis=1, dtype=np.int32), out=offsets[1:])
     # the codes taken from the list of names, not a Python object per flag (7M flags at 5M rows)
@@ -477,7 +476,8 @@ def _flagged_rows(flags: pa.ChunkedArray | pa.Array):
     def rows(code: str) -> np.ndarray:
         if not len(values):
             return np.zeros(0, dtype=np.int64)
-        return np.unique(parents[pc.equal(values, code).to_numpy(zero_copy_only=False)])
+        # a row holds each code once and the lists flatten in row order: already sorted and distinct
+        return parents[pc.equal(values, code).to_numpy(zero_copy_only=False)]
 
     return rows
 

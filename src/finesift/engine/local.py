@@ -236,8 +236,8 @@ PIECE_BYTES = 4 << 20
 def thread_count(config: Any = None) -> int:
     """Checks (and pieces of features) scored at once: ``config.threads``, else 1.
 
-    One by default: 2 threads took 0.93x to 1.08x the time of 1 on the 100k-row benchmark on 2 cores
-    (``benchmarks/bench_speed_vs_tree.py``), not yet a settled gain, for +160 MB of peak.
+    One by default: 2 threads took 0.89x the time of 1 on the 100k-row benchmark on 2 cores
+    (``benchmarks/bench_speed_vs_tree.py``; 0.93x-1.08x in earlier runs) for +22% of peak memory.
     """
     value = getattr(config, "threads", None)
     return max(1, int(value)) if value else 1
