@@ -30,7 +30,8 @@ def local_ray():
     tests_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     # the toy checks below live in this test module: workers import it from the repository root
     path = os.pathsep.join([tests_root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+    # num_gpus=1: a logical GPU (none is attached here), so placement of model stages can be seen
+    ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False, log_to_driver=False,
              logging_level="ERROR", runtime_env={"env_vars": {"PYTHONPATH": path}})
     try:
         yield
@@ -175,6 +176,88 @@ def test_row_and_dataset_checks_run_on_workers_with_states_merged_across_blocks(
     assert set(res.seconds) == {"features", "toy_copies", "toy_double"}
 
 
+class _Where(RowCheck):
+    """How many GPUs Ray gave the task that scored each row; ``accelerated`` as the model checks say it."""
+
+    name = "toy_where"
+    description = "toy"
+    scores = {"toy_where_gpus": Score("GPUs of the task")}
+    model = False
+
+    def accelerated(self, config=None):
+        return self.model
+
+    def score(self, batch):
+        return pa.table({"toy_where_gpus": pa.array([len(ray.get_gpu_ids())] * batch.num_rows, pa.int64())})
+
+
+class _WhereModel(_Where):
+    name = "toy_where_model"
+    scores = {"toy_where_model_gpus": Score("GPUs of the task")}
+    model = True
+
+    def score(self, batch):
+        return _Where.score(self, batch).rename_columns(["toy_where_model_gpus"])
+
+
+class _CopiesModel(_Copies):
+    """A dataset check running a model: its fit and score tasks both report their GPUs."""
+
+    name = "toy_copies_model"
+    scores = {"toy_copies_model_gpus": Score("GPUs of the fit task + GPUs of the score task")}
+
+    def accelerated(self, config=None):
+        return True
+
+    def fit(self, batch):
+        return {**super().fit(batch), "gpus": np.full(batch.num_rows, len(ray.get_gpu_ids()))}
+
+    def finalize(self, state):
+        return {**super().finalize(state), "gpus": state["gpus"]}
+
+    def score(self, batch, state):
+        fit_gpus = state["gpus"][batch_positions(batch, state["rows"])]
+        return pa.table({"toy_copies_model_gpus": pa.array(fit_gpus + len(ray.get_gpu_ids()))})
+
+
+def test_model_stages_get_a_gpu_of_the_cluster_and_the_others_do_not():
+    checks = [_Where(), _WhereModel(), _CopiesModel()]
+    res = ray_engine.run_checks(_toy_table(), checks, None, batch_size=3)
+    assert set(res.scores["toy_where_gpus"].to_pylist()) == {0}
+    assert set(res.scores["toy_where_model_gpus"].to_pylist()) == {1}
+    assert set(res.scores["toy_copies_model_gpus"].to_pylist()) == {2}  # fit on a GPU, score on a GPU
+    with engine_scope("ray", gpus=0):  # --ray-gpus 0: CPUs only
+        res = ray_engine.run_checks(_toy_table(), checks, None, batch_size=3)
+    assert set(res.scores["toy_where_model_gpus"].to_pylist()) == set(res.scores["toy_copies_model_gpus"].to_pylist()) \
+        == {0}
+
+
+def test_lm_quality_asks_for_a_gpu_unless_told_to_run_on_cpu():
+    from finesift.checks.lm_quality import LMQuality
+    from finesift.config import AuditConfig
+
+    assert LMQuality().accelerated(AuditConfig()) and not LMQuality().accelerated(AuditConfig(device="cpu"))
+    assert not _Copies().accelerated(AuditConfig())  # the default: a check runs on CPUs
+
+
+@pytest.mark.parametrize("gpus, message", [
+    (2, "--ray-gpus 2: more GPUs per task than the Ray cluster has (1)"),
+    (-1, "--ray-gpus -1: expected GPUs per model task, a number >= 0"),
+    (float("nan"), "--ray-gpus nan: expected GPUs per model task"),
+])
+def test_bad_ray_gpus_is_one_clear_error(gpus, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        with engine_scope("ray", gpus=gpus):
+            ray_engine.run_checks(_toy_table(), [_WhereModel()], None)
+
+
+def test_ray_gpus_on_a_cluster_without_gpus_is_refused_and_auto_asks_for_none(monkeypatch):
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0})
+    assert ray_engine.gpus_per_task(ray) == 0.0  # auto: model stages run on CPUs
+    with ray_engine.use(gpus=1), pytest.raises(ConfigError, match="the Ray cluster has no GPUs"):
+        ray_engine.gpus_per_task(ray)
+
+
 class _Refuses(RowCheck):
     name = "toy_refuses"
     description = "toy"
@@ -232,6 +315,8 @@ def test_cli_engine_ray_prints_the_same_json_summary(data, tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--engine", "spark"], "--engine 'spark': unknown engine; choose from local, ray"),
     (["--ray-address", "10.0.0.5:6379"], "--ray-address needs --engine ray"),
+    (["--ray-gpus", "1"], "--ray-gpus needs --engine ray"),
+    (["--engine", "ray", "--ray-gpus", "-0.5"], "--ray-gpus -0.5: expected GPUs per model task"),
     (["--engine", "ray", "--ray-address", "nohost"], "expected HOST:PORT of a Ray cluster's head"),
     (["--engine", "ray", "--ray-address", "127.0.0.1:1"], "no Ray cluster reachable there"),
 ])

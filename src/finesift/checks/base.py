@@ -199,6 +199,12 @@ class Check:
         """Return a table with ``score_columns`` (and ``partner_column``), one row per input row."""
         raise NotImplementedError
 
+    def accelerated(self, config: Any = None) -> bool:
+        """Whether scoring under ``config`` runs a torch model that a GPU speeds up (an LM, a sentence
+        encoder). The Ray engine gives each of such a check's tasks a GPU on a cluster that has them
+        (``--ray-gpus``); rules, hashes, tokenizers and language ID run on CPUs either way."""
+        return False
+
     def decide(self, scores: pa.Table) -> np.ndarray:
         """Return a boolean mask: True where the row is flagged with this check's code."""
         raise NotImplementedError

@@ -46,21 +46,31 @@ class Feature:
     compute: Callable[[pa.Table, Any], pa.Array]
     needs: tuple[str, ...] = ()
     doc: str = ""
+    #: ``accelerated(config)``: computing it under ``config`` runs a torch model that a GPU speeds up
+    #: (the Ray engine then gives the features stage a GPU where the cluster has them); None: never
+    accelerated: Callable[[Any], bool] | None = None
 
 
 FEATURES: dict[str, Feature] = {}
 
 
-def feature(name: str, *, needs: tuple[str, ...] = (), doc: str = ""):
+def feature(name: str, *, needs: tuple[str, ...] = (), doc: str = "",
+            accelerated: Callable[[Any], bool] | None = None):
     """Decorator: register ``fn(batch, config) -> pa.Array`` as the feature ``name``."""
 
     def wrap(fn: Callable[[pa.Table, Any], pa.Array]) -> Callable[[pa.Table, Any], pa.Array]:
         if name in FEATURES and FEATURES[name].compute is not fn:
             raise ValueError(f"duplicate feature {name!r}")
-        FEATURES[name] = Feature(name, fn, tuple(needs), doc or (fn.__doc__ or "").strip().split("\n")[0])
+        FEATURES[name] = Feature(name, fn, tuple(needs), doc or (fn.__doc__ or "").strip().split("\n")[0],
+                                 accelerated)
         return fn
 
     return wrap
+
+
+def accelerated(names: Iterable[str], config: Any = None) -> bool:
+    """Whether computing ``names`` (and what they need) under ``config`` runs a model a GPU speeds up."""
+    return any(FEATURES[n].accelerated is not None and FEATURES[n].accelerated(config) for n in resolve(names))
 
 
 def resolve(names: Iterable[str]) -> list[str]:

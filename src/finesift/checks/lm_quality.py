@@ -44,6 +44,7 @@ copying is easy; ``echo_output`` and ``wrong_language`` catch that.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -94,6 +95,9 @@ class LMQuality(RowCheck):
     config_inputs = ("model",)
     reads = SKIP_FLAGGED
     Params = LMQualityParams
+
+    def accelerated(self, config: Any = None) -> bool:
+        return str(getattr(config, "device", None) or "").lower() != "cpu"  # the LM runs where torch finds a GPU
 
     def score(self, batch: pa.Table) -> pa.Table:
         config = getattr(self, "config", None)

@@ -46,6 +46,7 @@ def audit_cmd(
     max_flag_rate: Optional[float] = typer.Option(None, "--max-flag-rate", help="Exit 1 if more than this fraction of rows is flagged."),
     engine: str = typer.Option("local", "--engine", help="local: in this process; ray: on Ray Data (a local Ray instance, or the cluster of --ray-address). Same results."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="--engine ray: join this running Ray cluster (HOST:PORT of its head, auto, or ray://HOST:PORT) instead of starting a local instance."),
+    ray_gpus: Optional[float] = typer.Option(None, "--ray-gpus", help="--engine ray: GPUs each model task (LM scores, sentence embeddings) asks for on a cluster with GPUs (default 1; 0.5 lets two share one; 0: CPUs only)."),
 ) -> None:
     """Measure an SFT dataset: duplicates, conflicts, broken answers, wrong language, typos, PII... row by row."""
     from ..api import audit
@@ -74,7 +75,7 @@ def audit_cmd(
         from ..engine.progress import RichProgress
 
         progress = RichProgress()
-    with engine_scope(engine, ray_address):
+    with engine_scope(engine, ray_address, ray_gpus):
         if progress is not None:
             with progress:
                 result = audit(data, config, out=out, field_map=parse_map(map_), fmt=fmt, on_error=on_error,

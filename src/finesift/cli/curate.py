@@ -41,6 +41,7 @@ def curate_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print summary.json to stdout instead of tables."),
     engine: str = typer.Option("local", "--engine", help="local: in this process; ray: the audit on Ray Data (a local Ray instance, or the cluster of --ray-address). Same kept set."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="--engine ray: join this running Ray cluster (HOST:PORT of its head, auto, or ray://HOST:PORT) instead of starting a local instance."),
+    ray_gpus: Optional[float] = typer.Option(None, "--ray-gpus", help="--engine ray: GPUs each model task (LM scores, sentence embeddings) asks for on a cluster with GPUs (default 1; 0.5 lets two share one; 0: CPUs only)."),
 ) -> None:
     """Curate a dataset: drop broken rows, keep the best of each duplicate/conflict group, select a diverse best subset."""
     from ..curate.pipeline import curate
@@ -56,13 +57,13 @@ def curate_cmd(
     from ..engine._choice import engine_scope
 
     if json_out:
-        with engine_scope(engine, ray_address):
+        with engine_scope(engine, ray_address, ray_gpus):
             result = curate(data, out, **kwargs)
         sys.stdout.write(orjson.dumps(result.summary, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
     from ..engine.progress import RichProgress
 
-    with engine_scope(engine, ray_address), RichProgress() as progress:
+    with engine_scope(engine, ray_address, ray_gpus), RichProgress() as progress:
         result = curate(data, out, progress=progress, **kwargs)
     print_summary(result.summary, out)
 

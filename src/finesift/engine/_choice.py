@@ -11,11 +11,12 @@ ENGINES = ("local", "ray")
 
 
 @contextmanager
-def engine_scope(name: str | None, address: str | None = None) -> Iterator[None]:
+def engine_scope(name: str | None, address: str | None = None, gpus: float | None = None) -> Iterator[None]:
     """Run the audits and curates started inside on the engine ``name`` (``--engine``).
 
-    ``address`` (``--ray-address``) joins a running Ray cluster; it only means something with
-    ``ray``, and is refused otherwise rather than ignored (the run would silently stay local).
+    ``address`` (``--ray-address``) joins a running Ray cluster and ``gpus`` (``--ray-gpus``) sets the
+    GPUs per model task; they only mean something with ``ray``, and are refused otherwise rather than
+    ignored (the run would silently stay local).
     Bad values are a :class:`ConfigError`, raised before any work is done.
     """
     engine = (name or "local").strip().lower()
@@ -26,9 +27,12 @@ def engine_scope(name: str | None, address: str | None = None) -> Iterator[None]
     if engine == "local":
         if address is not None:
             raise ConfigError("--ray-address needs --engine ray (the local engine does not use a cluster)")
+        if gpus is not None:
+            raise ConfigError("--ray-gpus needs --engine ray (the local engine uses --device)")
         yield
         return
     from . import ray as ray_engine
 
-    with ray_engine.use(address):
+    ray_engine.check_gpus(gpus)  # a bad value is refused before Ray starts
+    with ray_engine.use(address, gpus):
         yield

@@ -9,6 +9,12 @@ made a Ray Dataset of Arrow blocks. Then, stage by stage and in the local engine
   brought to the driver and merged in input order, ``finalize`` once on the driver, the state
   put in the object store once and ``score`` per block in a Ray task.
 
+GPUs: on a cluster that has them, every task of a stage that runs a torch model (a check whose
+``accelerated(config)`` is true, such as ``lm_quality``; the features stage when it computes
+sentence embeddings) asks Ray for ``--ray-gpus`` GPUs (default 1; a fraction lets tasks share one),
+so Ray places it on a GPU worker and torch finds that GPU there. Every other stage asks for CPUs
+only. Without GPUs in the cluster nothing asks for one (``--ray-gpus`` above 0 is then refused).
+
 Each stage is materialized before the next so that its seconds are its own (Ray runs lazily)
 and a later check sees the earlier checks' columns, as locally. The checks are the same
 objects the local engine runs, pickled to the workers: no check knows which engine runs it.
@@ -25,17 +31,19 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import pyarrow as pa
 
 from ..checks.base import Check, DatasetCheck, RowCheck
-from ..checks.features import add_features, resolve
+from ..checks.features import accelerated, add_features, resolve
 from ..errors import ConfigError, FinesiftError, MissingDependencyError
 from . import local
 from .local import RunResult, _default_batch, _score_names, _with_columns, ordered
@@ -43,6 +51,8 @@ from .progress import NullProgress
 
 #: the local engine's entry point (an empty table needs no cluster)
 _LOCAL_RUN = local.run_checks
+#: GPUs each model task asks for (``--ray-gpus``); None: 1 where the cluster has GPUs, else 0
+_GPUS: ContextVar[float | None] = ContextVar("finesift_ray_gpus", default=None)
 
 
 def import_ray():
@@ -105,17 +115,54 @@ def session(address: str | None = None) -> Iterator[Any]:
         ray.shutdown()
 
 
+def check_gpus(gpus: float | None) -> float | None:
+    """``--ray-gpus`` as the engine takes it: None (auto) or a finite number >= 0, else a :class:`ConfigError`."""
+    if gpus is None:
+        return None
+    value = float(gpus)
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"--ray-gpus {gpus!r}: expected GPUs per model task, a number >= 0 "
+                          "(a fraction such as 0.5 lets tasks share a GPU; 0: never ask for one)")
+    return value
+
+
 @contextmanager
-def use(address: str | None = None) -> Iterator[None]:
+def use(address: str | None = None, gpus: float | None = None) -> Iterator[None]:
     """Run every audit and curate started inside on Ray (joining ``address`` when given).
 
+    ``gpus``: GPUs each model task asks for (None: 1 where the cluster has GPUs; 0: never).
     The pipeline reaches its engine through :func:`finesift.engine.run_checks`; inside this
     block that is this module's :func:`run_checks`.
     """
     from . import using
 
-    with session(address), using(run_checks):
-        yield
+    token = _GPUS.set(check_gpus(gpus))
+    try:
+        with session(address), using(run_checks):
+            yield
+    finally:
+        _GPUS.reset(token)
+
+
+def gpus_per_task(ray) -> float:
+    """What a model task asks for here: ``--ray-gpus`` (default 1) on a cluster with GPUs, else 0.
+
+    Asking a cluster without GPUs for one would leave the task waiting forever, so an explicit
+    ``--ray-gpus`` above 0 there is a :class:`ConfigError` instead.
+    """
+    wanted = _GPUS.get()
+    have = float(ray.cluster_resources().get("GPU", 0.0))
+    if wanted == 0:
+        return 0.0
+    if have <= 0:
+        if wanted is not None:
+            raise ConfigError(f"--ray-gpus {wanted:g}: the Ray cluster has no GPUs; leave the option out "
+                              "(model stages then run on CPUs) or join a cluster with GPU workers")
+        return 0.0
+    want = 1.0 if wanted is None else wanted
+    if want > have:
+        raise ConfigError(f"--ray-gpus {want:g}: more GPUs per task than the Ray cluster has ({have:g})")
+    return want
 
 
 # --- the engine -----------------------------------------------------------------------------------
@@ -146,11 +193,13 @@ def _run(ray, table: pa.Table, checks: list[Check], config: Any, *, inputs, prog
     del blocks
 
     seconds: dict[str, float] = {}
+    gpus = gpus_per_task(ray)
     wanted = [f for c in checks for f in c.needs] + list(keep_features)
     if wanted:
         t0 = time.perf_counter()
         with progress.stage("features", n) as advance:
-            ds = _map(ds, _features_block, resolve(wanted), config).materialize()
+            on_gpu = gpus if accelerated(wanted, config) else 0.0
+            ds = _map(ds, _features_block, resolve(wanted), config, gpus=on_gpu, size=size).materialize()
             advance(n)
         seconds["features"] = round(time.perf_counter() - t0, 4)
 
@@ -158,13 +207,14 @@ def _run(ray, table: pa.Table, checks: list[Check], config: Any, *, inputs, prog
     facts: dict[str, dict[str, Any]] = {}
     for check in ordered(checks):
         check.bind(config, inputs)
+        on_gpu = gpus if check.accelerated(config) else 0.0
         before = set(ds.schema().names)
         t0 = time.perf_counter()
         with progress.stage(check.name, n) as advance:
             if isinstance(check, RowCheck):
-                ds = _map(ds, _row_block, check, size).materialize()
+                ds = _map(ds, _row_block, check, size, gpus=on_gpu, size=size).materialize()
             elif isinstance(check, DatasetCheck):
-                ds, facts[check.name] = _dataset_check(ray, ds, check)
+                ds, facts[check.name] = _dataset_check(ray, ds, check, on_gpu)
             else:
                 raise TypeError(f"check {check.name}: a check is a RowCheck or a DatasetCheck "
                                 "(finesift.checks.base)")
@@ -186,7 +236,11 @@ def _run(ray, table: pa.Table, checks: list[Check], config: Any, *, inputs, prog
     return RunResult(out, seconds, facts, feats)
 
 
-def _map(ds, fn, *args):
+def _map(ds, fn, *args, gpus: float = 0.0, size: int | None = None):
+    if gpus:
+        # Ray wants a batch size for GPU tasks: the block size, so a batch is still one local-engine batch
+        return ds.map_batches(fn, fn_args=args, batch_format="pyarrow", batch_size=size, zero_copy_batch=True,
+                              num_gpus=gpus)
     # batch_size=None: a call per whole block, so a block is exactly one of the local engine's batches
     return ds.map_batches(fn, fn_args=args, batch_format="pyarrow", batch_size=None, zero_copy_batch=True)
 
@@ -221,11 +275,13 @@ def _scored(block: pa.Table, check: Check, scores: pa.Table) -> pa.Table:
     return _with_columns(block, scores)
 
 
-def _dataset_check(ray, ds, check: DatasetCheck):
+def _dataset_check(ray, ds, check: DatasetCheck, gpus: float = 0.0):
     """fit per block on workers, merge in input order and finalize on the driver, score per block on workers."""
     refs = ds.to_arrow_refs()
     check_ref = ray.put(check)
     fit, score = _tasks(ray)
+    if gpus:
+        fit, score = fit.options(num_gpus=gpus), score.options(num_gpus=gpus)
     fitted = ray.get([fit.remote(check_ref, r) for r in refs])
     # blocks come in input order (preserve_order); sorting by first row makes the merge order not depend on it
     fitted.sort(key=lambda item: item[0])
