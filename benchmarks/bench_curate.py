@@ -246,6 +246,7 @@ def main() -> None:
     ap.add_argument("--target", type=int, default=500)
     ap.add_argument("--no-lm", action="store_true", help="Recipe with models.lm: false.")
     ap.add_argument("--method", default="facility_location", help="Selection method.")
+    ap.add_argument("--seed", type=int, default=None, help="Recipe seed (default: the recipe's).")
     ap.add_argument("--keep", type=Path, default=None, help="Keep the output folder here.")
     ap.add_argument("--baselines", action="store_true", help="Also curate with other selections (audit reused).")
     ap.add_argument("--baseline-seeds", default="0,1")
@@ -270,6 +271,7 @@ def main() -> None:
     recipe = recipe.model_copy(update={
         "models": recipe.models.model_copy(update={"lm": not args.no_lm}),
         "selection": recipe.selection.model_copy(update={"method": args.method}),
+        **({"seed": args.seed} if args.seed is not None else {}),
     })
     load_before = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory() as tmp:

@@ -158,6 +158,25 @@ def test_approximate_index_finds_almost_all_duplicates():
     assert np.array_equal(np.nan_to_num(approx), np.nan_to_num(again))  # deterministic
 
 
+def test_index_scans_codes_from_enough_training_rows_and_reranks_by_vectors(monkeypatch):
+    # faiss's 4-bit fast scan once there are FAST_SCAN_ROWS rows to train its codes on, the vectors below
+    import faiss
+
+    import finesift.checks.semantic_duplicate as sd
+
+    built = []
+    real = faiss.index_factory
+    monkeypatch.setattr(faiss, "index_factory", lambda d, spec, *a: built.append((d, spec)) or real(d, spec, *a))
+    rng = np.random.default_rng(4)
+    a = _clustered(rng, sd.FAST_SCAN_ROWS, d=32)
+    exact, _ = duplicate_groups(a, None, threshold=0.95, floor=0.8)
+    approx, _ = duplicate_groups(a, None, threshold=0.95, floor=0.8, exact_max_rows=0)
+    duplicate_groups(a[: sd.FAST_SCAN_ROWS - 1], None, threshold=0.95, floor=0.8, exact_max_rows=0)
+    assert built == [(32, "IVF26,PQ16x4fs,RFlat"), (32, "IVF26,Flat")]
+    want, got = exact >= 0.95, np.nan_to_num(approx, nan=-1) >= 0.95
+    assert not (got & ~want).any() and (got & want).sum() >= 0.97 * want.sum()
+
+
 @pytest.mark.parametrize("fields", [False, True])
 def test_index_scores_are_the_exact_similarities(fields, monkeypatch):
     # 48 + 48 dimensions: faiss's PCA reduction is used; every score the index gives is the exact one

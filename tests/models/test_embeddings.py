@@ -175,3 +175,65 @@ def test_static_field_features_share_the_one_pass_buffers(static_model):
     for name in FEATURE_OF.values():  # a copy per feature would hold every embedding twice
         child = struct.field(name).values.buffers()[1]
         assert out[name].chunk(0).values.buffers()[1].address == child.address
+
+
+# words that stress tokenizing each space-separated word on its own: repeated and leading/trailing spaces,
+# special tokens next to words, a combining accent or final sigma right after a space, other whitespace
+# (no-break, ideographic, tab, newline), one word with more tokens than the tokenizer keeps, a text with more
+# words than it keeps, a word over its 100-character limit, and the model's character cut inside a word
+WORDY = ["", " ", "a  b", "  lead and trail  ", "[SEP] x", "x[SEP]y [CLS]", "a \u0301b", "ΟΔΟΣ ΟΔΟΣ.",
+         "no\u00a0break", "ideo\u3000space", "tab\tin word", "line\nbreak here", "," * 600 + " after",
+         "word " * 700, "q" * 150 + " short", "pre " + "z" * 6000, "Translate to French: I'm tired.",
+         "Je suis fatigué, très fatigué !", "日本語 の テキスト", "😀 😀😀 emoji"]
+
+
+def test_word_level_token_ids_equal_the_tokenizers(static_model):
+    model = embeddings._load("static", None)
+    flat, lens = embeddings._token_ids(model, WORDY)
+    cut = model.max_length * model.median_token_length
+    want = [e.ids for e in model.tokenizer.encode_batch_fast([t[:cut] for t in WORDY], add_special_tokens=False)]
+    assert lens.tolist() == [len(w) for w in want] and flat.tolist() == [i for w in want for i in w]
+    got = embeddings.embed_fields(WORDY, WORDY[::-1])
+    assert np.array_equal(got["prompt"], embed(WORDY)) and np.array_equal(got["output"], embed(WORDY[::-1]))
+    assert np.array_equal(got["text"], embed([p + "\n" + o for p, o in zip(WORDY, WORDY[::-1])]))
+
+
+class _Spy:
+    """The model's tokenizer, recording what it is asked to encode."""
+
+    def __init__(self, tok):
+        self.tok, self.seen = tok, []
+
+    def encode_batch_fast(self, texts, **kw):
+        self.seen.extend(texts)
+        return self.tok.encode_batch_fast(texts, **kw)
+
+    def __getattr__(self, name):
+        return getattr(self.tok, name)
+
+
+def test_the_tokenizer_sees_each_distinct_word_once(static_model, monkeypatch):
+    model = embeddings._load("static", None)
+    spy = _Spy(model.tokenizer)
+    monkeypatch.setattr(model, "tokenizer", spy)
+    prompts = [f"Translate to French: I am {w}." for w in ("tired", "here", "tired", "happy")]
+    embeddings.embed_fields(prompts, ["Je suis fatigué.", "Je suis ici.", "Je suis fatigué.", "Je suis content."])
+    assert sorted(spy.seen) == sorted({w for t in prompts + ["Je suis fatigué.", "Je suis ici.", "Je suis content."]
+                                       for w in t.split(" ")})
+
+
+def test_a_tokenizer_that_does_not_split_at_spaces_tokenizes_each_text(static_model, monkeypatch):
+    model = embeddings._load("static", None)
+    want = embeddings._token_ids(model, WORDY)
+    monkeypatch.setattr(embeddings, "_splits_at_spaces", lambda tok: False)
+    spy = _Spy(model.tokenizer)
+    monkeypatch.setattr(model, "tokenizer", spy)
+    flat, lens = embeddings._token_ids(model, WORDY)
+    assert np.array_equal(flat, want[0]) and np.array_equal(lens, want[1]) and len(spy.seen) == len(WORDY)
+    import json
+
+    cfg = json.loads(spy.tok.to_str())
+    assert embeddings._space_split_tokenizer(json.dumps(cfg))
+    for key, value in (("normalizer", {"type": "NFKC"}), ("pre_tokenizer", {"type": "Metaspace"}),
+                       ("added_tokens", [{"content": "two words"}])):
+        assert not embeddings._space_split_tokenizer(json.dumps({**cfg, key: value}))
