@@ -240,6 +240,17 @@ def test_lm_quality_asks_for_a_gpu_unless_told_to_run_on_cpu():
     assert not _Copies().accelerated(AuditConfig())  # the default: a check runs on CPUs
 
 
+def test_the_features_stage_asks_for_a_gpu_only_for_sentence_embeddings():
+    from finesift.checks.features import accelerated
+    from finesift.config import AuditConfig
+
+    wanted = ["norm_output", "embedding_output"]
+    assert accelerated(wanted, AuditConfig(embeddings="sentence"))
+    assert not accelerated(wanted, AuditConfig(embeddings="sentence", device="cpu"))
+    assert not accelerated(wanted, AuditConfig())  # static embeddings are numpy lookups
+    assert not accelerated(["norm_output", "answer_hash"], AuditConfig(embeddings="sentence"))
+
+
 @pytest.mark.parametrize("gpus, message", [
     (2, "--ray-gpus 2: more GPUs per task than the Ray cluster has (1)"),
     (-1, "--ray-gpus -1: expected GPUs per model task, a number >= 0"),

@@ -212,6 +212,18 @@ def test_project_2d_keeps_the_main_directions():
     assert abs(np.corrcoef(xy[:, 0], emb[:, 3])[0, 1]) > 0.99
 
 
+def test_project_2d_is_a_pca():
+    from sklearn.decomposition import PCA
+
+    emb = np.random.default_rng(1).normal(size=(500, 12)).astype(np.float32) * np.linspace(3, 0.1, 12, dtype=np.float32)
+    want = PCA(n_components=2).fit(emb).transform(emb)
+    got = project_2d(emb)
+    for axis in range(2):  # the same axes up to sign (a PCA axis has no preferred sign)
+        assert np.allclose(np.abs(got[:, axis]), np.abs(want[:, axis]), atol=1e-4)
+    # the sign comes from the axes (largest loading positive), not the solver: a negated input maps negated
+    assert np.allclose(project_2d(-emb), -got, atol=1e-4)
+
+
 def test_folders_that_are_not_outputs_get_one_clear_error(tmp_path, audit_dir):
     with pytest.raises(InputError, match="no such folder"):
         write_report(tmp_path / "missing")

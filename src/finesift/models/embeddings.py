@@ -409,10 +409,17 @@ def _float32_table(model: Any) -> np.ndarray:
     return np.asarray(model.embedding, dtype=np.float32)
 
 
+def _on_torch(config: Any) -> bool:
+    """Whether the config's embeddings run a torch encoder (sentence) that a GPU speeds up; static ones are numpy."""
+    backend = getattr(config, "embeddings", None) or DEFAULT_BACKEND
+    return backend != "static" and str(getattr(config, "device", None) or "").lower() != "cpu"
+
+
 for _field, _name in FEATURE_OF.items():
     feature(_name, needs=(STATIC_FEATURE,),
             doc=f"unit embedding of the {'prompt + answer' if _field == 'text' else _field} text "
-                "(fixed_size_list<float32>, the config's embeddings backend)")(_embedding_feature(_field))
+                "(fixed_size_list<float32>, the config's embeddings backend)",
+            accelerated=_on_torch)(_embedding_feature(_field))
 
 
 def default_k(n: int) -> int:
