@@ -85,17 +85,18 @@ def pool_coverage(folder: Path, target: int, draws: int, seed: int) -> dict:
 
 
 def run_baselines(data: Path, recipe, args, tmp: Path) -> list[dict]:
-    """Every variant, the default selection included, from one audit of the data (so they differ only by
-    the selection). The audit is a plain ``finesift.audit`` with curate's audit config: reusing curate's own
+    """Every variant, the default selection included, from one audit of the data per seed (so they differ
+    only by the selection; the seeded checks' scores depend on the seed, and curate refuses an audit scored
+    with another one). The audit is a plain ``finesift.audit`` with curate's audit config: reusing curate's own
     output folder instead changes a few decisions (its ``flags`` are curate's regrouped ones)."""
     import finesift
     from finesift.curate import curate
 
-    audit_dir = tmp / "audit"
-    finesift.audit(data, recipe.audit_config(), out=audit_dir)
     variants = [("facility_location", True), ("facility_location", False), ("quality", False), ("quality", True)]
     out = []
     for seed in [int(x) for x in args.baseline_seeds.split(",") if x]:
+        audit_dir = tmp / f"audit-{seed}"
+        finesift.audit(data, recipe.model_copy(update={"seed": seed}).audit_config(), out=audit_dir)
         for method, cover in variants:
             folder = tmp / f"baseline-{seed}-{method}-{cover}"
             rec = recipe.model_copy(update={"seed": seed, "selection": recipe.selection.model_copy(

@@ -74,7 +74,8 @@ PRESETS = {
     # Sized from measurements on the 2-core CPU (SmolLM2, batch 8, ~52 tokens/row, bf16 autocast): a step takes
     # ~2.2 s with 2 idle cores, ~3.6 s with 1. Curate runs its default recipe: embeddings on, LM scores only on
     # a GPU (on this CPU they cost ~0.14 s/row with 1 thread: 4,000 rows would take a third of the budget).
-    # 5 arms x 3 seeds = 15 runs of 40 steps (~90 s idle) + ~30 s of generation and eval loss each: ~30 min idle.
+    # 5 arms x 3 seeds = 15 runs of 40 steps (~90 s idle) + ~30 s of generation and eval loss each: planned ~30 min,
+    # measured ~40 min on idle cores (2 seeds x 5 arms in 27 min; the 100-115 s runs are the training).
     "cpu": Preset(noisy_rows=4000, target=300, eval_items=80, seeds=3, max_steps=40, max_new_tokens=24),
     # GPU size, one of the three presets benchmarks/gpu.sh runs in 8 minutes on one H100 (its limit for this one:
     # 190 s). Budget, at an assumed (not yet measured) ~0.06 s a step of batch 8 and ~3 s of fixed cost a run:
