@@ -248,6 +248,7 @@ def main() -> None:
     ap.add_argument("--no-lm", action="store_true", help="Recipe with models.lm: false.")
     ap.add_argument("--method", default="facility_location", help="Selection method.")
     ap.add_argument("--seed", type=int, default=None, help="Recipe seed (default: the recipe's).")
+    ap.add_argument("--threads", type=int, default=None, help="Audit checks scored at once (default: curate's, 1).")
     ap.add_argument("--keep", type=Path, default=None, help="Keep the output folder here.")
     ap.add_argument("--baselines", action="store_true", help="Also curate with other selections (audit reused).")
     ap.add_argument("--baseline-seeds", default="0,1")
@@ -280,7 +281,7 @@ def main() -> None:
         n = write_tatoeba(data, args.rows)
         out = args.keep or Path(tmp) / "out"
         t0 = time.perf_counter()
-        result = curate(data, out, recipe, target=args.target)
+        result = curate(data, out, recipe, target=args.target, threads=args.threads)
         total = time.perf_counter() - t0
         baselines = run_baselines(data, recipe, args, Path(tmp)) if args.baselines else None
     s = result.summary
@@ -303,6 +304,7 @@ def main() -> None:
         "target": args.target,
         "lm": not args.no_lm,
         "method": args.method,
+        "threads": args.threads or 1,
         "total_seconds": round(total, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "stages": stages,
