@@ -57,6 +57,12 @@ def check_device(value: str | None, option: str = "--device") -> str | None:
     return name
 
 
+def gpu_allowed(config: Any) -> bool:
+    """Whether ``config`` lets its models run on a GPU: its ``device`` is not ``cpu`` (unset or ``auto``:
+    wherever torch finds one). What decides if a model stage asks a Ray cluster for a GPU."""
+    return str(getattr(config, "device", None) or "").strip().lower() != "cpu"
+
+
 @lru_cache(maxsize=1)
 def supported_languages() -> tuple[str, ...]:
     """Language codes the packaged language-identification model (py3langid) knows."""

@@ -52,6 +52,7 @@ import pyarrow.compute as pc
 
 from pydantic import Field
 
+from ..config import gpu_allowed
 from .base import CheckParams, RowCheck, Score, Threshold, decision, register, registry
 
 #: cheap checks whose flagged rows have no answer worth a forward pass
@@ -97,7 +98,7 @@ class LMQuality(RowCheck):
     Params = LMQualityParams
 
     def accelerated(self, config: Any = None) -> bool:
-        return str(getattr(config, "device", None) or "").lower() != "cpu"  # the LM runs where torch finds a GPU
+        return gpu_allowed(config)  # the LM runs where torch finds a GPU
 
     def score(self, batch: pa.Table) -> pa.Table:
         config = getattr(self, "config", None)

@@ -237,12 +237,10 @@ def _run(ray, table: pa.Table, checks: list[Check], config: Any, *, inputs, prog
 
 
 def _map(ds, fn, *args, gpus: float = 0.0, size: int | None = None):
-    if gpus:
-        # Ray wants a batch size for GPU tasks: the block size, so a batch is still one local-engine batch
-        return ds.map_batches(fn, fn_args=args, batch_format="pyarrow", batch_size=size, zero_copy_batch=True,
-                              num_gpus=gpus)
-    # batch_size=None: a call per whole block, so a block is exactly one of the local engine's batches
-    return ds.map_batches(fn, fn_args=args, batch_format="pyarrow", batch_size=None, zero_copy_batch=True)
+    # batch_size=None: a call per whole block, so a block is exactly one of the local engine's batches; Ray
+    # wants a batch size for GPU tasks: the block size then, so a batch is still one local-engine batch
+    gpu = {"batch_size": size, "num_gpus": gpus} if gpus else {"batch_size": None}
+    return ds.map_batches(fn, fn_args=args, batch_format="pyarrow", zero_copy_batch=True, **gpu)
 
 
 def _carried(fn):
